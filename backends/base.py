@@ -1,0 +1,66 @@
+"""The Backend protocol: what the runner asks of a framework, and nothing more.
+
+The runner owns seeds, initial weights, batch order, metrics, timing and rows. A
+backend translates those requests into one framework's idiom: build the model from
+the numpy weights (canonical layout, see bench/init.py), map the optimizer and the
+schedule onto the framework's own objects, run one epoch over a given order,
+evaluate, report the lr it actually applied, and synchronise its device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from bench.init import Architecture
+
+
+@dataclass
+class EpochResult:
+    batch_losses: np.ndarray  # mean loss of each batch, in order (float64)
+    correct: int  # correct predictions over the epoch's forward passes
+
+
+@dataclass
+class EvalResult:
+    loss_sum: float  # summed per-example loss over the validation set
+    predictions: np.ndarray  # argmax class per validation example
+
+
+class Backend(Protocol):
+    name: str
+
+    def version(self) -> str:
+        """The framework's version string."""
+
+    def setup(self, device: str, threads: int, seed: int) -> str:
+        """Pick the device ('auto', 'cpu', 'cuda'), set threads and seeds; return the device used."""
+
+    def set_data(self, train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray) -> None:
+        """Move the arrays (float32 NCHW, int64) onto the device once."""
+
+    def build(self, arch: Architecture, weights: dict[str, np.ndarray], optimizer: dict, schedule: dict, lr: float) -> None:
+        """Model from canonical weights; the optimizer and the schedule as framework objects."""
+
+    def applied_lr(self) -> float:
+        """The lr the framework's optimizer will apply to the next batch."""
+
+    def train_epoch(self, order: np.ndarray, batch_size: int) -> EpochResult:
+        """One pass over train examples in this order, batches of batch_size (last one partial)."""
+
+    def evaluate(self, batch_size: int) -> EvalResult:
+        """Full pass over the validation set in eval mode."""
+
+    def end_epoch(self, val_loss: float) -> None:
+        """Advance the schedule by one epoch (plateau schedules read val_loss)."""
+
+    def weights(self) -> dict[str, np.ndarray]:
+        """Current weights in the canonical layout."""
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """Forward pass in eval mode (parity checks)."""
+
+    def synchronize(self) -> None:
+        """Block until the device has finished queued work (timing)."""

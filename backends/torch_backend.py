@@ -1,0 +1,189 @@
+"""PyTorch: eager nn.Modules, torch.optim and torch.optim.lr_scheduler.
+
+Data stays on the device; batch losses and correct counts accumulate there and
+come to the host once per epoch (no per-batch ``.item()``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.optim import lr_scheduler
+
+from bench.errors import BenchError
+from bench.init import Architecture
+from bench.schedules import Schedule
+
+from .base import EpochResult, EvalResult
+
+NEVER = 10**9  # total_iters for "from here on, for good"
+
+
+class LeNet(nn.Module):
+    def __init__(self, arch: Architecture):
+        super().__init__()
+        in_channels = arch.layers["conv1"][1]
+        self.conv1 = nn.Conv2d(in_channels, 6, 5, padding=arch.conv1_padding)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1, self.fc2, self.fc3 = (nn.Linear(i, o) for o, i in (arch.layers[f"fc{k}"] for k in (1, 2, 3)))
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = torch.flatten(x, 1)
+        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
+
+
+class MLP(nn.Module):
+    def __init__(self, arch: Architecture):
+        super().__init__()
+        self.fc1, self.fc2, self.fc3 = (nn.Linear(i, o) for o, i in (arch.layers[f"fc{k}"] for k in (1, 2, 3)))
+
+    def forward(self, x):
+        x = torch.flatten(x, 1)
+        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
+
+
+MODELS = {"lenet": LeNet, "mlp": MLP}
+
+
+def make_optimizer(params, spec: dict, lr: float) -> torch.optim.Optimizer:
+    p = spec
+    if p["name"] == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=p["momentum"], nesterov=p["nesterov"],
+                               weight_decay=p["weight_decay"], dampening=0.0)
+    if p["name"] == "adagrad":
+        return torch.optim.Adagrad(params, lr=lr, eps=p["eps"], weight_decay=p["weight_decay"],
+                                   initial_accumulator_value=p["initial_accumulator_value"], lr_decay=0.0)
+    if p["name"] == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=(p["beta1"], p["beta2"]), eps=p["eps"],
+                                weight_decay=p["weight_decay"])
+    if p["name"] == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, alpha=p["rho"], eps=p["eps"], momentum=p["momentum"],
+                                   centered=p["centered"], weight_decay=p["weight_decay"])
+    raise BenchError(f"torch backend has no optimizer {p['name']!r}")
+
+
+def make_scheduler(opt: torch.optim.Optimizer, spec: dict, lr: float):
+    """torch's own scheduler with the reference semantics; None for a constant lr.
+
+    Torch's cosine climbs back after T_max, so cosine schedules are followed by a
+    ConstantLR that holds the floor; warm-up from lr 0 (which LinearLR refuses) and
+    inverse square root (which torch lacks) are LambdaLRs over the reference.
+    """
+    p = {k: v for k, v in spec.items() if k != "name"}
+    name = spec["name"]
+    if name == "constant":
+        return None
+    if name == "step":
+        return lr_scheduler.StepLR(opt, step_size=p["step_size"], gamma=p["gamma"])
+    if name == "multistep":
+        return lr_scheduler.MultiStepLR(opt, milestones=list(p["milestones"]), gamma=p["gamma"])
+    if name == "exponential":
+        return lr_scheduler.ExponentialLR(opt, gamma=p["gamma"])
+    if name == "cosine":
+        return lr_scheduler.SequentialLR(opt, [
+            lr_scheduler.CosineAnnealingLR(opt, T_max=p["t_max"], eta_min=p["eta_min"]),
+            lr_scheduler.ConstantLR(opt, factor=p["eta_min"] / lr, total_iters=NEVER),
+        ], milestones=[p["t_max"]])
+    if name == "warmup_cosine":
+        warmup, start = p["warmup_epochs"], p["warmup_start_lr"]
+        if start > 0:
+            warm = lr_scheduler.LinearLR(opt, start_factor=start / lr, end_factor=1.0, total_iters=warmup)
+        else:
+            warm = lr_scheduler.LambdaLR(opt, lambda e: e / warmup)
+        return lr_scheduler.SequentialLR(opt, [
+            warm,
+            lr_scheduler.CosineAnnealingLR(opt, T_max=p["t_max"] - warmup, eta_min=p["eta_min"]),
+            lr_scheduler.ConstantLR(opt, factor=p["eta_min"] / lr, total_iters=NEVER),
+        ], milestones=[warmup, p["t_max"]])
+    if name == "cosine_restarts":
+        return lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=p["t_0"], T_mult=p["t_mult"], eta_min=p["eta_min"])
+    if name == "inverse_sqrt":
+        reference = Schedule(name, lr, p)
+        return lr_scheduler.LambdaLR(opt, lambda e: reference.lr(e) / lr)
+    if name == "plateau":
+        return lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=p["factor"], patience=p["patience"],
+                                              threshold=p["threshold"], threshold_mode="rel",
+                                              cooldown=p["cooldown"], min_lr=p["min_lr"])
+    raise BenchError(f"torch backend has no schedule {name!r}")
+
+
+class Backend:
+    name = "torch"
+
+    def version(self) -> str:
+        return torch.__version__
+
+    def setup(self, device: str, threads: int, seed: int) -> str:
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if device == "cuda" and not torch.cuda.is_available():
+            raise BenchError("--device cuda but torch sees no CUDA GPU: use --device cpu or auto")
+        self.device = torch.device(device)
+        torch.set_num_threads(threads)
+        torch.manual_seed(seed)
+        if device == "cuda":
+            return f"cuda ({torch.cuda.get_device_name(0)})"
+        return "cpu"
+
+    def set_data(self, train_x, train_y, val_x, val_y) -> None:
+        to = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(self.device)  # noqa: E731
+        self.train_x, self.train_y, self.val_x, self.val_y = map(to, (train_x, train_y, val_x, val_y))
+
+    def build(self, arch, weights, optimizer, schedule, lr) -> None:
+        self.model = MODELS[arch.model](arch).to(self.device)
+        self.model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
+        self.optimizer = make_optimizer(self.model.parameters(), optimizer, lr)
+        self.scheduler = make_scheduler(self.optimizer, schedule, lr)
+
+    def applied_lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def train_epoch(self, order, batch_size) -> EpochResult:
+        self.model.train()
+        order = torch.from_numpy(order).to(self.device)
+        batches = order.split(batch_size)
+        losses = torch.empty(len(batches), dtype=torch.float64, device=self.device)
+        correct = torch.zeros((), dtype=torch.int64, device=self.device)
+        for i, idx in enumerate(batches):
+            x, y = self.train_x[idx], self.train_y[idx]
+            logits = self.model(x)
+            loss = F.cross_entropy(logits, y)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            losses[i] = loss.detach()
+            correct += (logits.detach().argmax(1) == y).sum()
+        return EpochResult(losses.cpu().numpy(), int(correct))
+
+    @torch.no_grad()
+    def evaluate(self, batch_size) -> EvalResult:
+        self.model.eval()
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        predictions = []
+        for x, y in zip(self.val_x.split(batch_size), self.val_y.split(batch_size)):
+            logits = self.model(x)
+            loss_sum += F.cross_entropy(logits, y, reduction="sum")
+            predictions.append(logits.argmax(1))
+        return EvalResult(float(loss_sum), torch.cat(predictions).cpu().numpy())
+
+    def end_epoch(self, val_loss: float) -> None:
+        if isinstance(self.scheduler, lr_scheduler.ReduceLROnPlateau):
+            self.scheduler.step(val_loss)
+        elif self.scheduler is not None:
+            self.scheduler.step()
+
+    def weights(self) -> dict[str, np.ndarray]:
+        return {k: v.detach().cpu().numpy() for k, v in self.model.state_dict().items()}
+
+    @torch.no_grad()
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        self.model.eval()
+        return self.model(torch.from_numpy(x).to(self.device)).cpu().numpy()
+
+    def synchronize(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()

@@ -1,0 +1,182 @@
+"""`bench`: list, run, all, plot, report. Bad input: one line on stderr, exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+
+from backends import FRAMEWORKS, check_frameworks, installed
+from .data import data_available, load_dataset
+from .errors import BenchError, DataError
+from .executors import run_local
+from .results import ResultStore, check_writable, read_results
+from .spec import StudySpec, load_study, study_names
+
+DEFAULT_OUT = "bench-results"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except BenchError as e:
+        print(f"bench: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bench: interrupted; finished runs are saved, run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bench", description=__doc__)
+    sub = p.add_subparsers(required=True, metavar="COMMAND")
+    sub.add_parser("list", help="studies and frameworks").set_defaults(func=cmd_list)
+
+    run_options = argparse.ArgumentParser(add_help=False)
+    run_options.add_argument("--frameworks", help="comma-separated (default: every installed one)")
+    run_options.add_argument("--quick", action="store_true", help="the study's small preset: minutes on a laptop CPU")
+    run_options.add_argument("--seeds", type=int, help="number of seeds (0..N-1; default: the study's)")
+    run_options.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    run_options.add_argument("--out", type=Path, default=Path(DEFAULT_OUT), help=f"results folder (default {DEFAULT_OUT})")
+    run_options.add_argument("--data-dir", type=Path, help="dataset folder (default: $BENCH_DATA_DIR, then ~/.cache/lrbench)")
+    run_options.add_argument("--threads", type=int, help="threads per run (default: all cores)")
+
+    run = sub.add_parser("run", parents=[run_options], help="run one study (a name or a .toml path)")
+    run.add_argument("study")
+    run.set_defaults(func=cmd_run)
+    sub.add_parser("all", parents=[run_options], help="run every study whose data is available").set_defaults(func=cmd_all)
+
+    for name, func, helptext in (("plot", cmd_plot, "figures from results CSVs"), ("report", cmd_report, "markdown report")):
+        cmd = sub.add_parser(name, help=helptext)
+        cmd.add_argument("dir", type=Path)
+        cmd.set_defaults(func=func)
+    return p
+
+
+def cmd_list(args) -> int:
+    print("studies:")
+    for name in study_names():
+        study = load_study(name)
+        print(f"  {name:<12} {study.dataset:<14} {study.description}")
+    print("frameworks:")
+    for name, (_, extra) in FRAMEWORKS.items():
+        state = "installed" if installed(name) else f'not installed (pip install -e ".[{extra}]")'
+        print(f"  {name:<12} {state}")
+    return 0
+
+
+def _frameworks(args) -> list[str]:
+    if args.frameworks:
+        names = [f.strip() for f in args.frameworks.split(",") if f.strip()]
+        check_frameworks(names)
+        return names
+    names = [name for name in FRAMEWORKS if installed(name)]
+    if not names:
+        raise BenchError('no framework is installed: pip install -e ".[torch]" (or keras, paddle)')
+    return names
+
+
+def _prepare(args) -> list[str]:
+    """Everything that can be checked before the first run starts."""
+    if args.seeds is not None and args.seeds < 1:
+        raise BenchError(f"--seeds must be at least 1, got {args.seeds}")
+    if args.threads is not None and args.threads < 1:
+        raise BenchError(f"--threads must be at least 1, got {args.threads}")
+    if args.data_dir is not None and not args.data_dir.is_dir():
+        raise BenchError(f"--data-dir {args.data_dir} is not a folder: give the folder that holds mnist/, fashion-mnist/, ...")
+    frameworks = _frameworks(args)
+    check_writable(args.out)
+    return frameworks
+
+
+def _run_study(study: StudySpec, frameworks: list[str], args) -> Counter:
+    """Run what is missing of one study, then plot it. Returns status counts."""
+    load_dataset(study.dataset, args.data_dir)  # present and intact (or downloaded) before any run
+    specs = study.runs(frameworks, quick=args.quick, seeds=args.seeds, device=args.device)
+    store = ResultStore(args.out, study.name + ("-quick" if args.quick else ""))
+    counts: Counter = Counter()
+    with store.lock():
+        done = store.finished()
+        pending = [s for s in specs if s.run_id not in done]
+        counts["skipped (already done)"] = len(specs) - len(pending)
+        print(f"{study.name}: {len(pending)} of {len(specs)} runs to do -> {store.dir}", file=sys.stderr)
+        for outcome in run_local(pending, args.data_dir, args.threads):
+            store.save_run(outcome.rows, outcome.manifest)
+            counts[outcome.manifest["status"]] += 1
+            if outcome.manifest["status"] == "failed":
+                print(f"  failed: {outcome.manifest['error']}", file=sys.stderr)
+        _plot(store.dir, study.figures)
+    return counts
+
+
+def _plot(study_dir: Path, figures: list[str]) -> list[Path]:
+    from .plots import plot_study
+
+    df = read_results(study_dir)
+    if df.empty:
+        return []
+    return plot_study(df, df["study"].iloc[0], figures, study_dir / "figures")
+
+
+def _summary(name: str, counts: Counter) -> str:
+    return f"{name}: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()) if n)
+
+
+def cmd_run(args) -> int:
+    study = load_study(args.study)
+    frameworks = _prepare(args)
+    counts = _run_study(study, frameworks, args)
+    print(_summary(study.name, counts))
+    return 1 if counts["failed"] else 0
+
+
+def cmd_all(args) -> int:
+    frameworks = _prepare(args)
+    failed = ran = 0
+    for name in study_names():
+        study = load_study(name)
+        reason = data_available(study.dataset, args.data_dir)
+        if reason is not None:
+            try:
+                load_dataset(study.dataset, args.data_dir)  # download it if it can be had
+            except DataError as e:
+                print(f"{name}: skipped: {e}")
+                continue
+        counts = _run_study(study, frameworks, args)
+        print(_summary(name, counts))
+        ran += 1
+        failed += counts["failed"]
+    if not ran:
+        raise BenchError("no study could run: put the datasets where the messages above say, or pass --data-dir")
+    from .report import write_report
+
+    print(f"report: {write_report(args.out)}")
+    return 1 if failed else 0
+
+
+def cmd_plot(args) -> int:
+    if not args.dir.is_dir():
+        raise BenchError(f"{args.dir} is not a folder: give a results folder (e.g. {DEFAULT_OUT})")
+    study_dirs = [p.parent for p in sorted(args.dir.glob("*/results.csv"))] or [args.dir]
+    for study_dir in study_dirs:
+        df = read_results(study_dir)
+        name = df["study"].iloc[0] if not df.empty else study_dir.name
+        figures = load_study(name).figures if name in study_names() else ["curves"]
+        for path in _plot(study_dir, figures):
+            print(path)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import write_report
+
+    if not args.dir.is_dir():
+        raise BenchError(f"{args.dir} is not a folder: give a results folder (e.g. {DEFAULT_OUT})")
+    print(write_report(args.dir))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""Tidy rows -> CSV, and the run manifest; every write atomic, every run resumable.
+
+Layout of a results folder, one subfolder per study:
+
+    OUT/<study>/runs/<run_id>.csv    the run's rows
+    OUT/<study>/runs/<run_id>.json   its manifest entry, written last: the run is finished when this exists
+    OUT/<study>/results.csv          every finished run's rows, rebuilt after each run
+    OUT/<study>/manifest.csv         every run's status and environment
+
+A kill at any moment leaves either a finished run (both files) or nothing that counts,
+so a restarted sweep runs exactly what is missing and the combined CSV never holds a
+duplicate or half row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import fcntl
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import BenchError
+
+COLUMNS = [
+    "run_id", "study", "framework", "framework_version", "device", "model", "dataset", "optimizer",
+    "schedule", "lr", "batch_size", "seed", "epoch", "step", "split", "metric", "value",
+]
+MANIFEST_COLUMNS = [
+    "run_id", "study", "framework", "framework_version", "device", "threads", "model", "dataset",
+    "optimizer", "schedule", "lr", "batch_size", "seed", "epochs", "epochs_done", "status", "error",
+    "wall_seconds", "first_epoch_seconds", "median_epoch_seconds", "python", "numpy", "platform",
+    "started", "spec",
+]
+FINISHED = ("done", "diverged", "collapsed")  # a resumed sweep skips these; failed runs are retried
+TIMING_METRICS = ("epoch_seconds", "eval_seconds")
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write to a temp file beside ``path``, flush to disk, then rename over it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def to_csv(rows: list[dict], columns: list[str]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="raise", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def check_writable(out: Path) -> None:
+    """Fail before any run, with one line, if results cannot be written to ``out``."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=out, prefix=".write-test.")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        raise BenchError(f"cannot write results to {out}: {e.strerror or e}: choose a writable folder with --out") from None
+
+
+class ResultStore:
+    """One study's results folder."""
+
+    def __init__(self, out: Path, study: str):
+        self.dir = Path(out) / study
+        self.runs_dir = self.dir / "runs"
+
+    @contextlib.contextmanager
+    def lock(self):
+        """Only one bench process writes a study folder at a time; a second one refuses."""
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / ".lock", "w") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise BenchError(
+                    f"another bench process is writing {self.dir}: wait for it to finish or use another --out"
+                ) from None
+            yield self
+
+    def manifests(self) -> list[dict]:
+        entries = []
+        for path in sorted(self.runs_dir.glob("*.json")):
+            with contextlib.suppress(json.JSONDecodeError):
+                entries.append(json.loads(path.read_text()))
+        return entries
+
+    def finished(self) -> set[str]:
+        return {m["run_id"] for m in self.manifests() if m["status"] in FINISHED}
+
+    def save_run(self, rows: list[dict], manifest: dict) -> None:
+        run_id = manifest["run_id"]
+        atomic_write(self.runs_dir / f"{run_id}.csv", to_csv(rows, COLUMNS))
+        atomic_write(self.runs_dir / f"{run_id}.json", json.dumps(manifest, indent=1, sort_keys=True))
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        """Regenerate results.csv and manifest.csv from the finished per-run files."""
+        manifests = self.manifests()
+        frames = []
+        for m in manifests:
+            rows = self.runs_dir / f"{m['run_id']}.csv"
+            if rows.exists():
+                frames.append(rows.read_text().split("\n", 1)[1])
+        atomic_write(self.dir / "results.csv", ",".join(COLUMNS) + "\n" + "".join(frames))
+        atomic_write(self.dir / "manifest.csv", to_csv(manifests, MANIFEST_COLUMNS))
+
+
+def read_results(folder: Path) -> pd.DataFrame:
+    """Every study's rows under ``folder`` (a results folder or one study's folder)."""
+    paths = sorted(Path(folder).glob("results.csv")) + sorted(Path(folder).glob("*/results.csv"))
+    if not paths:
+        raise BenchError(f"no results.csv under {folder}: run `bench run STUDY --out {folder}` first")
+    return pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
+
+
+def read_manifests(folder: Path) -> pd.DataFrame:
+    paths = sorted(Path(folder).glob("manifest.csv")) + sorted(Path(folder).glob("*/manifest.csv"))
+    frames = [pd.read_csv(p) for p in paths]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=MANIFEST_COLUMNS)

@@ -1,0 +1,152 @@
+"""Reference learning-rate schedules: the single truth every backend must reproduce.
+
+Convention, written down once: epochs are counted from 0 and the lr of epoch ``e``
+is ``f(e)``, applied from the first batch of epoch ``e`` to its last. (Result rows
+number epochs from 1, so row epoch ``k`` trained at ``f(k - 1)``.) Every schedule
+here is per epoch; reduce-on-plateau is the one that also needs the validation loss
+of each finished epoch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from .errors import SpecError
+
+# name -> {parameter: default}; None means required.
+SCHEDULES: dict[str, dict[str, object]] = {
+    "constant": {},
+    "step": {"step_size": None, "gamma": 0.1},
+    "multistep": {"milestones": None, "gamma": 0.1},
+    "exponential": {"gamma": None},
+    "cosine": {"t_max": None, "eta_min": 0.0},
+    "warmup_cosine": {"warmup_epochs": None, "t_max": None, "eta_min": 0.0, "warmup_start_lr": 0.0},
+    "cosine_restarts": {"t_0": None, "t_mult": 1, "eta_min": 0.0},
+    "inverse_sqrt": {},
+    "plateau": {"factor": 0.1, "patience": 10, "threshold": 1e-4, "cooldown": 0, "min_lr": 0.0},
+}
+
+
+def schedule_params(name: str, params: dict) -> dict:
+    """Fill defaults and reject unknown or missing parameters (one clear line each)."""
+    if name not in SCHEDULES:
+        raise SpecError(f"unknown schedule {name!r}: choose one of {', '.join(SCHEDULES)}")
+    allowed = SCHEDULES[name]
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise SpecError(
+            f"schedule {name!r} has no parameter {unknown[0]!r}: allowed {', '.join(allowed) or 'none'}"
+        )
+    full = {**allowed, **params}
+    missing = [k for k, v in full.items() if v is None]
+    if missing:
+        raise SpecError(f"schedule {name!r} needs {missing[0]!r}: add it to the schedule table")
+    return full
+
+
+@dataclass
+class Schedule:
+    """lr(epoch) for a base lr; ``observe`` feeds reduce-on-plateau its validation loss."""
+
+    name: str
+    base_lr: float
+    params: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.params = schedule_params(self.name, self.params)
+        self._plateau = _Plateau(self.base_lr, **self.params) if self.name == "plateau" else None
+
+    def lr(self, epoch: int) -> float:
+        if self._plateau is not None:
+            return self._plateau.lr
+        return _FORMULAS[self.name](self.base_lr, epoch, **self.params)
+
+    def observe(self, val_loss: float) -> None:
+        """Called once after each epoch with its validation loss (only plateau uses it)."""
+        if self._plateau is not None:
+            self._plateau.step(val_loss)
+
+
+def _constant(lr0, e):
+    return lr0
+
+
+def _step(lr0, e, step_size, gamma):
+    return lr0 * gamma ** (e // step_size)
+
+
+def _multistep(lr0, e, milestones, gamma):
+    return lr0 * gamma ** sum(1 for m in milestones if e >= m)
+
+
+def _exponential(lr0, e, gamma):
+    return lr0 * gamma**e
+
+
+def _cosine(lr0, e, t_max, eta_min):
+    """Cosine from lr0 to eta_min over t_max epochs, then holds eta_min (it never climbs back)."""
+    if e >= t_max:
+        return eta_min
+    return eta_min + (lr0 - eta_min) * (1 + math.cos(math.pi * e / t_max)) / 2
+
+
+def _warmup_cosine(lr0, e, warmup_epochs, t_max, eta_min, warmup_start_lr):
+    """Linear warm-up from warmup_start_lr to lr0, then cosine down to eta_min at t_max, then hold."""
+    if e < warmup_epochs:
+        return warmup_start_lr + (lr0 - warmup_start_lr) * e / warmup_epochs
+    return _cosine(lr0, e - warmup_epochs, t_max - warmup_epochs, eta_min)
+
+
+def _cosine_restarts(lr0, e, t_0, t_mult, eta_min):
+    """SGDR: cosine cycles of t_0, t_0*t_mult, ... epochs, each restarting at lr0."""
+    t_cur, t_i = e, t_0
+    if t_mult == 1:
+        t_cur = e % t_0
+    else:
+        while t_cur >= t_i:
+            t_cur -= t_i
+            t_i *= t_mult
+    return eta_min + (lr0 - eta_min) * (1 + math.cos(math.pi * t_cur / t_i)) / 2
+
+
+def _inverse_sqrt(lr0, e):
+    return lr0 * (e + 1) ** -0.5
+
+
+_FORMULAS = {
+    "constant": _constant,
+    "step": _step,
+    "multistep": _multistep,
+    "exponential": _exponential,
+    "cosine": _cosine,
+    "warmup_cosine": _warmup_cosine,
+    "cosine_restarts": _cosine_restarts,
+    "inverse_sqrt": _inverse_sqrt,
+}
+
+
+class _Plateau:
+    """Reduce-on-plateau (mode min, relative threshold), as torch.optim.lr_scheduler defines it."""
+
+    def __init__(self, lr0, factor, patience, threshold, cooldown, min_lr):
+        self.lr = lr0
+        self.factor, self.patience, self.threshold = factor, patience, threshold
+        self.cooldown, self.min_lr = cooldown, min_lr
+        self.best = math.inf
+        self.bad_epochs = 0
+        self.cooldown_left = 0
+
+    def step(self, val_loss: float) -> None:
+        if val_loss < self.best * (1 - self.threshold):
+            self.best, self.bad_epochs = val_loss, 0
+        else:
+            self.bad_epochs += 1
+        if self.cooldown_left > 0:
+            self.cooldown_left -= 1
+            self.bad_epochs = 0
+        if self.bad_epochs > self.patience:
+            new_lr = max(self.lr * self.factor, self.min_lr)
+            if self.lr - new_lr > 1e-8:
+                self.lr = new_lr
+            self.cooldown_left, self.bad_epochs = self.cooldown, 0
