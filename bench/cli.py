@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 from backends import FRAMEWORKS, check_frameworks, installed
-from .data import data_available, load_dataset
+from .data import load_dataset
 from .errors import BenchError, DataError
 from .executors import run_local
 from .results import ResultStore, check_writable, read_results
@@ -78,22 +78,17 @@ def _frameworks(args) -> list[str]:
     return names
 
 
-def _prepare(args) -> list[str]:
-    """Everything that can be checked before the first run starts."""
+def _check_options(args) -> None:
     if args.seeds is not None and args.seeds < 1:
         raise BenchError(f"--seeds must be at least 1, got {args.seeds}")
     if args.threads is not None and args.threads < 1:
         raise BenchError(f"--threads must be at least 1, got {args.threads}")
     if args.data_dir is not None and not args.data_dir.is_dir():
         raise BenchError(f"--data-dir {args.data_dir} is not a folder: give the folder that holds mnist/, fashion-mnist/, ...")
-    frameworks = _frameworks(args)
-    check_writable(args.out)
-    return frameworks
 
 
 def _run_study(study: StudySpec, frameworks: list[str], args) -> Counter:
     """Run what is missing of one study, then plot it. Returns status counts."""
-    load_dataset(study.dataset, args.data_dir)  # present and intact (or downloaded) before any run
     specs = study.runs(frameworks, quick=args.quick, seeds=args.seeds, device=args.device)
     store = ResultStore(args.out, study.name + ("-quick" if args.quick else ""))
     counts: Counter = Counter()
@@ -126,24 +121,27 @@ def _summary(name: str, counts: Counter) -> str:
 
 def cmd_run(args) -> int:
     study = load_study(args.study)
-    frameworks = _prepare(args)
+    _check_options(args)
+    load_dataset(study.dataset, args.data_dir)  # present and intact (or downloaded) before any run
+    check_writable(args.out)
+    frameworks = _frameworks(args)
     counts = _run_study(study, frameworks, args)
     print(_summary(study.name, counts))
     return 1 if counts["failed"] else 0
 
 
 def cmd_all(args) -> int:
-    frameworks = _prepare(args)
+    _check_options(args)
+    check_writable(args.out)
+    frameworks = _frameworks(args)
     failed = ran = 0
     for name in study_names():
         study = load_study(name)
-        reason = data_available(study.dataset, args.data_dir)
-        if reason is not None:
-            try:
-                load_dataset(study.dataset, args.data_dir)  # download it if it can be had
-            except DataError as e:
-                print(f"{name}: skipped: {e}")
-                continue
+        try:
+            load_dataset(study.dataset, args.data_dir)  # present and intact, or downloaded if it can be had
+        except DataError as e:
+            print(f"{name}: skipped: {e}")
+            continue
         counts = _run_study(study, frameworks, args)
         print(_summary(name, counts))
         ran += 1

@@ -6,6 +6,7 @@ from the per-framework figure to the faceted one and to the step and weight-norm
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import matplotlib
@@ -14,6 +15,7 @@ matplotlib.use("Agg")  # no display on the machines that run the sweeps
 
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
@@ -24,6 +26,7 @@ CURVES = [("train", "accuracy"), ("train", "loss"), ("val", "accuracy"), ("val",
 APPLIED_LR = ("train", "lr")
 WEIGHT_NORM = "weight_norm/"
 DPI = 110
+DASHES = ["", (4, 1.5), (1, 1), (3, 1.2, 1, 1.2), (6, 2)]  # one line style per framework
 LOG_SPAN = 100  # a panel whose positive values span more than two decades gets a log y-axis
 
 
@@ -80,6 +83,15 @@ def _lines(ax, data, x, hue, style=None, **kw) -> None:
                  style=style, errorbar="sd", ax=ax, legend=False, **kw)
 
 
+def _style(ax: plt.Axes) -> None:
+    ax.grid(alpha=0.3)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs and steps are whole numbers
+
+
+def _legend(fig: plt.Figure, hue: tuple, title: str) -> None:
+    fig.legend(handles=_legend_handles(*hue), title=title, loc="outside right center", frameon=False)
+
+
 def _legend_handles(order: list[str], palette: dict) -> list:
     return [Line2D([], [], color=palette[c], label=c, lw=2) for c in order]
 
@@ -95,10 +107,10 @@ def _save(fig: plt.Figure, out_dir: Path, name: str) -> Path:
 # --------------------------------------------------------------------------- figures
 
 
-def _curves_one(df, study, framework, panels, hue, title) -> plt.Figure | None:
+def _curves_one(df, study, framework, panels, hue, title) -> plt.Figure:
     """2x2 grid of train/val accuracy/loss; with the applied lr, a 2x3 grid with the legend in the last slot."""
     ncols = 3 if APPLIED_LR in panels else 2
-    fig, axes = plt.subplots(2, ncols, figsize=(4.6 * ncols, 7), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(2, ncols, figsize=(4.6 * ncols, 7), sharex=True, squeeze=False, layout="constrained")
     slots = {p: axes[i // 2, i % 2] for i, p in enumerate(CURVES)} | {APPLIED_LR: axes[0, 2] if ncols == 3 else None}
     for split, metric in panels:
         ax, data = slots[(split, metric)], _select(df, split, metric)
@@ -108,7 +120,7 @@ def _curves_one(df, study, framework, panels, hue, title) -> plt.Figure | None:
         _lines(ax, data, "epoch", hue)
         _log_if_wide(ax, data["value"])
         ax.set(title="applied lr" if metric == "lr" else f"{split} {metric}", ylabel=None)
-        ax.grid(alpha=0.3)
+        _style(ax)
         ax.xaxis.set_tick_params(labelbottom=True)
     handles = _legend_handles(*hue)
     fig.suptitle(_title(df, study, framework))
@@ -116,15 +128,14 @@ def _curves_one(df, study, framework, panels, hue, title) -> plt.Figure | None:
         axes[1, 2].set_axis_off()
         axes[1, 2].legend(handles=handles, title=title, loc="center", frameon=False)
     else:
-        fig.legend(handles=handles, title=title, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-    fig.tight_layout()
+        _legend(fig, hue, title)
     return fig
 
 
 def _curves_faceted(df, study, panels, hue, title, frameworks) -> plt.Figure:
     """Rows are the metrics, columns the frameworks; a shared y per row makes frameworks comparable."""
     fig, axes = plt.subplots(len(panels), len(frameworks), figsize=(3.8 * len(frameworks) + 0.5, 2.6 * len(panels)),
-                             sharex=True, sharey="row", squeeze=False)
+                             sharex=True, sharey="row", squeeze=False, layout="constrained")
     for r, (split, metric) in enumerate(panels):
         row = _select(df, split, metric)
         for c, fw in enumerate(frameworks):
@@ -133,27 +144,26 @@ def _curves_faceted(df, study, panels, hue, title, frameworks) -> plt.Figure:
                 _lines(ax, data, "epoch", hue)
             ax.set(ylabel=("applied lr" if metric == "lr" else f"{split} {metric}") if c == 0 else None,
                    title=fw if r == 0 else None)
-            ax.grid(alpha=0.3)
+            _style(ax)
         if not row.empty:
             _log_if_wide(axes[r, 0], row["value"])
     fig.suptitle(_title(df, study, "by framework"))
-    fig.legend(handles=_legend_handles(*hue), title=title, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-    fig.tight_layout()
+    _legend(fig, hue, title)
     return fig
 
 
 def _steps(df, study, hue, title, frameworks) -> plt.Figure:
-    fig, axes = plt.subplots(1, len(frameworks), figsize=(5 * len(frameworks), 3.8), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, len(frameworks), figsize=(5 * len(frameworks), 3.8), sharey=True, squeeze=False,
+                             layout="constrained")
     for ax, fw in zip(axes[0], frameworks):
         data = df[df["framework"] == fw]
         if not data.empty:
             _lines(ax, data, "step", hue, lw=1)
         ax.set(title=fw, ylabel="train loss")
-        ax.grid(alpha=0.3)
+        _style(ax)
     _log_if_wide(axes[0, 0], df["value"])
     fig.suptitle(_title(df, study, "train loss per step"))
-    fig.legend(handles=_legend_handles(*hue), title=title, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-    fig.tight_layout()
+    _legend(fig, hue, title)
     return fig
 
 
@@ -161,20 +171,20 @@ def _weight_norms(df, study, hue, title, frameworks) -> plt.Figure:
     layers = list(dict.fromkeys(df["metric"]))
     ncols = min(3, len(layers))
     nrows = -(-len(layers) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols, 3.4 * nrows), sharex=True, squeeze=False)
-    dashes = dict(zip(frameworks, ["", (4, 1.5), (1, 1), (3, 1.2, 1, 1.2), (6, 2)] * 2))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols, 3.4 * nrows), sharex=True, squeeze=False,
+                             layout="constrained")
+    dashes = dict(zip(frameworks, itertools.cycle(DASHES)))
     for ax, layer in zip(axes.flat, layers):
         _lines(ax, df[df["metric"] == layer], "epoch", hue, style="framework", style_order=frameworks, dashes=dashes)
         ax.set(title=layer.removeprefix(WEIGHT_NORM), ylabel="L2 norm")
-        ax.grid(alpha=0.3)
+        _style(ax)
         ax.xaxis.set_tick_params(labelbottom=True)
     for ax in axes.flat[len(layers):]:
         ax.set_axis_off()
     styles = [Line2D([], [], color="0.3", label=fw, **({"dashes": d} if d else {})) for fw, d in dashes.items()]
     fig.suptitle(_title(df, study, "weight L2 norm per layer"))
-    fig.legend(handles=_legend_handles(*hue), title=title, loc="upper left", bbox_to_anchor=(1.0, 0.9), frameon=False)
-    fig.legend(handles=styles, title="framework", loc="lower left", bbox_to_anchor=(1.0, 0.1), frameon=False)
-    fig.tight_layout()
+    _legend(fig, hue, title)
+    fig.legend(handles=styles, title="framework", loc="outside lower center", ncols=len(styles), frameon=False)
     return fig
 
 
@@ -241,6 +251,7 @@ def plot_folder(folder: Path, figures_for: dict[str, list[str]] | None = None) -
     for csv in csvs:
         df = pd.read_csv(csv)
         for study, rows in df.groupby("study", sort=False):
-            figures = (figures_for or {}).get(study) or default_figures(rows)
+            figures = (figures_for or {}).get(study)
+            figures = default_figures(rows) if figures is None else figures
             paths += plot_study(rows, study, figures, csv.parent / "figures")
     return paths

@@ -1,0 +1,151 @@
+"""The PyTorch backend through the real runner: rows, determinism, divergence, collapse, resume."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from backends.torch_backend import Backend
+from bench.cli import main
+from bench.init import architecture, initial_weights
+from bench.results import COLUMNS, TIMING_METRICS
+from bench.runner import train
+from bench.schedules import Schedule
+from bench.spec import RunSpec, optimizer_params
+
+
+def spec(**kw):
+    base = dict(study="t", framework="torch", model="mlp", dataset="digits", optimizer=optimizer_params({"name": "sgd", "momentum": 0.9}),
+                schedule={"name": "constant"}, lr=0.05, batch_size=32, epochs=3, seed=0, device="cpu")
+    return RunSpec(**{**base, **kw})
+
+
+def frame(outcome):
+    return pd.DataFrame(outcome.rows, columns=COLUMNS)
+
+
+def test_mlp_logits_match_a_numpy_forward_pass():
+    arch = architecture("mlp", (1, 28, 28), 10)
+    w = initial_weights(arch, 3)
+    backend = Backend()
+    backend.setup("cpu", 1, 0)
+    backend.build(arch, w, optimizer_params({"name": "sgd"}), {"name": "constant"}, 0.1)
+    x = np.random.default_rng(0).normal(size=(5, 1, 28, 28)).astype(np.float32)
+    h = np.maximum(x.reshape(5, -1) @ w["fc1.weight"].T + w["fc1.bias"], 0)
+    h = np.maximum(h @ w["fc2.weight"].T + w["fc2.bias"], 0)
+    np.testing.assert_allclose(backend.logits(x), h @ w["fc3.weight"].T + w["fc3.bias"], rtol=1e-5, atol=1e-5)
+
+
+def test_lenet_loads_the_canonical_weights_exactly():
+    for shape in ((1, 28, 28), (3, 32, 32)):
+        arch = architecture("lenet", shape, 10)
+        w = initial_weights(arch, 0)
+        backend = Backend()
+        backend.setup("cpu", 1, 0)
+        backend.build(arch, w, optimizer_params({"name": "adam"}), {"name": "constant"}, 0.1)
+        assert all(np.array_equal(backend.weights()[k], w[k]) for k in w)
+        assert backend.logits(np.zeros((2, *shape), np.float32)).shape == (2, 10)
+
+
+def test_run_rows_are_complete_and_deterministic():
+    s = spec(schedule={"name": "step", "step_size": 1, "gamma": 0.5}, log_every=10)
+    a, b = train(s), train(s)
+    assert a.manifest["status"] == "done", a.manifest["error"]
+    df = frame(a)
+    epoch_rows = df[df["step"] == ""]
+    metrics = set(epoch_rows["metric"])
+    assert {"loss", "accuracy", "lr", "epoch_seconds", "eval_seconds", "classes_predicted",
+            "weight_norm/fc1", "weight_norm/fc3"} <= metrics
+    lr = epoch_rows[epoch_rows["metric"] == "lr"]["value"].tolist()
+    assert lr == pytest.approx([Schedule("step", 0.05, {"step_size": 1, "gamma": 0.5}).lr(e) for e in range(3)])
+    steps = df[df["step"] != ""]["step"].tolist()
+    assert steps == list(range(10, 3 * 45 + 1, 10))  # 1437 examples / 32 = 45 steps per epoch
+    same = lambda o: frame(o).query("metric not in @TIMING_METRICS")["value"].tolist()  # noqa: E731
+    assert same(a) == same(b)
+    assert same(a) != same(train(spec(seed=1, schedule=s.schedule, log_every=10)))
+    val_acc = epoch_rows[(epoch_rows["split"] == "val") & (epoch_rows["metric"] == "accuracy")]["value"]
+    assert val_acc.iloc[-1] > 0.5
+
+
+def test_divergence_stops_the_run_and_keeps_rows():
+    out = train(spec(lr=1e30, epochs=5))
+    assert out.manifest["status"] == "diverged"
+    assert out.manifest["epochs_done"] < 5
+    df = frame(out)
+    assert not np.isfinite(df[(df["metric"] == "loss") & (df["split"] == "train")]["value"].iloc[-1])
+
+
+def test_one_class_for_three_epochs_is_collapsed():
+    out = train(spec(lr=1.0, epochs=6, optimizer=optimizer_params({"name": "adam"})))
+    df = frame(out)
+    classes = df[df["metric"] == "classes_predicted"]["value"].tolist()
+    assert classes[-3:] == [1, 1, 1], classes
+    assert out.manifest["status"] == "collapsed"
+    acc = df[(df["split"] == "val") & (df["metric"] == "accuracy")]["value"].iloc[-1]
+    assert acc < 0.2
+
+
+def test_lr_sweep_quick_on_real_mnist(tmp_path, real_data_dir, capsys):
+    code = main(["run", "lr-sweep", "--quick", "--frameworks", "torch", "--out", str(tmp_path),
+                 "--data-dir", str(real_data_dir)])
+    assert code == 0
+    df = pd.read_csv(tmp_path / "lr-sweep-quick" / "results.csv")
+    assert list(df.columns) == COLUMNS
+    final = df[(df["metric"] == "accuracy") & (df["split"] == "val") & (df["epoch"] == 3)].set_index("lr")["value"]
+    assert final[0.01] > final[0.0001] + 0.3, final
+    assert (tmp_path / "lr-sweep-quick" / "figures" / "lr-sweep_curves_torch.png").stat().st_size > 10_000
+
+
+STUDY = """name = "resume"
+dataset = "digits"
+model = "mlp"
+epochs = 3
+batch_size = 16
+lr = 0.05
+log_every = 25
+[grid]
+lr = [0.2, 0.1, 0.05, 0.02]
+"""
+
+
+def sweep(study, out, **kw):
+    return subprocess.Popen([sys.executable, "-m", "bench.cli", "run", str(study), "--out", str(out), "--frameworks", "torch"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **kw)
+
+
+def deterministic(path):
+    df = pd.read_csv(path)
+    return df[~df["metric"].isin(TIMING_METRICS)].sort_values(["run_id", "epoch", "step", "split", "metric"]).reset_index(drop=True)
+
+
+def test_sigkill_then_resume_runs_only_what_is_missing(tmp_path):
+    study = tmp_path / "resume.toml"
+    study.write_text(STUDY)
+    killed = sweep(study, tmp_path / "killed")
+    runs = tmp_path / "killed" / "resume" / "runs"
+    deadline = time.time() + 120
+    while len(list(runs.glob("*.json"))) < 2 and time.time() < deadline:
+        time.sleep(0.05)
+    os.killpg(killed.pid, signal.SIGKILL)  # the driver and its run process, mid-sweep
+    killed.wait()
+    finished = len(list(runs.glob("*.json")))
+    assert 2 <= finished < 4
+
+    resumed = sweep(study, tmp_path / "killed")
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    assert f"{4 - finished} of 4 runs to do" in err
+
+    clean = sweep(study, tmp_path / "clean")
+    _, err = clean.communicate(timeout=300)
+    assert clean.returncode == 0, err
+
+    a = deterministic(tmp_path / "killed" / "resume" / "results.csv")
+    b = deterministic(tmp_path / "clean" / "resume" / "results.csv")
+    assert not a.duplicated().any()
+    pd.testing.assert_frame_equal(a, b)

@@ -1,0 +1,125 @@
+"""Figures from small synthetic results in the exact tidy schema, including one diverged run."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.plots import config_labels, default_figures, plot_folder, plot_study
+from bench.results import COLUMNS
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+LAYERS = ("conv1", "fc1")
+BASE = dict(model="lenet", optimizer="sgd(momentum=0.5)", schedule="constant", lr=0.1, batch_size=64)
+
+
+def make_results(study="lr-sweep", configs=({"lr": 1.0}, {"lr": 0.1}, {"lr": 0.01}), frameworks=("torch", "keras"),
+                 seeds=(0, 1), epochs=5, steps_per_epoch=4, step_rows=True, weight_norms=True, diverged=True,
+                 decay=False):
+    """Tidy rows for every framework x config x seed; the first config's torch seed-1 run diverges at epoch 3."""
+    rows = []
+    for fw in frameworks:
+        for i, config in enumerate(configs):
+            cfg = BASE | config
+            for seed in seeds:
+                run = dict(run_id=f"{study}-{fw}-{i}-s{seed}", study=study, framework=fw, framework_version="1.0",
+                           device="cpu", dataset="mnist", seed=seed, **cfg)
+                blows_up = diverged and fw == "torch" and i == 0 and seed == 1
+                rng = np.random.default_rng(seed)
+                for epoch in range(1, epochs + 1):
+                    if blows_up and epoch > 3:
+                        break
+                    nan = blows_up and epoch == 3
+                    loss = math.nan if nan else 2.3 * 0.5 ** (epoch * (i + 1) / 2) + rng.uniform(0, 0.05)
+                    acc = math.nan if nan else 1 - loss / 2.5
+                    lr = cfg["lr"] * (0.5 ** (epoch // 2) if decay else 1)
+                    metrics = [("train", "loss", loss), ("train", "accuracy", acc), ("val", "loss", loss * 1.1),
+                               ("val", "accuracy", acc * 0.98), ("train", "lr", lr), ("train", "epoch_seconds", 1.5)]
+                    if weight_norms:
+                        metrics += [("train", f"weight_norm/{layer}", 5 + epoch * (j + 1) * cfg["lr"])
+                                    for j, layer in enumerate(LAYERS)]
+                    rows += [run | dict(epoch=epoch, step=math.nan, split=s, metric=m, value=v) for s, m, v in metrics]
+                    if step_rows:
+                        for k in range(steps_per_epoch):
+                            step = (epoch - 1) * steps_per_epoch + k + 1
+                            value = math.inf if nan else loss * (1.2 - k * 0.1)
+                            rows.append(run | dict(epoch=epoch, step=step, split="train", metric="loss", value=value))
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def assert_figure(png):
+    assert png.exists() and png.suffix == ".png"
+    assert png.read_bytes()[:8] == PNG_SIGNATURE
+    assert png.stat().st_size > 10_000
+    svg = png.with_suffix(".svg")
+    assert svg.exists() and svg.stat().st_size > 10_000
+
+
+@pytest.fixture(scope="module")
+def full_plot(tmp_path_factory):
+    out = tmp_path_factory.mktemp("figures")
+    df = make_results(decay=True)
+    return out, plot_study(df, "lr-sweep", ["curves", "lr", "steps", "weight_norms"], out)
+
+
+def test_every_declared_figure_is_written(full_plot):
+    out, pngs = full_plot
+    names = {"lr-sweep_curves_torch", "lr-sweep_curves_keras", "lr-sweep_curves_by_framework",
+             "lr-sweep_steps", "lr-sweep_weight_norms"}
+    assert {p.stem for p in pngs} == names
+    assert all(p.parent == out for p in pngs)
+    for png in pngs:
+        assert_figure(png)
+
+
+@pytest.mark.parametrize("configs, labels, title", [
+    (({"lr": 0.01}, {"lr": 1.0}, {"lr": 0.1}), ["lr=1", "lr=0.1", "lr=0.01"], "lr"),
+    (({"schedule": "constant"}, {"schedule": "multistep(gamma=0.5,milestones=15|30)"}),
+     ["constant", "multistep(gamma=0.5,milestones=15|30)"], "schedule"),
+    (({"optimizer": "adam", "lr": 0.001}, {"optimizer": "sgd(momentum=0.9)", "lr": 0.01},
+      {"optimizer": "adam", "lr": 0.01}, {"optimizer": "sgd(momentum=0.9)", "lr": 0.1}),
+     ["adam lr=0.01", "adam lr=0.001", "sgd(momentum=0.9) lr=0.1", "sgd(momentum=0.9) lr=0.01"], "optimizer, lr"),
+    (({},), ["sgd(momentum=0.5)"], "optimizer"),
+])
+def test_config_labels(configs, labels, title):
+    df = make_results(configs=configs, epochs=1, step_rows=False, weight_norms=False, diverged=False)
+    per_row, order, got_title = config_labels(df)
+    assert order == labels
+    assert got_title == title
+    assert set(per_row) == set(labels)
+    assert per_row.groupby(df["run_id"]).nunique().eq(1).all()
+
+
+def test_figures_without_rows_are_skipped(tmp_path):
+    df = make_results(frameworks=("torch",), seeds=(0,), step_rows=False, weight_norms=False, diverged=False)
+    pngs = plot_study(df, "bare", ["curves", "steps", "weight_norms"], tmp_path)
+    assert sorted(p.name for p in pngs) == ["bare_curves_by_framework.png", "bare_curves_torch.png"]
+    assert not list(tmp_path.glob("bare_steps.*")) and not list(tmp_path.glob("bare_weight_norms.*"))
+    assert plot_study(df.iloc[:0], "empty", ["curves"], tmp_path / "none") == []
+    assert not (tmp_path / "none").exists()
+
+
+def test_undeclared_figures_are_not_drawn(tmp_path):
+    df = make_results(frameworks=("torch",), seeds=(0,), epochs=2, diverged=False)
+    assert [p.name for p in plot_study(df, "s", ["weight_norms"], tmp_path)] == ["s_weight_norms.png"]
+
+
+def test_default_figures_follow_the_rows():
+    assert default_figures(make_results(epochs=2)) == ["curves", "steps", "weight_norms"]
+    plain = make_results(epochs=3, step_rows=False, weight_norms=False, decay=True)
+    assert default_figures(plain) == ["curves", "lr"]
+
+
+def test_plot_folder_writes_into_each_study(tmp_path):
+    small = dict(frameworks=("torch",), seeds=(0,), epochs=3, weight_norms=False, diverged=False)
+    for study in ("a", "b"):
+        (tmp_path / study).mkdir()
+        make_results(study=study, **small).to_csv(tmp_path / study / "results.csv", index=False)
+    pngs = plot_folder(tmp_path, {"a": ["steps"]})  # b gets the default: curves, and steps since it logged them
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in pngs) == [
+        "a/figures/a_steps.png",
+        "b/figures/b_curves_by_framework.png", "b/figures/b_curves_torch.png", "b/figures/b_steps.png",
+    ]
+    assert plot_folder(tmp_path / "a", {"a": []}) == []
+    assert [p.name for p in plot_folder(tmp_path / "b", {"b": ["steps"]})] == ["b_steps.png"]

@@ -1,0 +1,68 @@
+"""Results folder: atomic files, resume by run_id, no duplicates, one writer at a time."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from bench.errors import BenchError
+from bench.results import COLUMNS, ResultStore, atomic_write, check_writable
+
+
+def fake_run(run_id, status="done", epochs=2):
+    rows = [dict(zip(COLUMNS, [run_id, "s", "torch", "2", "cpu", "mlp", "digits", "sgd", "constant", 0.1, 32, 0,
+                               e, "", "val", "accuracy", 0.5 + e / 10])) for e in range(1, epochs + 1)]
+    return rows, {"run_id": run_id, "status": status, "error": ""}
+
+
+def test_rebuild_has_every_finished_run_once(tmp_path):
+    store = ResultStore(tmp_path, "s")
+    with store.lock():
+        store.save_run(*fake_run("a"))
+        store.save_run(*fake_run("b", "diverged"))
+        store.save_run(*fake_run("c", "failed", epochs=0))
+        store.save_run(*fake_run("a"))  # a rerun replaces, never duplicates
+    df = pd.read_csv(store.dir / "results.csv")
+    assert list(df.columns) == COLUMNS
+    assert sorted(df["run_id"]) == ["a", "a", "b", "b"]
+    assert store.finished() == {"a", "b"}  # failed runs are retried on resume
+    assert set(pd.read_csv(store.dir / "manifest.csv")["status"]) == {"done", "diverged", "failed"}
+
+
+def test_a_run_without_its_manifest_does_not_count(tmp_path):
+    store = ResultStore(tmp_path, "s")
+    with store.lock():
+        store.save_run(*fake_run("a"))
+        (store.runs_dir / "b.csv").write_text("half a row")  # killed between the two writes
+        store.rebuild()
+    assert store.finished() == {"a"}
+    assert set(pd.read_csv(store.dir / "results.csv")["run_id"]) == {"a"}
+
+
+def test_second_writer_refuses(tmp_path):
+    store = ResultStore(tmp_path, "s")
+    with store.lock():
+        with pytest.raises(BenchError, match="another bench process is writing"):
+            with ResultStore(tmp_path, "s").lock():
+                pass
+
+
+def test_atomic_write_leaves_old_file_on_failure(tmp_path):
+    path = tmp_path / "x.json"
+    atomic_write(path, json.dumps({"ok": 1}))
+
+    class Boom:
+        def __str__(self):
+            raise RuntimeError("boom")
+
+    with pytest.raises(TypeError):
+        atomic_write(path, Boom())
+    assert json.loads(path.read_text()) == {"ok": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+
+def test_unwritable_folder_is_one_line(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(BenchError, match="cannot write results to .*choose a writable folder with --out"):
+        check_writable(blocker / "out")
