@@ -22,7 +22,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 from .errors import SpecError
-from .schedules import schedule_params
+from .schedules import SCHEDULES, schedule_params
 
 STUDIES_DIR = Path(__file__).parent / "studies"
 MODELS = ("lenet", "mlp")
@@ -92,7 +92,7 @@ class RunSpec:
 
     @property
     def schedule_label(self) -> str:
-        return _label(self.schedule, {})
+        return _label(self.schedule, SCHEDULES[self.schedule["name"]])
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
