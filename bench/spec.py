@@ -21,12 +21,12 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
+from .data import DATASETS
 from .errors import SpecError
 from .schedules import SCHEDULES, schedule_params
 
 STUDIES_DIR = Path(__file__).parent / "studies"
 MODELS = ("lenet", "mlp")
-DATASETS = ("mnist", "fashion-mnist", "cifar-10", "signs", "digits")
 FIGURES = ("curves", "lr", "steps", "weight_norms")
 
 # Every hyperparameter is explicit so no framework default decides anything silently.
