@@ -149,3 +149,23 @@ def test_sigkill_then_resume_runs_only_what_is_missing(tmp_path):
     b = deterministic(tmp_path / "clean" / "resume" / "results.csv")
     assert not a.duplicated().any()
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_signs_quick_flags_the_collapse(tmp_path, real_data_dir):
+    """train_signs.h5 is not at hand: build one in the exact format from the real test images."""
+    import h5py
+
+    (tmp_path / "data" / "signs").mkdir(parents=True)
+    test = real_data_dir / "signs" / "test_signs.h5"
+    with h5py.File(test) as f, h5py.File(tmp_path / "data" / "signs" / "train_signs.h5", "w") as g:
+        g["train_set_x"] = np.tile(f["test_set_x"][:], (9, 1, 1, 1))
+        g["train_set_y"] = np.tile(f["test_set_y"][:], 9)
+        g["list_classes"] = f["list_classes"][:]
+    (tmp_path / "data" / "signs" / "test_signs.h5").write_bytes(test.read_bytes())
+    assert main(["run", "signs", "--quick", "--frameworks", "torch", "--out", str(tmp_path / "out"),
+                 "--data-dir", str(tmp_path / "data")]) == 0
+    status = pd.read_csv(tmp_path / "out" / "signs-quick" / "manifest.csv").set_index("lr")["status"]
+    assert status[1.0] == "collapsed" and status[0.0001] == "done"
+    df = pd.read_csv(tmp_path / "out" / "signs-quick" / "results.csv")
+    final = df[(df["metric"] == "accuracy") & (df["split"] == "val") & (df["epoch"] == 40)].set_index("lr")["value"]
+    assert final[1.0] == pytest.approx(1 / 6) and final[0.0001] > 0.5
