@@ -4,22 +4,35 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
+from dataclasses import dataclass
 
 from bench.errors import BenchError
 
-# framework name -> (module it needs importable, pip extra that installs it)
-FRAMEWORKS: dict[str, tuple[str, str]] = {
-    "torch": ("torch", "torch"),
-    "keras": ("keras", "keras"),
-    "paddle": ("paddle", "paddle"),
+
+@dataclass(frozen=True)
+class Framework:
+    adapter: str  # backends/<adapter>_backend.py
+    needs: tuple[str, ...]  # modules that must be importable
+    extra: str  # pip extra that installs them
+    env: tuple[tuple[str, str], ...] = ()  # set in the run's process before the import
+
+
+FRAMEWORKS: dict[str, Framework] = {
+    "torch": Framework("torch", ("torch",), "torch"),
+    "keras": Framework("keras", ("keras", "tensorflow"), "keras", (("KERAS_BACKEND", "tensorflow"), ("TF_CPP_MIN_LOG_LEVEL", "2"))),
+    "keras-jax": Framework("keras", ("keras", "jax"), "keras", (("KERAS_BACKEND", "jax"),)),
+    "keras-torch": Framework("keras", ("keras", "torch"), "keras", (("KERAS_BACKEND", "torch"),)),
+    "paddle": Framework("paddle", ("paddle",), "paddle"),
 }
+# What runs when --frameworks is not given (the Keras variants run when named).
+DEFAULT_FRAMEWORKS = ("torch", "keras", "paddle")
 
 
 def installed(name: str) -> bool:
-    module, _ = FRAMEWORKS[name]
-    return importlib.util.find_spec(module) is not None and importlib.util.find_spec(
-        f"backends.{name}_backend"
-    ) is not None
+    fw = FRAMEWORKS[name]
+    modules = (*fw.needs, f"backends.{fw.adapter}_backend")
+    return all(importlib.util.find_spec(m) is not None for m in modules)
 
 
 def check_frameworks(names: list[str]) -> None:
@@ -28,9 +41,14 @@ def check_frameworks(names: list[str]) -> None:
         if name not in FRAMEWORKS:
             raise BenchError(f"unknown framework {name!r}: choose from {', '.join(FRAMEWORKS)}")
         if not installed(name):
-            raise BenchError(f"framework {name!r} is not installed: pip install -e \".[{FRAMEWORKS[name][1]}]\"")
+            needs = " and ".join(FRAMEWORKS[name].needs)
+            raise BenchError(f"framework {name!r} is not installed (needs {needs}): pip install -e \".[{FRAMEWORKS[name].extra}]\"")
 
 
 def load_backend(name: str):
     """Import the adapter (and so its framework) in this process only."""
-    return importlib.import_module(f"backends.{name}_backend").Backend()
+    fw = FRAMEWORKS[name]
+    os.environ.update(dict(fw.env))
+    backend = importlib.import_module(f"backends.{fw.adapter}_backend").Backend()
+    backend.name = name
+    return backend

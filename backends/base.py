@@ -41,8 +41,11 @@ class Backend(Protocol):
     def set_data(self, train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray) -> None:
         """Move the arrays (float32 NCHW, int64) onto the device once."""
 
-    def build(self, arch: Architecture, weights: dict[str, np.ndarray], optimizer: dict, schedule: dict, lr: float) -> None:
-        """Model from canonical weights; the optimizer and the schedule as framework objects."""
+    def build(self, arch: Architecture, weights: dict[str, np.ndarray], optimizer: dict, schedule: dict, lr: float,
+              steps_per_epoch: int) -> None:
+        """Model from canonical weights; the optimizer and the schedule as framework objects.
+
+        steps_per_epoch is for frameworks whose schedules count optimizer steps."""
 
     def applied_lr(self) -> float:
         """The lr the framework's optimizer will apply to the next batch."""

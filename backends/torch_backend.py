@@ -52,6 +52,8 @@ MODELS = {"lenet": LeNet, "mlp": MLP}
 def make_optimizer(params, spec: dict, lr: float) -> torch.optim.Optimizer:
     p = spec
     if p["name"] == "sgd":
+        if p["momentum_form"] != "torch":
+            raise BenchError(f"torch SGD has only the torch momentum form, not {p['momentum_form']!r}: drop momentum_form")
         return torch.optim.SGD(params, lr=lr, momentum=p["momentum"], nesterov=p["nesterov"],
                                weight_decay=p["weight_decay"], dampening=0.0)
     if p["name"] == "adagrad":
@@ -133,7 +135,7 @@ class Backend:
         to = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(self.device)  # noqa: E731
         self.train_x, self.train_y, self.val_x, self.val_y = map(to, (train_x, train_y, val_x, val_y))
 
-    def build(self, arch, weights, optimizer, schedule, lr) -> None:
+    def build(self, arch, weights, optimizer, schedule, lr, steps_per_epoch) -> None:
         self.model = MODELS[arch.model](arch).to(self.device)
         self.model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
         self.optimizer = make_optimizer(self.model.parameters(), optimizer, lr)

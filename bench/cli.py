@@ -7,7 +7,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from backends import FRAMEWORKS, check_frameworks, installed
+from backends import DEFAULT_FRAMEWORKS, FRAMEWORKS, check_frameworks, installed
 from .data import load_dataset
 from .errors import BenchError, DataError
 from .executors import run_local
@@ -61,8 +61,8 @@ def cmd_list(args) -> int:
         study = load_study(name)
         print(f"  {name:<12} {study.dataset:<14} {study.description}")
     print("frameworks:")
-    for name, (_, extra) in FRAMEWORKS.items():
-        state = "installed" if installed(name) else f'not installed (pip install -e ".[{extra}]")'
+    for name, framework in FRAMEWORKS.items():
+        state = "installed" if installed(name) else f'not installed (pip install -e ".[{framework.extra}]")'
         print(f"  {name:<12} {state}")
     return 0
 
@@ -72,7 +72,7 @@ def _frameworks(args) -> list[str]:
         names = [f.strip() for f in args.frameworks.split(",") if f.strip()]
         check_frameworks(names)
         return names
-    names = [name for name in FRAMEWORKS if installed(name)]
+    names = [name for name in DEFAULT_FRAMEWORKS if installed(name)]
     if not names:
         raise BenchError('no framework is installed: pip install -e ".[torch]" (or keras, paddle)')
     return names

@@ -70,12 +70,12 @@ def _train(spec: RunSpec, data_dir, threads: int, out: Outcome) -> None:
         raise BenchError(f"batch_size {spec.batch_size} is larger than the {n} training examples: lower it")
     arch = architecture(spec.model, data.input_shape, data.classes)
     backend.set_data(data.train_x, data.train_y, data.val_x, data.val_y)
-    backend.build(arch, initial_weights(arch, spec.seed), spec.optimizer, spec.schedule, spec.lr)
+    steps_per_epoch = -(-n // spec.batch_size)
+    backend.build(arch, initial_weights(arch, spec.seed), spec.optimizer, spec.schedule, spec.lr, steps_per_epoch)
 
     row = _row_factory(spec, backend.version(), device)
     progress = Progress(spec)
     epoch_seconds, one_class_streak, status = [], 0, "done"
-    steps_per_epoch = -(-n // spec.batch_size)
     orders = batch_orders(spec.seed, n)
     for epoch in range(1, spec.epochs + 1):
         order = next(orders)

@@ -31,7 +31,8 @@ FIGURES = ("curves", "lr", "steps", "weight_norms")
 
 # Every hyperparameter is explicit so no framework default decides anything silently.
 OPTIMIZERS: dict[str, dict[str, object]] = {
-    "sgd": {"momentum": 0.0, "nesterov": False, "weight_decay": 0.0},
+    # momentum_form "torch": v = m*v + g, p -= lr*v (PyTorch, Paddle); "keras": v = m*v - lr*g, p += v.
+    "sgd": {"momentum": 0.0, "nesterov": False, "weight_decay": 0.0, "momentum_form": "torch"},
     "adagrad": {"eps": 1e-10, "initial_accumulator_value": 0.0, "weight_decay": 0.0},
     "adam": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0},
     "rmsprop": {"rho": 0.99, "eps": 1e-8, "momentum": 0.0, "centered": False, "weight_decay": 0.0},
@@ -190,7 +191,10 @@ def optimizer_params(table: dict, where: str = "optimizer") -> dict:
     unknown = sorted(set(table) - set(allowed) - {"name"})
     if unknown:
         raise SpecError(f"{where}: optimizer {name!r} has no parameter {unknown[0]!r}: allowed {', '.join(allowed)}")
-    return {"name": name, **allowed, **{k: v for k, v in table.items() if k != "name"}}
+    full = {"name": name, **allowed, **{k: v for k, v in table.items() if k != "name"}}
+    if full.get("momentum_form", "torch") not in ("torch", "keras"):
+        raise SpecError(f"{where}: momentum_form must be 'torch' or 'keras', got {full['momentum_form']!r}")
+    return full
 
 
 def _schedule(table: dict, where: str) -> dict:

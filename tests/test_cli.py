@@ -39,7 +39,8 @@ def test_framework_not_installed(capsys, tmp_path, framework):
     if framework == "nothing-missing":
         assert "unknown framework 'nothing-missing'" in line
     else:
-        assert f"framework {framework!r} is not installed" in line and f'pip install -e ".[{framework}]"' in line
+        assert f"framework {framework!r} is not installed" in line
+        assert f'pip install -e ".[{FRAMEWORKS[framework].extra}]"' in line
 
 
 def test_unknown_framework(capsys, tmp_path):

@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backends.torch_backend import Backend
 from bench.cli import main
-from bench.init import architecture, initial_weights
 from bench.results import COLUMNS, TIMING_METRICS
 from bench.runner import train
 from bench.schedules import Schedule
 from bench.spec import RunSpec, optimizer_params
+from tests.backends.contract import applied_lrs, mlp_logits_match_numpy, weights_round_trip
+from tests.cases import SCHEDULE_CASES
 
 
 def spec(**kw):
@@ -29,27 +29,20 @@ def frame(outcome):
     return pd.DataFrame(outcome.rows, columns=COLUMNS)
 
 
+@pytest.mark.parametrize("case", sorted(SCHEDULE_CASES))
+def test_applied_lr_matches_reference(case):
+    applied, expected = applied_lrs("torch", case)
+    np.testing.assert_allclose(applied, expected, rtol=0, atol=1e-9)
+
+
 def test_mlp_logits_match_a_numpy_forward_pass():
-    arch = architecture("mlp", (1, 28, 28), 10)
-    w = initial_weights(arch, 3)
-    backend = Backend()
-    backend.setup("cpu", 1, 0)
-    backend.build(arch, w, optimizer_params({"name": "sgd"}), {"name": "constant"}, 0.1)
-    x = np.random.default_rng(0).normal(size=(5, 1, 28, 28)).astype(np.float32)
-    h = np.maximum(x.reshape(5, -1) @ w["fc1.weight"].T + w["fc1.bias"], 0)
-    h = np.maximum(h @ w["fc2.weight"].T + w["fc2.bias"], 0)
-    np.testing.assert_allclose(backend.logits(x), h @ w["fc3.weight"].T + w["fc3.bias"], rtol=1e-5, atol=1e-5)
+    mlp_logits_match_numpy("torch")
 
 
-def test_lenet_loads_the_canonical_weights_exactly():
-    for shape in ((1, 28, 28), (3, 32, 32)):
-        arch = architecture("lenet", shape, 10)
-        w = initial_weights(arch, 0)
-        backend = Backend()
-        backend.setup("cpu", 1, 0)
-        backend.build(arch, w, optimizer_params({"name": "adam"}), {"name": "constant"}, 0.1)
-        assert all(np.array_equal(backend.weights()[k], w[k]) for k in w)
-        assert backend.logits(np.zeros((2, *shape), np.float32)).shape == (2, 10)
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
+@pytest.mark.parametrize("model", ["lenet", "mlp"])
+def test_weights_load_and_read_back_exactly(model, shape):
+    weights_round_trip("torch", model, shape)
 
 
 def test_run_rows_are_complete_and_deterministic():

@@ -1,0 +1,433 @@
+"""Keras 3: functional models in channels-last layout, Keras optimizers and schedule objects.
+
+Runs on TensorFlow by default, or on JAX / torch as ``keras-jax`` / ``keras-torch``
+(``KERAS_BACKEND`` is set in the run's own process before Keras is imported). The
+training step is compiled once per run (TensorFlow: ``tf.function(jit_compile=True)``,
+JAX: ``jax.jit``) and gathers each batch from device-resident arrays by index, so a
+batch costs no host round trip; losses come to the host once per epoch.
+
+Pinned against Keras's defaults, so the math is that of the other backends:
+- SGD momentum in PyTorch's form by default (v = m*v + g; p -= lr*v): Keras's own
+  form keeps lr inside the velocity (v = m*v - lr*g; p += v), which is the same at a
+  constant lr and departs once a schedule changes lr. ``momentum_form = "keras"``
+  runs Keras's own SGD instead.
+- Adam epsilon 1e-8 (Keras default 1e-7). Keras adds epsilon to sqrt(v) before bias
+  correction, PyTorch after: Keras's effective epsilon is eps * sqrt(1 - beta2^t).
+- Adagrad initial accumulator 0 (Keras default 0.1) and RMSprop epsilon 1e-8 (Keras
+  1e-7); both add epsilon inside the square root, PyTorch outside.
+- Weight decay as PyTorch couples it: wd * p added to the gradient.
+- Schedules are Keras schedule objects counted in epochs and held constant through
+  each epoch (``PerEpoch``); reduce-on-plateau follows the reference, because
+  Keras's callback uses an absolute threshold and waits one epoch less than PyTorch.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from bench.errors import BenchError
+from bench.schedules import Schedule
+
+from .base import EpochResult, EvalResult
+
+import keras  # noqa: E402  (after the KERAS_BACKEND choice made by the runner)
+from keras import layers, ops  # noqa: E402
+
+schedules = keras.optimizers.schedules
+
+
+# ---------------------------------------------------------------- layout conversions
+
+
+def _fc1_rows(shape: tuple[int, int, int]):
+    """Row permutation of fc1: the canonical (C, H, W) flatten -> Keras's (H, W, C) flatten."""
+    c, h, w = shape
+    return np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).reshape(-1)
+
+
+def to_keras(weights: dict, flatten_shape) -> list[np.ndarray]:
+    out = []
+    for name, w in weights.items():
+        if w.ndim == 4:  # (out, in, kh, kw) -> (kh, kw, in, out)
+            w = w.transpose(2, 3, 1, 0)
+        elif w.ndim == 2:  # (out, in) -> (in, out)
+            w = w.T[_fc1_rows(flatten_shape)] if name == "fc1.weight" else w.T
+        out.append(np.ascontiguousarray(w))
+    return out
+
+
+def from_keras(names: list[str], values: list[np.ndarray], flatten_shape) -> dict:
+    out = {}
+    for name, w in zip(names, values):
+        if w.ndim == 4:
+            w = w.transpose(3, 2, 0, 1)
+        elif w.ndim == 2:
+            if name == "fc1.weight":
+                w = w[np.argsort(_fc1_rows(flatten_shape))]
+            w = w.T
+        out[name] = np.ascontiguousarray(w)
+    return out
+
+
+# ---------------------------------------------------------------- models
+
+
+def build_model(arch) -> tuple[keras.Model, tuple[int, int, int]]:
+    """The model and the (C, H, W) shape that its fc1 flattens."""
+    layers_ = arch.layers
+    if arch.model == "lenet":
+        c, side = layers_["conv1"][1], 28 if arch.conv1_padding else 32
+        inputs = keras.Input((side, side, c))
+        x = layers.Conv2D(6, 5, padding="same" if arch.conv1_padding else "valid", activation="relu", name="conv1")(inputs)
+        x = layers.MaxPooling2D(2)(x)
+        x = layers.Conv2D(16, 5, activation="relu", name="conv2")(x)
+        x = layers.MaxPooling2D(2)(x)
+        flatten_shape = (16, x.shape[1], x.shape[2])
+    else:
+        fan_in = layers_["fc1"][1]
+        inputs = x = keras.Input((fan_in,))
+        flatten_shape = (1, 1, fan_in)  # fed already flat, see Backend.set_data
+    x = layers.Flatten()(x)
+    x = layers.Dense(layers_["fc1"][0], activation="relu", name="fc1")(x)
+    x = layers.Dense(layers_["fc2"][0], activation="relu", name="fc2")(x)
+    outputs = layers.Dense(layers_["fc3"][0], name="fc3")(x)
+    return keras.Model(inputs, outputs, name=arch.model), flatten_shape
+
+
+# ---------------------------------------------------------------- optimizers
+
+
+class TorchFormSGD(keras.optimizers.SGD):
+    """SGD with PyTorch's (and Paddle's) momentum: v = m*v + g; p -= lr * (nesterov ? g + m*v : v)."""
+
+    def update_step(self, gradient, variable, learning_rate):
+        if self.momentum == 0:
+            return super().update_step(gradient, variable, learning_rate)
+        lr = ops.cast(learning_rate, variable.dtype)
+        gradient = ops.cast(gradient, variable.dtype)
+        v = self.momentums[self._get_variable_index(variable)]
+        self.assign(v, ops.add(ops.multiply(v, self.momentum), gradient))
+        step = ops.add(gradient, ops.multiply(v, self.momentum)) if self.nesterov else v
+        self.assign_sub(variable, ops.multiply(step, lr))
+
+
+def make_optimizer(spec: dict, lr):
+    p = spec
+    if p["name"] == "sgd":
+        cls = {"torch": TorchFormSGD, "keras": keras.optimizers.SGD}[p["momentum_form"]]
+        return cls(learning_rate=lr, momentum=p["momentum"], nesterov=p["nesterov"])
+    if p["name"] == "adagrad":
+        return keras.optimizers.Adagrad(learning_rate=lr, epsilon=p["eps"],
+                                        initial_accumulator_value=p["initial_accumulator_value"])
+    if p["name"] == "adam":
+        return keras.optimizers.Adam(learning_rate=lr, beta_1=p["beta1"], beta_2=p["beta2"], epsilon=p["eps"])
+    if p["name"] == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate=lr, rho=p["rho"], epsilon=p["eps"], momentum=p["momentum"],
+                                        centered=p["centered"])
+    raise BenchError(f"keras backend has no optimizer {p['name']!r}")
+
+
+# ---------------------------------------------------------------- schedules
+
+
+class PerEpoch(schedules.LearningRateSchedule):
+    """A Keras schedule counted in epochs: the optimizer's step count is floored to its epoch."""
+
+    def __init__(self, inner, steps_per_epoch: int):
+        self.inner, self.steps_per_epoch = inner, steps_per_epoch
+
+    def __call__(self, step):
+        return self.inner(ops.floor_divide(step, self.steps_per_epoch))
+
+
+class InverseSqrt(schedules.LearningRateSchedule):
+    """lr / sqrt(epoch + 1): Keras has no square-root decay (InverseTimeDecay is 1/t)."""
+
+    def __init__(self, lr: float):
+        self.lr = lr
+
+    def __call__(self, epoch):
+        return self.lr * ops.rsqrt(ops.cast(epoch, "float64") + 1.0)
+
+
+def make_schedule(spec: dict, lr: float, steps_per_epoch: int):
+    """A Keras schedule with the reference's per-epoch values, or the plain lr."""
+    p, name = spec, spec["name"]
+    if name in ("constant", "plateau"):
+        return lr
+    lr64 = np.float64(lr)  # schedules compute in the dtype of their initial lr
+    if name == "step":
+        inner = schedules.ExponentialDecay(lr64, decay_steps=p["step_size"], decay_rate=p["gamma"], staircase=True)
+    elif name == "multistep":
+        # PiecewiseConstantDecay switches after a boundary: the lr of milestone m starts at epoch m.
+        values = [lr64 * p["gamma"] ** k for k in range(len(p["milestones"]) + 1)]
+        inner = schedules.PiecewiseConstantDecay([m - 1 for m in p["milestones"]], values)
+    elif name == "exponential":
+        inner = schedules.ExponentialDecay(lr64, decay_steps=1, decay_rate=p["gamma"], staircase=True)
+    elif name == "cosine":
+        # alpha is a fraction of the initial lr, not a floor; CosineDecay holds it past decay_steps.
+        inner = schedules.CosineDecay(lr64, decay_steps=p["t_max"], alpha=p["eta_min"] / lr)
+    elif name == "warmup_cosine":
+        w = p["warmup_epochs"]
+        inner = schedules.CosineDecay(np.float64(p["warmup_start_lr"]), decay_steps=p["t_max"] - w,
+                                      alpha=p["eta_min"] / lr, warmup_target=lr64, warmup_steps=w)
+    elif name == "cosine_restarts":
+        inner = schedules.CosineDecayRestarts(lr64, first_decay_steps=p["t_0"], t_mul=float(p["t_mult"]),
+                                              m_mul=1.0, alpha=p["eta_min"] / lr)
+    elif name == "inverse_sqrt":
+        inner = InverseSqrt(lr64)
+    else:
+        raise BenchError(f"keras backend has no schedule {name!r}")
+    return PerEpoch(inner, steps_per_epoch)
+
+
+# ---------------------------------------------------------------- training steps, one per Keras backend
+
+
+def _loss(y, logits):
+    return ops.mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
+
+
+def _correct(y, logits):
+    return ops.sum(ops.cast(ops.cast(ops.argmax(logits, axis=1), y.dtype) == y, "int32"))
+
+
+class _TensorFlowSteps:
+    def __init__(self, model, optimizer, weight_decay):
+        import tensorflow as tf
+
+        variables = model.trainable_variables
+
+        @tf.function(jit_compile=True, reduce_retracing=True)
+        def train(x_all, y_all, idx):
+            x, y = tf.gather(x_all, idx), tf.gather(y_all, idx)
+            with tf.GradientTape() as tape:
+                logits = model(x, training=True)
+                loss = _loss(y, logits)
+            grads = tape.gradient(loss, variables)
+            if weight_decay:
+                grads = [g + weight_decay * v for g, v in zip(grads, variables)]
+            optimizer.apply(grads, variables)
+            return loss, _correct(y, logits)
+
+        @tf.function(jit_compile=True, reduce_retracing=True)
+        def forward(x):
+            return model(x, training=False)
+
+        self.train, self.forward = train, forward
+
+    def begin(self):
+        pass
+
+    def end(self):
+        pass
+
+
+class _JaxSteps:
+    """Keras's stateless API under jax.jit: state goes in and out of each step."""
+
+    def __init__(self, model, optimizer, weight_decay):
+        import jax
+
+        self.model, self.optimizer = model, optimizer
+        optimizer.build(model.trainable_variables)
+
+        def train(state, x_all, y_all, idx):
+            trainable, non_trainable, opt_vars = state
+            x, y = x_all[idx], y_all[idx]
+
+            def loss_fn(tv):
+                logits, nt = model.stateless_call(tv, non_trainable, x, training=True)
+                return _loss(y, logits), (logits, nt)
+
+            (loss, (logits, non_trainable)), grads = jax.value_and_grad(loss_fn, has_aux=True)(trainable)
+            if weight_decay:
+                grads = [g + weight_decay * v for g, v in zip(grads, trainable)]
+            trainable, opt_vars = optimizer.stateless_apply(opt_vars, grads, trainable)
+            return (trainable, non_trainable, opt_vars), loss, _correct(y, logits)
+
+        self._train = jax.jit(train, donate_argnums=0)
+        self._forward = jax.jit(lambda tv, ntv, x: model.stateless_call(tv, ntv, x, training=False)[0])
+
+    def begin(self):
+        m, o = self.model, self.optimizer
+        self.state = ([v.value for v in m.trainable_variables], [v.value for v in m.non_trainable_variables],
+                      [v.value for v in o.variables])
+
+    def train(self, x_all, y_all, idx):
+        self.state, loss, correct = self._train(self.state, x_all, y_all, idx)
+        return loss, correct
+
+    def end(self):
+        trainable, non_trainable, opt_vars = self.state
+        for group, values in ((self.model.trainable_variables, trainable),
+                              (self.model.non_trainable_variables, non_trainable), (self.optimizer.variables, opt_vars)):
+            for variable, value in zip(group, values):
+                variable.assign(value)
+
+    def forward(self, x):
+        m = self.model
+        return self._forward([v.value for v in m.trainable_variables], [v.value for v in m.non_trainable_variables], x)
+
+
+class _TorchSteps:
+    """Keras on torch: eager autograd, the Keras optimizer applies the gradients."""
+
+    def __init__(self, model, optimizer, weight_decay):
+        import torch
+
+        self.torch = torch
+        variables = model.trainable_variables
+
+        def train(x_all, y_all, idx):
+            x, y = x_all[idx], y_all[idx]
+            logits = model(x, training=True)
+            loss = _loss(y, logits)
+            model.zero_grad()
+            loss.backward()
+            grads = [v.value.grad for v in variables]
+            if weight_decay:
+                grads = [g + weight_decay * v.value.detach() for g, v in zip(grads, variables)]
+            with torch.no_grad():
+                optimizer.apply(grads, variables)
+            return loss.detach(), _correct(y, logits.detach())
+
+        self.train = train
+        self.forward = lambda x: model(x, training=False)
+
+    def begin(self):
+        pass
+
+    def end(self):
+        pass
+
+
+STEPS = {"tensorflow": _TensorFlowSteps, "jax": _JaxSteps, "torch": _TorchSteps}
+
+
+# ---------------------------------------------------------------- the backend
+
+
+class Backend:
+    name = "keras"
+
+    def version(self) -> str:
+        engine = keras.backend.backend()
+        if engine == "tensorflow":
+            import tensorflow as tf
+
+            return f"{keras.__version__} (tensorflow {tf.__version__})"
+        module = __import__(engine)
+        return f"{keras.__version__} ({engine} {module.__version__})"
+
+    def setup(self, device: str, threads: int, seed: int) -> str:
+        self.engine = keras.backend.backend()
+        gpus = self._gpus()
+        if device == "cuda" and not gpus:
+            raise BenchError(f"--device cuda but Keras ({self.engine}) sees no GPU: use --device cpu or auto")
+        self.device = "cuda" if device in ("cuda", "auto") and gpus else "cpu"
+        if self.engine == "tensorflow":
+            import tensorflow as tf
+
+            if tf.config.threading.get_intra_op_parallelism_threads() != threads:
+                # threads for each op's kernels, as torch.set_num_threads; ops run one at a time
+                tf.config.threading.set_intra_op_parallelism_threads(threads)
+                tf.config.threading.set_inter_op_parallelism_threads(1)
+            for gpu in gpus:
+                tf.config.experimental.set_memory_growth(gpu, True)  # never take the whole GPU
+            if self.device == "cpu" and gpus:
+                tf.config.set_visible_devices([], "GPU")
+        elif self.engine == "torch":
+            import torch
+
+            torch.set_num_threads(threads)
+        keras.utils.set_random_seed(seed)
+        return "cpu" if self.device == "cpu" else f"cuda ({gpus[0]})"
+
+    def _gpus(self) -> list:
+        if self.engine == "tensorflow":
+            import tensorflow as tf
+
+            return [g for g in tf.config.list_physical_devices("GPU")]
+        if self.engine == "jax":
+            import jax
+
+            return [d.device_kind for d in jax.devices() if d.platform == "gpu"]
+        import torch
+
+        return [torch.cuda.get_device_name(0)] if torch.cuda.is_available() else []
+
+    def _array(self, a: np.ndarray):
+        if self.engine == "torch":
+            import torch
+
+            return torch.from_numpy(np.ascontiguousarray(a)).to("cuda" if self.device == "cuda" else "cpu")
+        return ops.convert_to_tensor(np.ascontiguousarray(a))
+
+    def _layout(self, x: np.ndarray) -> np.ndarray:
+        """NCHW -> NHWC for LeNet; flat (C*H*W, canonical order) for the MLP."""
+        return x.reshape(len(x), -1) if self.model_name == "mlp" else x.transpose(0, 2, 3, 1)
+
+    def set_data(self, train_x, train_y, val_x, val_y) -> None:
+        self._numpy = (train_x, train_y, val_x, val_y)  # laid out once the model is known
+
+    def build(self, arch, weights, optimizer, schedule, lr, steps_per_epoch) -> None:
+        self.model_name = arch.model
+        self.model, self.flatten_shape = build_model(arch)
+        self.names = list(weights)
+        self.model.set_weights(to_keras(weights, self.flatten_shape))
+        self.optimizer = make_optimizer(optimizer, make_schedule(schedule, lr, steps_per_epoch))
+        self.plateau = Schedule("plateau", lr, {k: v for k, v in schedule.items() if k != "name"}) \
+            if schedule["name"] == "plateau" else None
+        self.steps = STEPS[self.engine](self.model, self.optimizer, optimizer["weight_decay"])
+        train_x, train_y, val_x, val_y = self._numpy
+        self.train_x, self.val_x = self._array(self._layout(train_x)), self._array(self._layout(val_x))
+        self.train_y, self.val_y = self._array(train_y), self._array(val_y)
+        del self._numpy
+
+    def applied_lr(self) -> float:
+        return float(ops.convert_to_numpy(self.optimizer.learning_rate))
+
+    def train_epoch(self, order, batch_size) -> EpochResult:
+        losses, correct = [], []
+        order = self._array(order)
+        self.steps.begin()
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            loss, right = self.steps.train(self.train_x, self.train_y, idx)
+            losses.append(loss)
+            correct.append(right)
+        self.steps.end()
+        losses = ops.convert_to_numpy(ops.stack(losses)).astype(np.float64)
+        return EpochResult(losses, int(ops.convert_to_numpy(ops.sum(ops.stack(correct)))))
+
+    def evaluate(self, batch_size) -> EvalResult:
+        loss_sum, predictions = 0.0, []
+        n = len(self.val_y)
+        for start in range(0, n, batch_size):
+            logits = self.steps.forward(self.val_x[start:start + batch_size])
+            y = self.val_y[start:start + batch_size]
+            loss_sum += float(ops.convert_to_numpy(ops.sum(
+                keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))))
+            predictions.append(ops.convert_to_numpy(ops.argmax(logits, axis=1)))
+        return EvalResult(loss_sum, np.concatenate(predictions))
+
+    def end_epoch(self, val_loss: float) -> None:
+        if self.plateau is not None:
+            self.plateau.observe(val_loss)
+            self.optimizer.learning_rate = self.plateau.lr(0)
+
+    def weights(self) -> dict[str, np.ndarray]:
+        return from_keras(self.names, self.model.get_weights(), self.flatten_shape)
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        return ops.convert_to_numpy(self.model(self._array(self._layout(x)), training=False))
+
+    def synchronize(self) -> None:
+        if self.engine == "torch" and self.device == "cuda":
+            import torch
+
+            torch.cuda.synchronize()
+        # TensorFlow and JAX: the epoch's results are fetched as numpy, which waits for the device.
