@@ -1,0 +1,88 @@
+"""Cross-framework parity: same weights, same batches, same schedule -> same numbers.
+
+Each framework runs in its own process (the runner's executor, or the logits worker),
+so TensorFlow and Paddle never share one. Needs torch and the framework compared.
+"""
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from backends import installed
+from bench.executors import run_local
+from bench.results import COLUMNS
+from bench.spec import RunSpec, optimizer_params
+
+OTHERS = [f for f in ("keras", "paddle") if installed(f)]
+STEPS = 50
+
+
+def logits(framework, model, shape, tmp_path):
+    out = tmp_path / f"{framework}-{model}.npy"
+    subprocess.run([sys.executable, "-m", "tests.backends.logits_worker", framework, model, *map(str, shape), "7",
+                    str(out)], check=True)
+    return np.load(out)
+
+
+@pytest.mark.parametrize("other", OTHERS)
+@pytest.mark.parametrize("model,shape", [("lenet", (1, 28, 28)), ("lenet", (3, 32, 32)), ("mlp", (3, 64, 64))])
+def test_logits_equal_torch(other, model, shape, tmp_path):
+    np.testing.assert_allclose(logits(other, model, shape, tmp_path), logits("torch", model, shape, tmp_path),
+                               rtol=1e-5, atol=1e-5)
+
+
+def mnist_run(framework, data_dir, optimizer, schedule=None, epochs=1):
+    return RunSpec(study="parity", framework=framework, model="lenet", dataset="mnist", optimizer=optimizer_params(optimizer),
+                   schedule=schedule or {"name": "constant"}, lr=0.01, batch_size=64, epochs=epochs, seed=0,
+                   device="cpu", train_size=STEPS * 64, val_size=2000, normalize={"mean": [0.1307], "std": [0.3081]},
+                   log_every=1)
+
+
+def train_all(specs, data_dir):
+    frames = []
+    for outcome in run_local(specs, data_dir):
+        assert outcome.manifest["status"] == "done", outcome.manifest["error"]
+        frames.append(pd.DataFrame(outcome.rows, columns=COLUMNS))
+    return frames
+
+
+def step_losses(df):
+    return df[df["step"] != ""].sort_values("step")["value"].to_numpy(float)
+
+
+def val_accuracy(df, epoch):
+    return df[(df["split"] == "val") & (df["metric"] == "accuracy") & (df["epoch"] == epoch)]["value"].item()
+
+
+def relative(a, b):
+    return np.abs(a - b) / np.abs(b)
+
+
+@pytest.mark.parametrize("other", OTHERS)
+@pytest.mark.parametrize("optimizer", [{"name": "sgd", "momentum": 0.9}])
+def test_lenet_mnist_losses_follow_torch(other, optimizer, real_data_dir):
+    torch_df, other_df = train_all([mnist_run(f, real_data_dir, optimizer) for f in ("torch", other)], real_data_dir)
+    diff = relative(step_losses(other_df)[:STEPS], step_losses(torch_df)[:STEPS])
+    print(f"\n{other} vs torch, {optimizer}: max relative step-loss difference over {STEPS} steps {diff.max():.2e}")
+    assert diff.max() < 1e-3
+    assert abs(val_accuracy(other_df, 1) - val_accuracy(torch_df, 1)) <= 0.005
+
+
+def test_keras_momentum_forms_under_a_step_schedule(real_data_dir):
+    """lr drops 10x after epoch 1: torch's form follows torch, Keras's own form departs."""
+    schedule = {"name": "step", "step_size": 1, "gamma": 0.1}
+    sgd = {"name": "sgd", "momentum": 0.9}
+    specs = [mnist_run("torch", real_data_dir, sgd, schedule, 2),
+             mnist_run("keras", real_data_dir, sgd, schedule, 2),
+             mnist_run("keras", real_data_dir, {**sgd, "momentum_form": "keras"}, schedule, 2)]
+    torch_df, torch_form, keras_form = (step_losses(df) for df in train_all(specs, real_data_dir))
+    after = slice(STEPS, 2 * STEPS)  # the epoch after the lr change
+    same = relative(torch_form[after], torch_df[after]).max()
+    departs = relative(keras_form[after], torch_df[after]).max()
+    print(f"\nafter the lr drop: torch form {same:.2e}, keras form {departs:.2e} max relative step-loss difference")
+    assert relative(keras_form[:STEPS], torch_df[:STEPS]).max() < 1e-3  # identical while lr is constant
+    assert same < 1e-3
+    assert departs > 10 * same and departs > 1e-3
