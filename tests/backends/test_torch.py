@@ -1,4 +1,4 @@
-"""The PyTorch backend through the real runner: rows, determinism, divergence, collapse, resume."""
+"""The runner and the CLI end to end, on the PyTorch backend: rows, determinism, divergence, collapse, resume."""
 
 import os
 import signal
@@ -15,8 +15,6 @@ from bench.results import COLUMNS, TIMING_METRICS
 from bench.runner import train
 from bench.schedules import Schedule
 from bench.spec import RunSpec, optimizer_params
-from tests.backends.contract import applied_lrs, mlp_logits_match_numpy, weights_round_trip
-from tests.cases import SCHEDULE_CASES
 
 
 def spec(**kw):
@@ -27,22 +25,6 @@ def spec(**kw):
 
 def frame(outcome):
     return pd.DataFrame(outcome.rows, columns=COLUMNS)
-
-
-@pytest.mark.parametrize("case", sorted(SCHEDULE_CASES))
-def test_applied_lr_matches_reference(case):
-    applied, expected = applied_lrs("torch", case)
-    np.testing.assert_allclose(applied, expected, rtol=0, atol=1e-9)
-
-
-def test_mlp_logits_match_a_numpy_forward_pass():
-    mlp_logits_match_numpy("torch")
-
-
-@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
-@pytest.mark.parametrize("model", ["lenet", "mlp"])
-def test_weights_load_and_read_back_exactly(model, shape):
-    weights_round_trip("torch", model, shape)
 
 
 def test_run_rows_are_complete_and_deterministic():
