@@ -35,8 +35,10 @@ class Backend(Protocol):
     def version(self) -> str:
         """The framework's version string."""
 
-    def setup(self, device: str, threads: int, seed: int) -> str:
-        """Pick the device ('auto', 'cpu', 'cuda'), set threads and seeds; return the device used."""
+    def setup(self, device: str, threads: int, seed: int) -> tuple[str, int]:
+        """Pick the device ('auto', 'cpu', 'cuda'), set seeds and at most ``threads`` CPU threads.
+
+        Returns the device used and the threads used (recorded in the manifest)."""
 
     def set_data(self, train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray) -> None:
         """Move the arrays (float32 NCHW, int64) onto the device once."""

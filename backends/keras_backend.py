@@ -322,7 +322,7 @@ class Backend:
         module = __import__(engine)
         return f"{keras.__version__} ({engine} {module.__version__})"
 
-    def setup(self, device: str, threads: int, seed: int) -> str:
+    def setup(self, device: str, threads: int, seed: int) -> tuple[str, int]:
         self.engine = keras.backend.backend()
         gpus = self._gpus()
         if device == "cuda" and not gpus:
@@ -344,7 +344,7 @@ class Backend:
 
             torch.set_num_threads(threads)
         keras.utils.set_random_seed(seed)
-        return "cpu" if self.device == "cpu" else f"cuda ({gpus[0]})"
+        return ("cpu" if self.device == "cpu" else f"cuda ({gpus[0]})"), threads
 
     def _gpus(self) -> list:
         if self.engine == "tensorflow":

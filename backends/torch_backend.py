@@ -119,7 +119,7 @@ class Backend:
     def version(self) -> str:
         return torch.__version__
 
-    def setup(self, device: str, threads: int, seed: int) -> str:
+    def setup(self, device: str, threads: int, seed: int) -> tuple[str, int]:
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         if device == "cuda" and not torch.cuda.is_available():
@@ -128,8 +128,8 @@ class Backend:
         torch.set_num_threads(threads)
         torch.manual_seed(seed)
         if device == "cuda":
-            return f"cuda ({torch.cuda.get_device_name(0)})"
-        return "cpu"
+            return f"cuda ({torch.cuda.get_device_name(0)})", threads
+        return "cpu", threads
 
     def set_data(self, train_x, train_y, val_x, val_y) -> None:
         to = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(self.device)  # noqa: E731
@@ -179,7 +179,7 @@ class Backend:
             self.scheduler.step()
 
     def weights(self) -> dict[str, np.ndarray]:
-        return {k: v.detach().cpu().numpy() for k, v in self.model.state_dict().items()}
+        return {k: v.detach().cpu().numpy().copy() for k, v in self.model.state_dict().items()}
 
     @torch.no_grad()
     def logits(self, x: np.ndarray) -> np.ndarray:

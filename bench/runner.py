@@ -59,10 +59,9 @@ def _train(spec: RunSpec, data_dir, threads: int, out: Outcome) -> None:
 
     random.seed(spec.seed)
     np.random.seed(spec.seed)
-    os.environ["OMP_NUM_THREADS"] = str(threads)  # the run's thread budget, read by OpenMP when a framework loads
     backend = load_backend(spec.framework)
-    device = backend.setup(spec.device, threads, spec.seed)
-    out.manifest.update(framework_version=backend.version(), device=device)
+    device, threads_used = backend.setup(spec.device, threads, spec.seed)
+    out.manifest.update(framework_version=backend.version(), device=device, threads=threads_used)
 
     data = load_dataset(spec.dataset, data_dir, normalize=spec.normalize,
                         train_size=spec.train_size, val_size=spec.val_size)
