@@ -45,7 +45,7 @@ class Backend(Protocol):
 
     def build(self, arch: Architecture, weights: dict[str, np.ndarray], optimizer: dict, schedule: dict, lr: float,
               steps_per_epoch: int) -> None:
-        """Model from canonical weights; the optimizer and the schedule as framework objects.
+        """Model from canonical weights (in their dtype); the optimizer and the schedule as framework objects.
 
         steps_per_epoch is for frameworks whose schedules count optimizer steps."""
 

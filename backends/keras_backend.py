@@ -375,6 +375,7 @@ class Backend:
 
     def build(self, arch, weights, optimizer, schedule, lr, steps_per_epoch) -> None:
         self.model_name = arch.model
+        keras.config.set_floatx(str(next(iter(weights.values())).dtype))
         self.model, self.flatten_shape = build_model(arch)
         self.names = list(weights)
         self.model.set_weights(to_keras(weights, self.flatten_shape))

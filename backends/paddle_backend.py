@@ -174,6 +174,7 @@ class Backend:
         self.train_x, self.train_y, self.val_x, self.val_y = map(paddle.to_tensor, (train_x, train_y, val_x, val_y))
 
     def build(self, arch, weights, optimizer, schedule, lr, steps_per_epoch) -> None:
+        paddle.set_default_dtype(str(next(iter(weights.values())).dtype))
         self.model = MODELS[arch.model](arch)
         self.model.set_state_dict({k: paddle.to_tensor(_swap_dense(v)) for k, v in weights.items()})
         self.scheduler = make_scheduler(schedule, lr)

@@ -136,7 +136,8 @@ class Backend:
         self.train_x, self.train_y, self.val_x, self.val_y = map(to, (train_x, train_y, val_x, val_y))
 
     def build(self, arch, weights, optimizer, schedule, lr, steps_per_epoch) -> None:
-        self.model = MODELS[arch.model](arch).to(self.device)
+        dtype = getattr(torch, str(next(iter(weights.values())).dtype))
+        self.model = MODELS[arch.model](arch).to(self.device, dtype)
         self.model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
         self.optimizer = make_optimizer(self.model.parameters(), optimizer, lr)
         self.scheduler = make_scheduler(self.optimizer, schedule, lr)

@@ -69,9 +69,10 @@ def _train(spec: RunSpec, data_dir, threads: int, out: Outcome) -> None:
     if spec.batch_size > n:
         raise BenchError(f"batch_size {spec.batch_size} is larger than the {n} training examples: lower it")
     arch = architecture(spec.model, data.input_shape, data.classes)
-    backend.set_data(data.train_x, data.train_y, data.val_x, data.val_y)
+    backend.set_data(data.train_x.astype(spec.dtype), data.train_y, data.val_x.astype(spec.dtype), data.val_y)
+    weights = {k: v.astype(spec.dtype) for k, v in initial_weights(arch, spec.seed).items()}
     steps_per_epoch = -(-n // spec.batch_size)
-    backend.build(arch, initial_weights(arch, spec.seed), spec.optimizer, spec.schedule, spec.lr, steps_per_epoch)
+    backend.build(arch, weights, spec.optimizer, spec.schedule, spec.lr, steps_per_epoch)
 
     row = _row_factory(spec, backend.version(), device)
     progress = Progress(spec)

@@ -55,8 +55,10 @@ BASE_KEYS: dict[str, tuple[type, ...]] = {
     "normalize": (str, dict),
     "log_every": (int,),
     "collapse_epochs": (int,),
+    "dtype": (str,),
     "figures": (list,),
 }
+DTYPES = ("float32", "float64")
 VARYING_KEYS = ("lr", "model", "optimizer", "schedule", "batch_size")
 TOP_KEYS = (*BASE_KEYS, "grid", "configs", "quick")
 
@@ -81,6 +83,7 @@ class RunSpec:
     normalize: object = "unit"
     log_every: int = 0
     collapse_epochs: int = 3
+    dtype: str = "float32"  # float64 separates the frameworks' math from their float32 rounding
 
     @property
     def run_id(self) -> str:
@@ -159,6 +162,8 @@ def _run_spec(study: StudySpec, m: dict, framework: str, seed: int, device: str)
         raise SpecError(f"{where}: unknown dataset {m['dataset']!r}: choose one of {', '.join(DATASETS)}")
     if not m["lr"] > 0:
         raise SpecError(f"{where}: lr must be > 0, got {m['lr']}: fix the lr in the study file")
+    if m.get("dtype", "float32") not in DTYPES:
+        raise SpecError(f"{where}: dtype must be one of {', '.join(DTYPES)}, got {m['dtype']!r}")
     for key in ("epochs", "batch_size"):
         if m[key] < 1:
             raise SpecError(f"{where}: {key} must be >= 1, got {m[key]}")
@@ -179,6 +184,7 @@ def _run_spec(study: StudySpec, m: dict, framework: str, seed: int, device: str)
         normalize=m.get("normalize", "unit"),
         log_every=m.get("log_every", 0),
         collapse_epochs=m.get("collapse_epochs", 3),
+        dtype=m.get("dtype", "float32"),
     )
 
 
