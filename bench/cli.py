@@ -38,10 +38,12 @@ def _parser() -> argparse.ArgumentParser:
     run_options.add_argument("--frameworks", help="comma-separated (default: every installed one)")
     run_options.add_argument("--quick", action="store_true", help="the study's small preset: minutes on a laptop CPU")
     run_options.add_argument("--seeds", type=int, help="number of seeds (0..N-1; default: the study's)")
+    run_options.add_argument("--epochs", type=int, help="epochs per run (default: the study's)")
     run_options.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     run_options.add_argument("--out", type=Path, default=Path(DEFAULT_OUT), help=f"results folder (default {DEFAULT_OUT})")
     run_options.add_argument("--data-dir", type=Path, help="dataset folder (default: $BENCH_DATA_DIR, then ~/.cache/lrbench)")
-    run_options.add_argument("--threads", type=int, help="threads per run (default: all cores)")
+    run_options.add_argument("--jobs", type=int, default=1, help="runs at once, each in its own process (default 1)")
+    run_options.add_argument("--threads", type=int, help="threads per run (default: the cores divided by --jobs)")
 
     run = sub.add_parser("run", parents=[run_options], help="run one study (a name or a .toml path)")
     run.add_argument("study")
@@ -81,6 +83,10 @@ def _frameworks(args) -> list[str]:
 def _check_options(args) -> None:
     if args.seeds is not None and args.seeds < 1:
         raise BenchError(f"--seeds must be at least 1, got {args.seeds}")
+    if args.epochs is not None and args.epochs < 1:
+        raise BenchError(f"--epochs must be at least 1, got {args.epochs}")
+    if args.jobs < 1:
+        raise BenchError(f"--jobs must be at least 1, got {args.jobs}")
     if args.threads is not None and args.threads < 1:
         raise BenchError(f"--threads must be at least 1, got {args.threads}")
     if args.data_dir is not None and not args.data_dir.is_dir():
@@ -89,7 +95,7 @@ def _check_options(args) -> None:
 
 def _run_study(study: StudySpec, frameworks: list[str], args) -> Counter:
     """Run what is missing of one study, then plot it. Returns status counts."""
-    specs = study.runs(frameworks, quick=args.quick, seeds=args.seeds, device=args.device)
+    specs = study.runs(frameworks, quick=args.quick, seeds=args.seeds, device=args.device, epochs=args.epochs)
     store = ResultStore(args.out, study.name + ("-quick" if args.quick else ""))
     counts: Counter = Counter()
     with store.lock():
@@ -97,7 +103,7 @@ def _run_study(study: StudySpec, frameworks: list[str], args) -> Counter:
         pending = [s for s in specs if s.run_id not in done]
         counts["skipped (already done)"] = len(specs) - len(pending)
         print(f"{study.name}: {len(pending)} of {len(specs)} runs to do -> {store.dir}", file=sys.stderr)
-        for outcome in run_local(pending, args.data_dir, args.threads):
+        for outcome in run_local(pending, args.data_dir, args.threads, args.jobs):
             store.save_run(outcome.rows, outcome.manifest)
             counts[outcome.manifest["status"]] += 1
             if outcome.manifest["status"] == "failed":

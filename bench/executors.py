@@ -1,7 +1,8 @@
 """Where runs execute: each in its own fresh process, so frameworks never share one.
 
 A crash, an out-of-memory kill or a missing framework fails that run alone; the
-driver, which alone writes results, records it as ``failed`` and goes on.
+driver, which alone writes results, records it as ``failed`` and goes on. ``jobs``
+processes run at once, each with its share of the cores as its thread budget.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 from collections.abc import Iterator
+from multiprocessing.connection import wait
 
 from .runner import Outcome, _manifest_base, train
 from .spec import RunSpec
@@ -20,20 +22,32 @@ def _worker(spec_json: str, data_dir, threads: int, conn) -> None:
     conn.close()
 
 
-def run_local(specs: list[RunSpec], data_dir=None, threads: int | None = None) -> Iterator[Outcome]:
-    """Run specs one after another, each in a spawned process; yield outcomes as they finish."""
-    threads = threads or os.cpu_count() or 1
+def thread_budget(jobs: int, threads: int | None = None) -> int:
+    """Threads per run so that jobs x threads does not exceed the cores."""
+    return threads or max(1, (os.cpu_count() or 1) // jobs)
+
+
+def run_local(specs: list[RunSpec], data_dir=None, threads: int | None = None, jobs: int = 1) -> Iterator[Outcome]:
+    """Run specs in up to ``jobs`` spawned processes at once; yield outcomes as they finish."""
+    threads = thread_budget(jobs, threads)
     ctx = mp.get_context("spawn")
-    for spec in specs:
-        receive, send = ctx.Pipe(duplex=False)
-        process = ctx.Process(target=_worker, args=(spec.to_json(), data_dir, threads, send))
-        process.start()
-        send.close()
-        try:
-            rows, manifest = receive.recv()
-        except EOFError:  # the process died before answering
-            rows, manifest = [], _manifest_base(spec, threads)
+    waiting = list(reversed(specs))
+    running: dict = {}  # receiving end of the pipe -> (process, spec)
+    while waiting or running:
+        while waiting and len(running) < jobs:
+            spec = waiting.pop()
+            receive, send = ctx.Pipe(duplex=False)
+            process = ctx.Process(target=_worker, args=(spec.to_json(), data_dir, threads, send))
+            process.start()
+            send.close()
+            running[receive] = (process, spec)
+        for receive in wait(list(running)):
+            process, spec = running.pop(receive)
+            try:
+                rows, manifest = receive.recv()
+            except EOFError:  # the process died before answering
+                process.join()
+                rows, manifest = [], _manifest_base(spec, threads)
+                manifest["error"] = f"run process exited with code {process.exitcode} before finishing"
             process.join()
-            manifest["error"] = f"run process exited with code {process.exitcode} before finishing"
-        process.join()
-        yield Outcome(rows, manifest)
+            yield Outcome(rows, manifest)

@@ -3,7 +3,7 @@
 A study file has base keys (dataset, model, optimizer, schedule, lr, ...), an optional
 ``[grid]`` whose keys are lists crossed with each other, an optional ``[[configs]]``
 list of partial overrides, and a ``[quick]`` preset of overrides for ``--quick``.
-The runs are: every config x every grid point x every seed.
+The runs are: every seed x every config x every grid point x every framework.
 """
 
 from __future__ import annotations
@@ -133,22 +133,17 @@ class StudySpec:
     def figures(self) -> list[str]:
         return self.base.get("figures", ["curves"])
 
-    def runs(self, frameworks, *, quick=False, seeds=None, device="auto") -> list[RunSpec]:
-        """Expand configs x grid x seeds x frameworks into validated RunSpecs."""
-        base = {**self.base, **(self.quick if quick else {})}
+    def runs(self, frameworks, *, quick=False, seeds=None, device="auto", epochs=None) -> list[RunSpec]:
+        """Expand seeds x configs x grid x frameworks into validated RunSpecs."""
+        base = {**self.base, **(self.quick if quick else {}), **({"epochs": epochs} if epochs else {})}
         n_seeds = seeds if seeds is not None else base.get("seeds", 1)
         if n_seeds < 1:
             raise SpecError(f"--seeds must be at least 1, got {n_seeds}")
         keys = list(self.grid)
         points = [dict(zip(keys, combo)) for combo in itertools.product(*self.grid.values())] or [{}]
-        specs = []
-        for config in self.configs:
-            for point in points:
-                merged = {**base, **config, **point}
-                for seed in range(n_seeds):
-                    for framework in frameworks:
-                        specs.append(_run_spec(self, merged, framework, seed, device))
-        return specs
+        # Seed by seed, so a sweep cut short still has every config of its first seeds.
+        return [_run_spec(self, {**base, **config, **point}, framework, seed, device)
+                for seed in range(n_seeds) for config in self.configs for point in points for framework in frameworks]
 
 
 def _run_spec(study: StudySpec, m: dict, framework: str, seed: int, device: str) -> RunSpec:
