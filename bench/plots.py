@@ -7,6 +7,7 @@ from the per-framework figure to the faceted one and to the step and weight-norm
 from __future__ import annotations
 
 import itertools
+import re
 from pathlib import Path
 
 import matplotlib
@@ -188,6 +189,254 @@ def _weight_norms(df, study, hue, title, frameworks) -> plt.Figure:
     return fig
 
 
+# --------------------------------------------------------------------------- framework comparison
+
+# One colour, line style and marker per framework in every comparison figure, whatever frameworks a study has.
+FRAMEWORK_PALETTE = {"torch": "#e4572e", "keras": "#2e86ab", "paddle": "#3bb273", "keras-jax": "#7b2cbf",
+                     "keras-torch": "#f2a541"}
+FRAMEWORK_DASHES = {"torch": "", "keras": (4, 1.5), "paddle": (1, 1), "keras-jax": (3, 1.2, 1, 1.2),
+                    "keras-torch": (6, 2)}
+FRAMEWORK_MARKERS = {"torch": "o", "keras": "s", "paddle": "^", "keras-jax": "D", "keras-torch": "v"}
+COMPARED = [("val", "accuracy"), ("val", "loss"), ("train", "loss")]
+DIFFERENCES = [("val", "accuracy"), ("val", "loss")]
+MAX_CONFIG_COLUMNS = 8
+TITLE_WIDTH = 30  # characters per line of a config's subplot title
+
+
+def _framework_styles(frameworks: list[str]) -> tuple[dict, dict, dict]:
+    """Colours, dashes and markers for ``frameworks``; ones outside the fixed tables get spare grey-ish styles."""
+    spare = iter(sns.color_palette("Dark2", 8))
+    palette = {fw: FRAMEWORK_PALETTE.get(fw) or next(spare) for fw in frameworks}
+    dashes = {fw: FRAMEWORK_DASHES.get(fw, DASHES[i % len(DASHES)]) for i, fw in enumerate(frameworks)}
+    markers = {fw: FRAMEWORK_MARKERS.get(fw, "X") for fw in frameworks}
+    return palette, dashes, markers
+
+
+def _framework_handles(frameworks: list[str]) -> list:
+    palette, dashes, markers = _framework_styles(frameworks)
+    return [Line2D([], [], color=palette[fw], label=fw, lw=2, marker=markers[fw], markersize=5,
+                   **({"dashes": dashes[fw]} if dashes[fw] else {})) for fw in frameworks]
+
+
+def _frameworks(df: pd.DataFrame, reference: str) -> list[str]:
+    """The reference first, then the known frameworks in table order, then any others as they appear."""
+    seen = list(dict.fromkeys(df["framework"]))
+    known = [fw for fw in FRAMEWORK_PALETTE if fw in seen and fw != reference]
+    return ([reference] if reference in seen else []) + known + [fw for fw in seen if fw not in known + [reference]]
+
+
+def _config_palette(order: list[str]) -> dict:
+    return dict(zip(order, sns.color_palette("tab10" if len(order) <= 10 else "husl", len(order))))
+
+
+def _wrap(label: str, width: int = TITLE_WIDTH) -> str:
+    """Break a long config label after commas or spaces so subplot titles do not run into each other."""
+    lines, line = [], ""
+    for part in re.split(r"(?<=[, ])", label):
+        if line and len(line) + len(part) > width:
+            lines.append(line.rstrip())
+            line = ""
+        line += part
+    return "\n".join(lines + [line.rstrip()])
+
+
+def _widen_if_flat(ax: plt.Axes, values: pd.Series) -> None:
+    """A constant lr stored once in float32 and once in float64 differs by ~1e-8; keep that from filling the axis."""
+    lo, hi = values.min(), values.max()
+    if hi - lo <= 1e-6 * max(abs(lo), abs(hi)):
+        pad = 0.1 * abs(hi) or 1.0
+        ax.set_ylim(lo - pad, hi + pad)
+    if ax.get_yscale() == "linear":
+        ax.ticklabel_format(axis="y", useOffset=False)
+
+
+def _epoch_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """Epoch-level rows of a finite study frame, labelled with configs computed across all frameworks."""
+    df = _finite(df)
+    if "config" not in df:
+        df = df.assign(config=config_labels(df)[0]) if not df.empty else df.assign(config=pd.Series(dtype=str))
+    return df[df["step"].isna()]
+
+
+def paired_differences(df: pd.DataFrame, metric_split: str, metric: str, reference: str = "torch") -> pd.DataFrame:
+    """value(framework) - value(reference) for the same config, seed and epoch.
+
+    Pairing by seed removes the seed-to-seed spread that both frameworks share (same init and batches),
+    so what is left is the frameworks' own disagreement. Columns: framework, config, seed, epoch, difference.
+    """
+    columns = ["framework", "config", "seed", "epoch", "difference"]
+    rows = _select(_epoch_rows(df), metric_split, metric)
+    keys = ["config", "seed", "epoch"]
+    values = rows.groupby(["framework", *keys], sort=False, as_index=False)["value"].mean()
+    ref = values[values["framework"] == reference].drop(columns="framework")
+    paired = values[values["framework"] != reference].merge(ref, on=keys, suffixes=("", "_reference"))
+    paired["difference"] = paired["value"] - paired["value_reference"]
+    return paired[columns].reset_index(drop=True)
+
+
+def _panel_name(split: str, metric: str) -> str:
+    return "applied lr" if metric == "lr" else f"{split} {metric}"
+
+
+def _overlaid(df, study, order, frameworks) -> plt.Figure:
+    """Configs across (wrapped every MAX_CONFIG_COLUMNS), metrics down: frameworks on the same axes per config."""
+    panels = [p for p in COMPARED if not _select(df, *p).empty]
+    ncols = min(len(order), MAX_CONFIG_COLUMNS)
+    blocks = -(-len(order) // ncols)
+    fig, axes = plt.subplots(blocks * len(panels), ncols, figsize=(3.3 * ncols + 1.2, 2.5 * blocks * len(panels)),
+                             sharex=True, squeeze=False, layout="constrained")
+    palette, dashes, _ = _framework_styles(frameworks)
+    for i, config in enumerate(order):
+        block, col = divmod(i, ncols)
+        for r, (split, metric) in enumerate(panels):
+            ax = axes[block * len(panels) + r, col]
+            data = _select(df[df["config"] == config], split, metric)
+            if not data.empty:
+                present = [fw for fw in frameworks if fw in set(data["framework"])]
+                sns.lineplot(data=data, x="epoch", y="value", hue="framework", hue_order=present, palette=palette,
+                             style="framework", style_order=present, dashes=dashes, errorbar="sd", lw=1.6,
+                             ax=ax, legend=False)
+                _log_if_wide(ax, data["value"])
+            ax.set(title=_wrap(config) if r == 0 else None, ylabel=_panel_name(split, metric) if col == 0 else None)
+            _style(ax)
+            ax.xaxis.set_tick_params(labelbottom=True)
+    for ax in axes[-len(panels):, len(order) % ncols or ncols:].flat:
+        ax.set_axis_off()
+    fig.suptitle(_title(df, study, "frameworks overlaid (band: ±1 sd over seeds)"))
+    fig.legend(handles=_framework_handles(frameworks), title="framework", loc="outside right center", frameon=False)
+    return fig
+
+
+def _differences(diffs: dict, df, study, reference, order, frameworks) -> plt.Figure:
+    """Metrics down, frameworks across; a shared y per metric so frameworks' gaps to the reference compare.
+
+    Configs also differ in line style: configs that behave identically (a milestone past the last epoch)
+    would otherwise hide each other.
+    """
+    others = [fw for fw in frameworks if fw != reference]
+    width = max(4.2 * len(others), 7.0)
+    legend_cols = max(1, min(len(order), int(width / (0.085 * max(map(len, order)) + 0.8))))
+    fig, axes = plt.subplots(len(diffs), len(others), figsize=(width, 2.9 * len(diffs) + 0.3 * -(-len(order) // legend_cols)),
+                             sharex=True, sharey="row", squeeze=False, layout="constrained")
+    palette, dashes = _config_palette(order), dict(zip(order, itertools.cycle(DASHES)))
+    for r, ((split, metric), data) in enumerate(diffs.items()):
+        for c, fw in enumerate(others):
+            ax, rows = axes[r, c], data[data["framework"] == fw]
+            ax.axhline(0, color="0.2", lw=0.8, zorder=1)
+            if not rows.empty:
+                present = [cfg for cfg in order if cfg in set(rows["config"])]
+                sns.lineplot(data=rows, x="epoch", y="difference", hue="config", hue_order=present, palette=palette,
+                             style="config", style_order=present, dashes=dashes, errorbar="sd", lw=1.6, ax=ax,
+                             legend=False)
+            ax.set(title=f"{fw} − {reference}" if r == 0 else None,
+                   ylabel=f"Δ {_panel_name(split, metric)}" if c == 0 else None)
+            _style(ax)
+            ax.xaxis.set_tick_params(labelbottom=True)
+    fig.suptitle(_title(df, study, f"paired difference to {reference} (same seed, band: ±1 sd over seeds)"))
+    handles = [Line2D([], [], color=palette[c], label=c, lw=2, **({"dashes": dashes[c]} if dashes[c] else {}))
+               for c in order]
+    fig.legend(handles=handles, title=config_labels(df)[2], loc="outside lower center", ncols=legend_cols,
+               frameon=False)
+    return fig
+
+
+def _epoch_seconds(df, study, frameworks) -> plt.Figure:
+    """Steady-state epochs (from epoch 2) beside epoch 1, which also pays for compilation and warm-up."""
+    models = list(dict.fromkeys(df["model"]))
+    hue, order = ("model", models) if len(models) > 1 else ("framework", frameworks)
+    palette = _config_palette(models) if hue == "model" else _framework_styles(frameworks)[0]
+    fig, axes = plt.subplots(1, 2, figsize=(4.2 + 1.3 * len(frameworks) * len(order) ** 0.5, 3.9), squeeze=False,
+                             layout="constrained")
+    kw = dict(x="framework", y="value", order=frameworks, hue=hue, hue_order=order, palette=palette, legend=False)
+    steady, first = df[df["epoch"] > 1], df[df["epoch"] == 1]
+    ax = axes[0, 0]
+    if not steady.empty:
+        sns.barplot(data=steady, estimator="median", errorbar=("pi", 50), capsize=0.15, ax=ax, **kw)
+        for bars in ax.containers:
+            ax.bar_label(bars, fmt="%.2f s", label_type="center", color="white", fontsize=9)
+    else:
+        ax.text(0.5, 0.5, "single-epoch runs only", ha="center", va="center", transform=ax.transAxes, color="0.4")
+    ax.set(title="epochs ≥ 2: median (whiskers: 25–75 %)", xlabel=None, ylabel="seconds per epoch")
+    ax = axes[0, 1]
+    if not first.empty:
+        sns.stripplot(data=first, dodge=hue == "model", size=6, alpha=0.7, jitter=0.15, ax=ax, **kw)
+        medians = first.groupby("framework")["value"].median()
+        ax.set_xticks(range(len(frameworks)), [f"{fw}\nmedian {medians.get(fw, np.nan):.2f} s" for fw in frameworks])
+    ax.set(title="epoch 1 (with warm-up), one dot per run", xlabel=None, ylabel="seconds")
+    for a in axes.flat:
+        a.set_ylim(bottom=0)
+        a.grid(alpha=0.3, axis="y")
+    if hue == "model":
+        fig.legend(handles=_legend_handles(order, palette), title="model", loc="outside right center", frameon=False)
+    fig.suptitle(_title(df, study, "training time per epoch"))
+    return fig
+
+
+def _applied_lr(df, study, order, frameworks) -> plt.Figure:
+    """One panel per config; frameworks drawn widest first so identical schedules stay visible on top of each other."""
+    ncols = min(len(order), 4)
+    nrows = -(-len(order) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols + 1.2, 2.9 * nrows), sharex=True, squeeze=False,
+                             layout="constrained")
+    palette, dashes, markers = _framework_styles(frameworks)
+    for ax, config in zip(axes.flat, order):
+        data = df[df["config"] == config]
+        means = data.groupby(["framework", "epoch"])["value"].mean()  # seeds share the schedule
+        for i, fw in enumerate(fw for fw in frameworks if fw in means.index.get_level_values(0)):
+            curve = means.loc[fw]
+            ax.plot(curve.index, curve.values, color=palette[fw], lw=max(3.2 - 1.0 * i, 1.0), marker=markers[fw],
+                    markersize=max(8 - 2 * i, 3), markerfacecolor="none" if i == 0 else palette[fw],
+                    alpha=0.9, zorder=2 + i, **({"dashes": dashes[fw]} if dashes[fw] else {}))
+        _log_if_wide(ax, data["value"])
+        _widen_if_flat(ax, data["value"])
+        ax.set(title=_wrap(config), ylabel="applied lr" if ax in axes[:, 0] else None, xlabel="epoch")
+        _style(ax)
+        ax.xaxis.set_tick_params(labelbottom=True)
+    for ax in axes.flat[len(order):]:
+        ax.set_axis_off()
+    fig.suptitle(_title(df, study, "lr applied per epoch"))
+    fig.legend(handles=_framework_handles(frameworks), title="framework", loc="outside right center", frameon=False)
+    return fig
+
+
+def plot_comparison(df: pd.DataFrame, study: str, out_dir: Path, reference: str = "torch") -> list[Path]:
+    """Framework-vs-framework figures of one study for the report; a figure without rows is skipped.
+
+    Writes ``<study>_frameworks_overlaid``, ``_differences`` (vs ``reference``), ``_epoch_seconds`` and,
+    when the lr moves within a run, ``_applied_lr`` as PNG and SVG into ``out_dir``; returns the PNG paths.
+    """
+    epochs = _epoch_rows(df)
+    if epochs.empty:
+        return []
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _, order, _ = config_labels(epochs)
+    frameworks = _frameworks(epochs, reference)
+    paths = []
+
+    compared = pd.concat([_select(epochs, *p) for p in COMPARED])
+    if not compared.empty:
+        fig = _overlaid(compared, study, order, frameworks)
+        paths.append(_save(fig, out_dir, f"{study}_frameworks_overlaid"))
+
+    diffs = {p: paired_differences(epochs, *p, reference=reference) for p in DIFFERENCES}
+    diffs = {p: d for p, d in diffs.items() if not d.empty}
+    if diffs:
+        fig = _differences(diffs, epochs, study, reference, order, frameworks)
+        paths.append(_save(fig, out_dir, f"{study}_differences"))
+
+    seconds = epochs[epochs["metric"] == "epoch_seconds"]
+    if not seconds.empty:
+        present = [fw for fw in frameworks if fw in set(seconds["framework"])]
+        paths.append(_save(_epoch_seconds(seconds, study, present), out_dir, f"{study}_epoch_seconds"))
+
+    lr = _select(epochs, *APPLIED_LR)
+    if (lr.groupby("run_id")["value"].nunique() > 1).any():
+        present = [cfg for cfg in order if cfg in set(lr["config"])]
+        paths.append(_save(_applied_lr(lr, study, present, frameworks), out_dir, f"{study}_applied_lr"))
+    return paths
+
+
 # --------------------------------------------------------------------------- entry points
 
 
@@ -203,8 +452,7 @@ def plot_study(df: pd.DataFrame, study: str, figures: list[str], out_dir: Path) 
     out_dir.mkdir(parents=True, exist_ok=True)
     labels, order, title = config_labels(df)
     df = df.assign(config=labels)
-    palette = dict(zip(order, sns.color_palette("tab10" if len(order) <= 10 else "husl", len(order))))
-    hue = (order, palette)
+    hue = (order, _config_palette(order))
     frameworks = list(dict.fromkeys(df["framework"]))
     epochs, steps = df[df["step"].isna()], df[df["step"].notna()]
     paths = []

@@ -1,66 +1,234 @@
-"""A markdown report from the CSVs and manifests alone: one table per study folder."""
+"""The report a user reads: does the framework change the answer, and how sure are we?
+
+Built from the CSVs and manifests alone, so `bench report DIR` regenerates it anywhere.
+Per study: a summary per config and framework, paired per-seed differences against a
+reference framework with 95% bootstrap intervals and a verdict, and the study's claims
+evaluated per framework with the numbers behind them. Written as report.md and as a
+self-contained report.html (figures embedded).
+"""
 
 from __future__ import annotations
 
+import base64
+import html
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from .claims import evaluate_claims
+from .plots import config_labels
 from .results import atomic_write, read_manifests, read_results
+from .spec import STUDIES_DIR, load_study
 
-CONFIG_COLUMNS = ["model", "optimizer", "schedule", "lr"]
+REFERENCE = "torch"
+BOOTSTRAP = 10_000
+# A difference counts only when its interval excludes zero and its mean is beyond these
+# margins: half a point of accuracy (the parity tolerance), 2% of the reference's loss.
+ACCURACY_MARGIN = 0.005
+LOSS_MARGIN = 0.02
 
 
-def study_table(df: pd.DataFrame, manifest: pd.DataFrame) -> pd.DataFrame:
-    """Per config x framework: final and best val accuracy (mean over seeds), final losses, timing, status."""
-    epochs = df[df["step"].isna()]
+# ---------------------------------------------------------------- per-run numbers
+
+
+def per_run(df: pd.DataFrame, manifest: pd.DataFrame, target: float | None = None) -> pd.DataFrame:
+    """One row per run: its config, framework, seed and the numbers the tables summarise."""
+    epochs = df[df["step"].isna()].copy()
+    epochs["config"], order, _ = config_labels(epochs)
     wide = epochs.pivot_table(index=["run_id", "epoch"], columns=["split", "metric"], values="value")
     wide.columns = [f"{s}_{m}" for s, m in wide.columns]
-    wide = wide.reset_index()
-    runs = epochs.drop_duplicates("run_id").set_index("run_id")[["framework", *CONFIG_COLUMNS, "seed"]]
-    last = wide.sort_values("epoch").groupby("run_id").last()
-    per_run = runs.join(pd.DataFrame({
-        "final_val_acc": last["val_accuracy"],
-        "best_val_acc": wide.groupby("run_id")["val_accuracy"].max(),
-        "final_train_loss": last["train_loss"],
+    wide = wide.reset_index().sort_values(["run_id", "epoch"])
+    groups = wide.groupby("run_id")
+    last = groups.last()
+    best = wide.loc[wide["val_accuracy"].fillna(-1).groupby(wide["run_id"]).idxmax()].set_index("run_id")
+    runs = epochs.drop_duplicates("run_id").set_index("run_id")[["config", "framework", "framework_version", "device", "model", "seed"]]
+    out = runs.join(pd.DataFrame({
+        "final_val_accuracy": last["val_accuracy"],
         "final_val_loss": last["val_loss"],
+        "final_train_loss": last["train_loss"],
+        "best_val_accuracy": best["val_accuracy"],
+        "best_epoch": best["epoch"],
         "epochs": last["epoch"],
+        "median_epoch_seconds": wide[wide["epoch"] > 1].groupby("run_id")["train_epoch_seconds"].median(),
+        "first_epoch_seconds": wide[wide["epoch"] == 1].set_index("run_id")["train_epoch_seconds"],
     }))
-    status = manifest.set_index("run_id")[["status", "median_epoch_seconds", "first_epoch_seconds"]]
-    per_run = per_run.join(status)
-    agg = per_run.groupby([*CONFIG_COLUMNS, "framework"], sort=False).agg(
-        seeds=("seed", "count"),
-        final_val_acc=("final_val_acc", "mean"),
-        final_val_acc_std=("final_val_acc", "std"),
-        best_val_acc=("best_val_acc", "mean"),
-        final_train_loss=("final_train_loss", "mean"),
-        final_val_loss=("final_val_loss", "mean"),
-        epochs=("epochs", "max"),
-        median_epoch_s=("median_epoch_seconds", "median"),
-        first_epoch_s=("first_epoch_seconds", "median"),
-        status=("status", lambda s: ", ".join(f"{n} {k}" for k, n in s.value_counts().items())),
-    )
-    return agg.reset_index()
+    if target is not None:
+        reached = wide[wide["val_accuracy"] >= target].groupby("run_id")["epoch"].min()
+        out["epochs_to_target"] = reached
+    status = manifest.drop_duplicates("run_id", keep="last").set_index("run_id")["status"]
+    out["status"] = status.reindex(out.index).fillna("unknown")
+    out["config"] = pd.Categorical(out["config"], categories=order, ordered=True)
+    return out.reset_index()
+
+
+def _mean_std(values: pd.Series, digits: int = 4) -> str:
+    values = values.dropna()
+    if values.empty:
+        return "n/a"
+    if len(values) == 1:
+        return f"{values.iloc[0]:.{digits}f}"
+    return f"{values.mean():.{digits}f} ± {values.std():.{digits}f}"
+
+
+def summary_table(runs: pd.DataFrame, target: float | None) -> pd.DataFrame:
+    rows = []
+    for (config, framework), g in runs.groupby(["config", "framework"], observed=True, sort=True):
+        row = {
+            "config": config,
+            "framework": framework,
+            "seeds": len(g),
+            "final val acc": _mean_std(g["final_val_accuracy"]),
+            "best val acc": _mean_std(g["best_val_accuracy"]),
+            "best epoch": _mean_std(g["best_epoch"], 1),
+        }
+        if target is not None:
+            reached = g["epochs_to_target"].dropna()
+            row[f"epochs to {target:g}"] = f"{reached.mean():.1f} ({len(reached)}/{len(g)})" if len(reached) else "never"
+        row.update({
+            "final train loss": _mean_std(g["final_train_loss"]),
+            "final val loss": _mean_std(g["final_val_loss"]),
+            "status": ", ".join(f"{n} {s}" for s, n in g["status"].value_counts().items()),
+            "epoch s (median)": f"{g['median_epoch_seconds'].median():.2f}" if g["median_epoch_seconds"].notna().any() else "n/a",
+            "first epoch s": f"{g['first_epoch_seconds'].median():.2f}",
+            "device": g["device"].iloc[0],
+            "version": g["framework_version"].iloc[0],
+        })
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- framework differences
+
+
+@dataclass
+class Difference:
+    mean: float
+    low: float
+    high: float
+    seeds: int
+    verdict: str
+
+
+def bootstrap_difference(differences: np.ndarray, margin: float, seed: int = 0) -> Difference:
+    """Mean paired difference, its 95% bootstrap interval over seeds, and agree/differ."""
+    d = np.asarray(differences, dtype=float)
+    rng = np.random.default_rng(seed)
+    means = d[rng.integers(0, len(d), size=(BOOTSTRAP, len(d)))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    excludes_zero = low > 0 or high < 0
+    verdict = "differ" if excludes_zero and abs(d.mean()) > margin else "agree"
+    return Difference(float(d.mean()), float(low), float(high), len(d), verdict)
+
+
+def difference_table(runs: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
+    """Per config and framework: final val accuracy and loss minus the reference's, paired by seed."""
+    if reference not in set(runs["framework"]):
+        return pd.DataFrame()
+    ref = runs[runs["framework"] == reference].set_index(["config", "seed"])
+    rows = []
+    for (config, framework), g in runs[runs["framework"] != reference].groupby(["config", "framework"], observed=True):
+        paired = g.set_index(["config", "seed"]).join(ref, rsuffix="_ref", how="inner")
+        if paired.empty:
+            continue
+        acc = bootstrap_difference(paired["final_val_accuracy"] - paired["final_val_accuracy_ref"], ACCURACY_MARGIN)
+        loss_margin = LOSS_MARGIN * float(paired["final_val_loss_ref"].abs().mean())
+        loss = bootstrap_difference(paired["final_val_loss"] - paired["final_val_loss_ref"], loss_margin)
+        rows.append({
+            "config": config, "framework": f"{framework} - {reference}", "seeds": acc.seeds,
+            "Δ final val acc": f"{acc.mean:+.4f} [{acc.low:+.4f}, {acc.high:+.4f}]", "acc verdict": acc.verdict,
+            "Δ final val loss": f"{loss.mean:+.4f} [{loss.low:+.4f}, {loss.high:+.4f}]", "loss verdict": loss.verdict,
+        })
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- the document
+
+
+def _study_spec(name: str):
+    return load_study(name) if (STUDIES_DIR / f"{name}.toml").exists() else None
+
+
+def study_blocks(study_dir: Path, root: Path) -> list[tuple[str, object]]:
+    """The report's section for one study folder, as (kind, content) blocks."""
+    df, manifest = read_results(study_dir), read_manifests(study_dir)
+    if df.empty:
+        return []
+    first = df.iloc[0]
+    spec = _study_spec(first["study"])
+    target = spec.target if spec else None
+    runs = per_run(df, manifest, target)
+    blocks = [("h2", f"{study_dir.name}: {first['dataset']}, {', '.join(sorted(df['model'].unique()))}")]
+    if spec and spec.description:
+        blocks.append(("p", spec.description))
+    blocks += [("h3", "Per config and framework"), ("table", summary_table(runs, target))]
+    flagged = runs[runs["status"].isin(["diverged", "collapsed", "failed"])]
+    if len(flagged):
+        blocks.append(("list", [f"**{r.status}**: {r.framework}, {r.config}, seed {r.seed}" for r in flagged.itertuples()]))
+    diffs = difference_table(runs)
+    if len(diffs):
+        blocks += [("h3", f"Framework differences (paired by seed, against {REFERENCE})"),
+                   ("p", f"Mean of the per-seed differences with its 95% bootstrap interval over seeds. A pair "
+                         f"differs when the interval excludes zero and the mean is beyond {ACCURACY_MARGIN:g} of accuracy "
+                         f"or {LOSS_MARGIN:.0%} of the reference's loss; with one seed the interval is that one difference."),
+                   ("table", diffs)]
+    if spec and spec.claims:
+        blocks += [("h3", "Claims of the seed experiment"), ("table", evaluate_claims(spec.claims, df, manifest))]
+    figures = sorted((study_dir / "figures").glob("*.png"))
+    if figures:
+        blocks += [("h3", "Figures")] + [("img", p.relative_to(root)) for p in figures]
+    return blocks
+
+
+def _markdown(blocks, root: Path) -> str:
+    out = []
+    for kind, content in blocks:
+        if kind in ("h1", "h2", "h3"):
+            out.append("#" * int(kind[1]) + " " + content)
+        elif kind == "p":
+            out.append(content)
+        elif kind == "table":
+            out.append(content.to_markdown(index=False))
+        elif kind == "list":
+            out.append("\n".join(f"- {item}" for item in content))
+        elif kind == "img":
+            out.append(f"![{Path(content).stem}]({content})")
+        out.append("")
+    return "\n".join(out)
+
+
+def _html(blocks, root: Path) -> str:
+    body = []
+    for kind, content in blocks:
+        if kind in ("h1", "h2", "h3"):
+            body.append(f"<{kind}>{html.escape(content)}</{kind}>")
+        elif kind == "p":
+            body.append(f"<p>{html.escape(content)}</p>")
+        elif kind == "table":
+            body.append(content.to_html(index=False, border=0, classes="t"))
+        elif kind == "list":
+            items = "".join(f"<li>{html.escape(i).replace('**', '')}</li>" for i in content)
+            body.append(f"<ul>{items}</ul>")
+        elif kind == "img":
+            data = base64.b64encode((root / content).read_bytes()).decode()
+            body.append(f'<figure><img alt="{html.escape(Path(content).stem)}" src="data:image/png;base64,{data}"></figure>')
+    style = ("body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}"
+             "table.t{border-collapse:collapse;font-size:13px;margin:.5em 0}"
+             "table.t td,table.t th{border-bottom:1px solid #ddd;padding:3px 8px;text-align:left}"
+             "img{max-width:100%}")
+    return f"<!doctype html><meta charset=utf-8><title>lrbench report</title><style>{style}</style>\n" + "\n".join(body)
 
 
 def write_report(folder: Path) -> Path:
+    """report.md and report.html for every study folder under ``folder``; returns the .md path."""
     folder = Path(folder)
     study_dirs = [p.parent for p in sorted(folder.glob("*/results.csv"))] or [folder]
-    lines = [f"# lrbench report: {folder}", ""]
+    blocks: list = [("h1", "lrbench report"),
+                    ("p", "Generated by `bench report` from the results CSVs and manifests in this folder.")]
     for study_dir in study_dirs:
-        df, manifest = read_results(study_dir), read_manifests(study_dir)
-        if df.empty:
-            continue
-        first = df.iloc[0]
-        lines += [f"## {study_dir.name}: {first['dataset']}, {first['model']}", ""]
-        table = study_table(df, manifest)
-        lines += [table.to_markdown(index=False, floatfmt=".4g"), ""]
-        flagged = manifest[manifest["status"].isin(["diverged", "collapsed", "failed"])]
-        for _, m in flagged.iterrows():
-            lines.append(f"- **{m['status']}**: {m['framework']} {m['optimizer']} {m['schedule']} lr={m['lr']} seed={m['seed']}"
-                         + (f" ({m['error']})" if isinstance(m["error"], str) and m["error"] else ""))
-        figures = sorted((study_dir / "figures").glob("*.png"))
-        lines += [""] + [f"![{p.stem}]({p.relative_to(folder)})" for p in figures] + [""]
+        blocks += study_blocks(study_dir, folder)
+    atomic_write(folder / "report.html", _html(blocks, folder))
     path = folder / "report.md"
-    atomic_write(path, "\n".join(lines))
+    atomic_write(path, _markdown(blocks, folder))
     return path

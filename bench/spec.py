@@ -21,6 +21,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
+from .claims import parse_check
 from .data import DATASETS
 from .errors import SpecError
 from .schedules import SCHEDULES, schedule_params
@@ -60,7 +61,8 @@ BASE_KEYS: dict[str, tuple[type, ...]] = {
 }
 DTYPES = ("float32", "float64")
 VARYING_KEYS = ("lr", "model", "optimizer", "schedule", "batch_size")
-TOP_KEYS = (*BASE_KEYS, "grid", "configs", "quick")
+TOP_KEYS = (*BASE_KEYS, "target", "claims", "grid", "configs", "quick")
+CLAIM_KEYS = ("text", "check")
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,15 @@ class StudySpec:
     @property
     def figures(self) -> list[str]:
         return self.base.get("figures", ["curves"])
+
+    @property
+    def target(self) -> float | None:
+        """Validation accuracy whose first epoch the report counts."""
+        return self.base.get("target")
+
+    @property
+    def claims(self) -> list[dict]:
+        return self.base.get("claims", [])
 
     def runs(self, frameworks, *, quick=False, seeds=None, device="auto", epochs=None) -> list[RunSpec]:
         """Expand seeds x configs x grid x frameworks into validated RunSpecs."""
@@ -259,6 +270,13 @@ def _validate(data: dict, path: Path, text: str) -> StudySpec:
     for config in configs:
         _check_keys(config, VARYING_KEYS, path, text, "[[configs]]")
     _check_keys(quick, BASE_KEYS, path, text, "[quick]")
+    target = data.get("target")
+    if target is not None and not (isinstance(target, (int, float)) and 0 < target <= 1):
+        raise SpecError(f"{path}{_line_of(text, 'target')}: target is a validation accuracy in (0, 1], got {target!r}")
+    for claim in data.get("claims", []):
+        if not isinstance(claim, dict) or sorted(claim) != sorted(CLAIM_KEYS):
+            raise SpecError(f"{path}: each [[claims]] needs exactly the keys {', '.join(CLAIM_KEYS)}, got {claim!r}")
+        parse_check(claim["check"])
     for fig in data.get("figures", []):
         if fig not in FIGURES:
             raise SpecError(f"{path}: unknown figure {fig!r}: choose from {', '.join(FIGURES)}")
