@@ -12,7 +12,7 @@ from .data import load_dataset
 from .errors import BenchError, DataError
 from .executors import run_local
 from .results import ResultStore, check_writable, read_results
-from .spec import StudySpec, load_study, study_names
+from .spec import StudySpec, bundled_figures, load_study, study_names
 
 DEFAULT_OUT = "bench-results"
 
@@ -108,17 +108,15 @@ def _run_study(study: StudySpec, frameworks: list[str], args) -> Counter:
             counts[outcome.manifest["status"]] += 1
             if outcome.manifest["status"] == "failed":
                 print(f"  failed: {outcome.manifest['error']}", file=sys.stderr)
-        _plot(store.dir, study.figures)
+        _plot(store.dir, {study.name: study.figures})
     return counts
 
 
-def _plot(study_dir: Path, figures: list[str]) -> list[Path]:
-    from .plots import plot_study
+def _plot(folder: Path, figures_for: dict[str, list[str]]) -> list[Path]:
+    from .plots import plot_folder
 
-    df = read_results(study_dir)
-    if df.empty:
-        return []
-    return plot_study(df, df["study"].iloc[0], figures, study_dir / "figures")
+    read_results(folder)  # one clear line when there is nothing to plot
+    return plot_folder(folder, figures_for)
 
 
 def _summary(name: str, counts: Counter) -> str:
@@ -163,13 +161,8 @@ def cmd_all(args) -> int:
 def cmd_plot(args) -> int:
     if not args.dir.is_dir():
         raise BenchError(f"{args.dir} is not a folder: give a results folder (e.g. {DEFAULT_OUT})")
-    study_dirs = [p.parent for p in sorted(args.dir.glob("*/results.csv"))] or [args.dir]
-    for study_dir in study_dirs:
-        df = read_results(study_dir)
-        name = df["study"].iloc[0] if not df.empty else study_dir.name
-        figures = load_study(name).figures if name in study_names() else ["curves"]
-        for path in _plot(study_dir, figures):
-            print(path)
+    for path in _plot(args.dir, bundled_figures()):
+        print(path)
     return 0
 
 

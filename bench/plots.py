@@ -218,6 +218,11 @@ def _framework_handles(frameworks: list[str]) -> list:
                    **({"dashes": dashes[fw]} if dashes[fw] else {})) for fw in frameworks]
 
 
+def _nested_widths(frameworks: list[str]) -> dict:
+    """Widest line first: frameworks that agree exactly then show as nested lines instead of a single one."""
+    return {fw: max(2.6 - 0.6 * i, 1.0) for i, fw in enumerate(frameworks)}
+
+
 def _frameworks(df: pd.DataFrame, reference: str) -> list[str]:
     """The reference first, then the known frameworks in table order, then any others as they appear."""
     seen = list(dict.fromkeys(df["framework"]))
@@ -240,14 +245,23 @@ def _wrap(label: str, width: int = TITLE_WIDTH) -> str:
     return "\n".join(lines + [line.rstrip()])
 
 
-def _widen_if_flat(ax: plt.Axes, values: pd.Series) -> None:
-    """A constant lr stored once in float32 and once in float64 differs by ~1e-8; keep that from filling the axis."""
+def _widen_if_flat(ax: plt.Axes, values: pd.Series, rel: float = 1e-6) -> None:
+    """Rounding-level spread (a constant lr in float32 vs float64, ~1e-8) should not fill the axis as if it mattered."""
     lo, hi = values.min(), values.max()
-    if hi - lo <= 1e-6 * max(abs(lo), abs(hi)):
+    if hi - lo <= rel * max(abs(lo), abs(hi)):
         pad = 0.1 * abs(hi) or 1.0
         ax.set_ylim(lo - pad, hi + pad)
     if ax.get_yscale() == "linear":
         ax.ticklabel_format(axis="y", useOffset=False)
+
+
+def _pad_single_epoch(ax: plt.Axes, epochs: pd.Series) -> None:
+    """One-epoch runs plot as lone markers: make them visible and the x-axis a single tick, not 0.95-1.05."""
+    if epochs.nunique() == 1:
+        ax.set_xlim(epochs.iloc[0] - 0.5, epochs.iloc[0] + 0.5)
+        ax.set_xticks([epochs.iloc[0]])
+        for line in ax.lines:
+            line.set_markersize(line.get_markersize() * 1.6)
 
 
 def _epoch_rows(df: pd.DataFrame) -> pd.DataFrame:
@@ -285,7 +299,8 @@ def _overlaid(df, study, order, frameworks) -> plt.Figure:
     blocks = -(-len(order) // ncols)
     fig, axes = plt.subplots(blocks * len(panels), ncols, figsize=(3.3 * ncols + 1.2, 2.5 * blocks * len(panels)),
                              sharex=True, squeeze=False, layout="constrained")
-    palette, dashes, _ = _framework_styles(frameworks)
+    palette, dashes, markers = _framework_styles(frameworks)
+    widths = _nested_widths(frameworks)
     for i, config in enumerate(order):
         block, col = divmod(i, ncols)
         for r, (split, metric) in enumerate(panels):
@@ -294,11 +309,16 @@ def _overlaid(df, study, order, frameworks) -> plt.Figure:
             if not data.empty:
                 present = [fw for fw in frameworks if fw in set(data["framework"])]
                 sns.lineplot(data=data, x="epoch", y="value", hue="framework", hue_order=present, palette=palette,
-                             style="framework", style_order=present, dashes=dashes, errorbar="sd", lw=1.6,
-                             ax=ax, legend=False)
+                             style="framework", style_order=present, dashes=dashes, markers=markers,
+                             size="framework", size_order=present, sizes=widths, errorbar="sd", ax=ax, legend=False)
+                for line in ax.lines:  # wider lines get bigger markers, so identical points stay nested, not hidden
+                    line.set_markersize(1.5 + 2 * line.get_linewidth())
                 _log_if_wide(ax, data["value"])
+                _widen_if_flat(ax, data["value"], rel=1e-4)  # a tiny-lr run's loss barely moves off 2.3
             ax.set(title=_wrap(config) if r == 0 else None, ylabel=_panel_name(split, metric) if col == 0 else None)
             _style(ax)
+            if not data.empty:
+                _pad_single_epoch(ax, data["epoch"])
             ax.xaxis.set_tick_params(labelbottom=True)
     for ax in axes[-len(panels):, len(order) % ncols or ncols:].flat:
         ax.set_axis_off()
@@ -316,9 +336,11 @@ def _differences(diffs: dict, df, study, reference, order, frameworks) -> plt.Fi
     others = [fw for fw in frameworks if fw != reference]
     width = max(4.2 * len(others), 7.0)
     legend_cols = max(1, min(len(order), int(width / (0.085 * max(map(len, order)) + 0.8))))
-    fig, axes = plt.subplots(len(diffs), len(others), figsize=(width, 2.9 * len(diffs) + 0.3 * -(-len(order) // legend_cols)),
+    legend_rows = -(-len(order) // legend_cols)
+    fig, axes = plt.subplots(len(diffs), len(others), figsize=(width, 2.9 * len(diffs) + 0.3 * legend_rows),
                              sharex=True, sharey="row", squeeze=False, layout="constrained")
     palette, dashes = _config_palette(order), dict(zip(order, itertools.cycle(DASHES)))
+    markers = dict(zip(order, itertools.cycle("osD^vXP*")))
     for r, ((split, metric), data) in enumerate(diffs.items()):
         for c, fw in enumerate(others):
             ax, rows = axes[r, c], data[data["framework"] == fw]
@@ -326,15 +348,17 @@ def _differences(diffs: dict, df, study, reference, order, frameworks) -> plt.Fi
             if not rows.empty:
                 present = [cfg for cfg in order if cfg in set(rows["config"])]
                 sns.lineplot(data=rows, x="epoch", y="difference", hue="config", hue_order=present, palette=palette,
-                             style="config", style_order=present, dashes=dashes, errorbar="sd", lw=1.6, ax=ax,
-                             legend=False)
+                             style="config", style_order=present, dashes=dashes, markers=markers, markersize=4,
+                             errorbar="sd", lw=1.6, ax=ax, legend=False)
             ax.set(title=f"{fw} − {reference}" if r == 0 else None,
                    ylabel=f"Δ {_panel_name(split, metric)}" if c == 0 else None)
             _style(ax)
+            if not rows.empty:
+                _pad_single_epoch(ax, rows["epoch"])
             ax.xaxis.set_tick_params(labelbottom=True)
     fig.suptitle(_title(df, study, f"paired difference to {reference} (same seed, band: ±1 sd over seeds)"))
-    handles = [Line2D([], [], color=palette[c], label=c, lw=2, **({"dashes": dashes[c]} if dashes[c] else {}))
-               for c in order]
+    handles = [Line2D([], [], color=palette[c], label=c, lw=2, marker=markers[c], markersize=5,
+                      **({"dashes": dashes[c]} if dashes[c] else {})) for c in order]
     fig.legend(handles=handles, title=config_labels(df)[2], loc="outside lower center", ncols=legend_cols,
                frameon=False)
     return fig
@@ -352,8 +376,7 @@ def _epoch_seconds(df, study, frameworks) -> plt.Figure:
     ax = axes[0, 0]
     if not steady.empty:
         sns.barplot(data=steady, estimator="median", errorbar=("pi", 50), capsize=0.15, ax=ax, **kw)
-        for bars in ax.containers:
-            ax.bar_label(bars, fmt="%.2f s", label_type="center", color="white", fontsize=9)
+        _label_medians(ax, steady, hue, order, frameworks)
     else:
         ax.text(0.5, 0.5, "single-epoch runs only", ha="center", va="center", transform=ax.transAxes, color="0.4")
     ax.set(title="epochs ≥ 2: median (whiskers: 25–75 %)", xlabel=None, ylabel="seconds per epoch")
@@ -372,6 +395,21 @@ def _epoch_seconds(df, study, frameworks) -> plt.Figure:
     return fig
 
 
+def _label_medians(ax: plt.Axes, steady: pd.DataFrame, hue: str, order: list[str], frameworks: list[str]) -> None:
+    """Write each bar's median just above its upper whisker, where neither the whisker nor a short bar hides it."""
+    keys = ["framework"] if hue == "framework" else ["framework", hue]
+    upper = steady.groupby(keys)["value"].quantile(0.75)
+    for level, bars in zip(order, ax.containers):
+        for bar in bars:
+            x, height = bar.get_x() + bar.get_width() / 2, bar.get_height()
+            fw = frameworks[round(x)]
+            key = fw if hue == "framework" else (fw, level)
+            if np.isfinite(height) and key in upper.index:
+                ax.annotate(f"{height:.2f} s", (x, max(height, upper[key])), xytext=(0, 3),
+                            textcoords="offset points", ha="center", va="bottom", fontsize=8)
+    ax.margins(y=0.12)
+
+
 def _applied_lr(df, study, order, frameworks) -> plt.Figure:
     """One panel per config; frameworks drawn widest first so identical schedules stay visible on top of each other."""
     ncols = min(len(order), 4)
@@ -379,14 +417,16 @@ def _applied_lr(df, study, order, frameworks) -> plt.Figure:
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols + 1.2, 2.9 * nrows), sharex=True, squeeze=False,
                              layout="constrained")
     palette, dashes, markers = _framework_styles(frameworks)
+    widths = _nested_widths(frameworks)
     for ax, config in zip(axes.flat, order):
         data = df[df["config"] == config]
         means = data.groupby(["framework", "epoch"])["value"].mean()  # seeds share the schedule
         for i, fw in enumerate(fw for fw in frameworks if fw in means.index.get_level_values(0)):
             curve = means.loc[fw]
-            ax.plot(curve.index, curve.values, color=palette[fw], lw=max(3.2 - 1.0 * i, 1.0), marker=markers[fw],
-                    markersize=max(8 - 2 * i, 3), markerfacecolor="none" if i == 0 else palette[fw],
-                    alpha=0.9, zorder=2 + i, **({"dashes": dashes[fw]} if dashes[fw] else {}))
+            lw = widths[fw] + 0.6
+            ax.plot(curve.index, curve.values, color=palette[fw], lw=lw, marker=markers[fw], markersize=1.5 + 2 * lw,
+                    markerfacecolor="none" if i == 0 else palette[fw], alpha=0.9, zorder=2 + i,
+                    **({"dashes": dashes[fw]} if dashes[fw] else {}))
         _log_if_wide(ax, data["value"])
         _widen_if_flat(ax, data["value"])
         ax.set(title=_wrap(config), ylabel="applied lr" if ax in axes[:, 0] else None, xlabel="epoch")
@@ -492,7 +532,7 @@ def default_figures(df: pd.DataFrame) -> list[str]:
 
 
 def plot_folder(folder: Path, figures_for: dict[str, list[str]] | None = None) -> list[Path]:
-    """Plot every study under ``folder`` (a results folder or one study's folder) into ``<study>/figures/``."""
+    """Every figure of every study under ``folder`` (a results folder or one study's folder), in ``<study>/figures/``."""
     folder = Path(folder)
     csvs = [folder / "results.csv"] if (folder / "results.csv").exists() else sorted(folder.glob("*/results.csv"))
     paths = []
@@ -502,4 +542,5 @@ def plot_folder(folder: Path, figures_for: dict[str, list[str]] | None = None) -
             figures = (figures_for or {}).get(study)
             figures = default_figures(rows) if figures is None else figures
             paths += plot_study(rows, study, figures, csv.parent / "figures")
+            paths += plot_comparison(rows, study, csv.parent / "figures")
     return paths

@@ -222,6 +222,11 @@ def study_names() -> list[str]:
     return sorted(p.stem for p in STUDIES_DIR.glob("*.toml"))
 
 
+def bundled_figures() -> dict[str, list[str]]:
+    """The figures each bundled study asks for, by study name."""
+    return {name: load_study(name).figures for name in study_names()}
+
+
 def load_study(name_or_path: str) -> StudySpec:
     """A bundled study by name, or any study file by path."""
     path = Path(name_or_path)

@@ -117,9 +117,9 @@ def test_plot_folder_writes_into_each_study(tmp_path):
         (tmp_path / study).mkdir()
         make_results(study=study, **small).to_csv(tmp_path / study / "results.csv", index=False)
     pngs = plot_folder(tmp_path, {"a": ["steps"]})  # b gets the default: curves, and steps since it logged them
-    assert sorted(p.relative_to(tmp_path).as_posix() for p in pngs) == [
-        "a/figures/a_steps.png",
-        "b/figures/b_curves_by_framework.png", "b/figures/b_curves_torch.png", "b/figures/b_steps.png",
-    ]
-    assert plot_folder(tmp_path / "a", {"a": []}) == []
-    assert [p.name for p in plot_folder(tmp_path / "b", {"b": ["steps"]})] == ["b_steps.png"]
+    comparison = ["frameworks_overlaid.png", "epoch_seconds.png"]  # one framework: no differences figure
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in pngs) == sorted(
+        ["a/figures/a_steps.png", "b/figures/b_curves_by_framework.png", "b/figures/b_curves_torch.png",
+         "b/figures/b_steps.png"] + [f"{s}/figures/{s}_{name}" for s in "ab" for name in comparison])
+    assert [p.name for p in plot_folder(tmp_path / "a", {"a": []})] == [f"a_{name}" for name in comparison]
+    assert [p.name for p in plot_folder(tmp_path / "b", {"b": ["steps"]})] == ["b_steps.png"] + [f"b_{n}" for n in comparison]
