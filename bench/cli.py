@@ -10,7 +10,7 @@ from pathlib import Path
 from backends import DEFAULT_FRAMEWORKS, FRAMEWORKS, check_frameworks, installed
 from .data import load_dataset
 from .errors import BenchError, DataError
-from .executors import run_local
+from .executors import check_device, run_local
 from .results import ResultStore, check_writable, read_results
 from .spec import StudySpec, bundled_figures, load_study, study_names
 
@@ -93,6 +93,21 @@ def _check_options(args) -> None:
         raise BenchError(f"--data-dir {args.data_dir} is not a folder: give the folder that holds mnist/, fashion-mnist/, ...")
 
 
+def _check_device(frameworks: list[str], device: str) -> None:
+    if device == "cuda":
+        problem = check_device(frameworks, device)
+        if problem:
+            raise BenchError(problem)
+
+
+def _check_batches(study: StudySpec, args, train_examples: int) -> None:
+    for spec in study.runs(["-"], quick=args.quick, epochs=args.epochs):
+        n = min(spec.train_size or train_examples, train_examples)
+        if spec.batch_size > n:
+            raise BenchError(f"study {study.name!r}: batch_size {spec.batch_size} is larger than its {n} training "
+                             f"examples: lower batch_size or raise train_size")
+
+
 def _run_study(study: StudySpec, frameworks: list[str], args) -> Counter:
     """Run what is missing of one study, then plot it. Returns status counts."""
     specs = study.runs(frameworks, quick=args.quick, seeds=args.seeds, device=args.device, epochs=args.epochs)
@@ -126,9 +141,11 @@ def _summary(name: str, counts: Counter) -> str:
 def cmd_run(args) -> int:
     study = load_study(args.study)
     _check_options(args)
-    load_dataset(study.dataset, args.data_dir)  # present and intact (or downloaded) before any run
+    data = load_dataset(study.dataset, args.data_dir)  # present and intact (or downloaded) before any run
+    _check_batches(study, args, len(data.train_y))
     check_writable(args.out)
     frameworks = _frameworks(args)
+    _check_device(frameworks, args.device)
     counts = _run_study(study, frameworks, args)
     print(_summary(study.name, counts))
     return 1 if counts["failed"] else 0
@@ -138,14 +155,16 @@ def cmd_all(args) -> int:
     _check_options(args)
     check_writable(args.out)
     frameworks = _frameworks(args)
+    _check_device(frameworks, args.device)
     failed = ran = 0
     for name in study_names():
         study = load_study(name)
         try:
-            load_dataset(study.dataset, args.data_dir)  # present and intact, or downloaded if it can be had
+            data = load_dataset(study.dataset, args.data_dir)  # present and intact, or downloaded if it can be had
         except DataError as e:
             print(f"{name}: skipped: {e}")
             continue
+        _check_batches(study, args, len(data.train_y))
         counts = _run_study(study, frameworks, args)
         print(_summary(name, counts))
         ran += 1

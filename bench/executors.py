@@ -22,6 +22,34 @@ def _worker(spec_json: str, data_dir, threads: int, conn) -> None:
     conn.close()
 
 
+def _probe(framework: str, device: str, conn) -> None:
+    from backends import load_backend
+
+    try:
+        load_backend(framework).setup(device, 1, 0)
+        conn.send("")
+    except Exception as e:  # noqa: BLE001 (reported to the driver as one line)
+        conn.send(str(e))
+
+
+def check_device(frameworks: list[str], device: str) -> str | None:
+    """Whether every framework can use ``device``, asked in a process of its own; the first problem or None."""
+    ctx = mp.get_context("spawn")
+    for framework in frameworks:
+        receive, send = ctx.Pipe(duplex=False)
+        process = ctx.Process(target=_probe, args=(framework, device, send))
+        process.start()
+        send.close()
+        try:
+            problem = receive.recv()
+        except EOFError:
+            problem = f"{framework} could not start on {device}"
+        process.join()
+        if problem:
+            return problem
+    return None
+
+
 def thread_budget(jobs: int, threads: int | None = None) -> int:
     """Threads per run so that jobs x threads does not exceed the cores."""
     return threads or max(1, (os.cpu_count() or 1) // jobs)

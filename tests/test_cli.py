@@ -76,3 +76,16 @@ def test_list_shows_studies_and_frameworks(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     assert "lr-sweep" in out and "signs" in out and "paddle" in out
+
+
+def test_batch_larger_than_the_data(capsys, tmp_path):
+    path = tmp_path / "big.toml"
+    path.write_text('dataset = "digits"\nmodel = "mlp"\nepochs = 1\nbatch_size = 64\nlr = 0.1\ntrain_size = 32\n')
+    line = bench_error(capsys, "run", str(path), "--out", str(tmp_path / "out"))
+    assert "batch_size 64 is larger than its 32 training examples" in line
+
+
+@pytest.mark.parametrize("option,value", [("--seeds", "0"), ("--epochs", "0"), ("--jobs", "0"), ("--threads", "0")])
+def test_counts_below_one(capsys, tmp_path, option, value):
+    line = bench_error(capsys, "run", "digits", option, value, "--out", str(tmp_path))
+    assert f"{option} must be at least 1" in line

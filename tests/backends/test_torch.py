@@ -144,3 +144,28 @@ def test_signs_quick_flags_the_collapse(tmp_path, real_data_dir):
     df = pd.read_csv(tmp_path / "out" / "signs-quick" / "results.csv")
     final = df[(df["metric"] == "accuracy") & (df["split"] == "val") & (df["epoch"] == 40)].set_index("lr")["value"]
     assert final[1.0] == pytest.approx(1 / 6) and final[0.0001] > 0.5
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the message given when there is no GPU")
+def test_device_cuda_without_a_gpu(tmp_path, capsys):
+    assert main(["run", "digits", "--quick", "--frameworks", "torch", "--device", "cuda", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--device cuda but torch sees no CUDA GPU" in err[0]
+    assert not list(tmp_path.glob("*/runs/*.json"))
+
+
+def test_second_writer_refuses_while_the_first_runs(tmp_path):
+    study = tmp_path / "resume.toml"
+    study.write_text(STUDY)
+    first = sweep(study, tmp_path / "out")
+    runs = tmp_path / "out" / "resume" / "runs"
+    deadline = time.time() + 60
+    while not runs.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    second = sweep(study, tmp_path / "out")
+    _, err = second.communicate(timeout=120)
+    assert second.returncode == 2
+    assert "another bench process is writing" in err and err.strip().count("\n") == 0
+    _, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    assert len(list(runs.glob("*.json"))) == 4
