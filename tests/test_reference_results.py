@@ -1,0 +1,32 @@
+"""The committed reference results: the report regenerates from their CSVs alone."""
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from bench.report import write_report
+from bench.results import COLUMNS
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+
+
+def test_committed_report_regenerates_from_the_csvs(tmp_path):
+    for csv in sorted(RESULTS.glob("*/results.csv")):
+        study = tmp_path / csv.parent.name
+        study.mkdir()
+        shutil.copy(csv, study / "results.csv")
+        shutil.copy(csv.parent / "manifest.csv", study / "manifest.csv")
+    assert list(tmp_path.iterdir()), "no reference results committed"
+    regenerated = write_report(tmp_path).read_text()
+    assert regenerated == (RESULTS / "report.md").read_text()
+    committed = {p.relative_to(RESULTS) for p in RESULTS.glob("*/figures/*.png")}
+    assert {p.relative_to(tmp_path) for p in tmp_path.glob("*/figures/*.png")} == committed
+
+
+def test_reference_rows_have_the_design_columns():
+    for csv in RESULTS.glob("*/results.csv"):
+        df = pd.read_csv(csv)
+        assert list(df.columns) == COLUMNS
+        assert not df.duplicated().any()
+        assert set(df["framework"]) == {"torch", "keras", "paddle"}
