@@ -23,8 +23,6 @@ Pinned against Keras's defaults, so the math is that of the other backends:
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from bench.errors import BenchError
@@ -335,7 +333,7 @@ class Backend:
                 # threads for each op's kernels, as torch.set_num_threads; ops run one at a time
                 tf.config.threading.set_intra_op_parallelism_threads(threads)
                 tf.config.threading.set_inter_op_parallelism_threads(1)
-            for gpu in gpus:
+            for gpu in tf.config.list_physical_devices("GPU"):
                 tf.config.experimental.set_memory_growth(gpu, True)  # never take the whole GPU
             if self.device == "cpu" and gpus:
                 tf.config.set_visible_devices([], "GPU")
@@ -350,7 +348,7 @@ class Backend:
         if self.engine == "tensorflow":
             import tensorflow as tf
 
-            return [g for g in tf.config.list_physical_devices("GPU")]
+            return [g.name for g in tf.config.list_physical_devices("GPU")]
         if self.engine == "jax":
             import jax
 
