@@ -93,6 +93,12 @@ def sweep(study, out, **kw):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **kw)
 
 
+def wait_until(condition, seconds):
+    deadline = time.time() + seconds
+    while not condition() and time.time() < deadline:
+        time.sleep(0.05)
+
+
 def deterministic(path):
     df = pd.read_csv(path)
     return df[~df["metric"].isin(TIMING_METRICS)].sort_values(["run_id", "epoch", "step", "split", "metric"]).reset_index(drop=True)
@@ -103,9 +109,7 @@ def test_sigkill_then_resume_runs_only_what_is_missing(tmp_path):
     study.write_text(STUDY)
     killed = sweep(study, tmp_path / "killed")
     runs = tmp_path / "killed" / "resume" / "runs"
-    deadline = time.time() + 120
-    while len(list(runs.glob("*.json"))) < 2 and time.time() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: len(list(runs.glob("*.json"))) >= 2, 120)
     os.killpg(killed.pid, signal.SIGKILL)  # the driver and its run process, mid-sweep
     killed.wait()
     finished = len(list(runs.glob("*.json")))
@@ -159,9 +163,7 @@ def test_second_writer_refuses_while_the_first_runs(tmp_path):
     study.write_text(STUDY)
     first = sweep(study, tmp_path / "out")
     runs = tmp_path / "out" / "resume" / "runs"
-    deadline = time.time() + 60
-    while not runs.exists() and time.time() < deadline:
-        time.sleep(0.05)
+    wait_until(runs.exists, 60)
     second = sweep(study, tmp_path / "out")
     _, err = second.communicate(timeout=120)
     assert second.returncode == 2
