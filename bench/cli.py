@@ -10,7 +10,7 @@ from pathlib import Path
 from backends import DEFAULT_FRAMEWORKS, FRAMEWORKS, check_frameworks, installed
 from .data import load_dataset
 from .errors import BenchError, DataError
-from .executors import check_device, run_local
+from .executors import EXECUTORS, check_device, connect_ray, run_local, run_ray
 from .results import ResultStore, check_writable, read_results
 from .spec import StudySpec, bundled_figures, load_study, study_names
 
@@ -43,7 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     run_options.add_argument("--out", type=Path, default=Path(DEFAULT_OUT), help=f"results folder (default {DEFAULT_OUT})")
     run_options.add_argument("--data-dir", type=Path, help="dataset folder (default: $BENCH_DATA_DIR, then ~/.cache/lrbench)")
     run_options.add_argument("--jobs", type=int, default=1, help="runs at once, each in its own process (default 1)")
-    run_options.add_argument("--threads", type=int, help="threads per run (default: the cores divided by --jobs)")
+    run_options.add_argument("--threads", type=int, help="threads per run (default: the cores divided by --jobs; 1 on Ray)")
+    run_options.add_argument("--executor", choices=EXECUTORS, default="local",
+                             help="local processes (default) or one Ray task per run")
+    run_options.add_argument("--ray-address", help="join this Ray cluster (HOST:PORT, ray://HOST:PORT or auto; "
+                                                   "implies --executor ray; default: start Ray on this machine)")
 
     run = sub.add_parser("run", parents=[run_options], help="run one study (a name or a .toml path)")
     run.add_argument("study")
@@ -89,6 +93,8 @@ def _check_options(args) -> None:
         raise BenchError(f"--jobs must be at least 1, got {args.jobs}")
     if args.threads is not None and args.threads < 1:
         raise BenchError(f"--threads must be at least 1, got {args.threads}")
+    if args.ray_address:
+        args.executor = "ray"
     if args.data_dir is not None and not args.data_dir.is_dir():
         raise BenchError(f"--data-dir {args.data_dir} is not a folder: give the folder that holds mnist/, fashion-mnist/, ...")
 
@@ -98,6 +104,12 @@ def _check_device(frameworks: list[str], device: str) -> None:
         problem = check_device(frameworks, device)
         if problem:
             raise BenchError(problem)
+
+
+def _check_executor(args) -> None:
+    """Join (or start) Ray before any run, so a missing Ray or a dead address is one line."""
+    if args.executor == "ray":
+        connect_ray(args.ray_address)
 
 
 def _check_batches(study: StudySpec, args, train_examples: int) -> None:
@@ -118,13 +130,19 @@ def _run_study(study: StudySpec, frameworks: list[str], args) -> Counter:
         pending = [s for s in specs if s.run_id not in done]
         counts["skipped (already done)"] = len(specs) - len(pending)
         print(f"{study.name}: {len(pending)} of {len(specs)} runs to do -> {store.dir}", file=sys.stderr)
-        for outcome in run_local(pending, args.data_dir, args.threads, args.jobs):
+        for outcome in _execute(pending, args):
             store.save_run(outcome.rows, outcome.manifest)
             counts[outcome.manifest["status"]] += 1
             if outcome.manifest["status"] == "failed":
                 print(f"  failed: {outcome.manifest['error']}", file=sys.stderr)
         _plot(store.dir, {study.name: study.figures})
     return counts
+
+
+def _execute(specs, args):
+    if args.executor == "ray":
+        return run_ray(specs, args.data_dir, args.threads, args.ray_address)
+    return run_local(specs, args.data_dir, args.threads, args.jobs)
 
 
 def _plot(folder: Path, figures_for: dict[str, list[str]]) -> list[Path]:
@@ -146,6 +164,7 @@ def cmd_run(args) -> int:
     check_writable(args.out)
     frameworks = _frameworks(args)
     _check_device(frameworks, args.device)
+    _check_executor(args)
     counts = _run_study(study, frameworks, args)
     print(_summary(study.name, counts))
     return 1 if counts["failed"] else 0
@@ -156,6 +175,7 @@ def cmd_all(args) -> int:
     check_writable(args.out)
     frameworks = _frameworks(args)
     _check_device(frameworks, args.device)
+    _check_executor(args)
     failed = ran = 0
     for name in study_names():
         study = load_study(name)
