@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from collections import Counter
 from pathlib import Path
@@ -23,6 +24,12 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except BenchError as e:
         print(f"bench: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a figure or report that no longer fits; run files are guarded in ResultStore
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        print(f"bench: error: no space left on the device writing {e.filename or 'results'}: free space and run "
+              f"the same command again; finished runs are kept", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("bench: interrupted; finished runs are saved, run the same command again to resume", file=sys.stderr)

@@ -94,6 +94,8 @@ class ResultStore:
                 raise BenchError(
                     f"another bench process is writing {self.dir}: wait for it to finish or use another --out"
                 ) from None
+            for stale in (*self.dir.glob(".*.tmp"), *self.runs_dir.glob(".*.tmp")):  # a killed writer's, never renamed
+                stale.unlink()
             yield self
 
     def manifests(self) -> list[dict]:
@@ -107,10 +109,19 @@ class ResultStore:
         return {m["run_id"] for m in self.manifests() if m["status"] in FINISHED}
 
     def save_run(self, rows: list[dict], manifest: dict) -> None:
+        """The run's rows, then its manifest (which makes it count), then the combined files.
+
+        A full disk or a write error stops the sweep with one line; what was written
+        before stays as it was, because every write goes to a temp file first.
+        """
         run_id = manifest["run_id"]
-        atomic_write(self.runs_dir / f"{run_id}.csv", to_csv(rows, COLUMNS))
-        atomic_write(self.runs_dir / f"{run_id}.json", json.dumps(manifest, indent=1, sort_keys=True))
-        self.rebuild()
+        try:
+            atomic_write(self.runs_dir / f"{run_id}.csv", to_csv(rows, COLUMNS))
+            atomic_write(self.runs_dir / f"{run_id}.json", json.dumps(manifest, indent=1, sort_keys=True))
+            self.rebuild()
+        except OSError as e:
+            raise BenchError(f"cannot write results to {self.dir}: {e.strerror or e}: free space (or choose another "
+                             f"--out) and run the same command again; finished runs are kept") from None
 
     def rebuild(self) -> None:
         """Regenerate results.csv and manifest.csv from the finished per-run files."""

@@ -66,3 +66,14 @@ def test_unwritable_folder_is_one_line(tmp_path):
     blocker.write_text("")
     with pytest.raises(BenchError, match="cannot write results to .*choose a writable folder with --out"):
         check_writable(blocker / "out")
+
+
+def test_a_killed_writers_temp_files_are_cleared_by_the_next_writer(tmp_path):
+    store = ResultStore(tmp_path, "s")
+    with store.lock():
+        store.save_run(*fake_run("a"))
+    (store.dir / ".results.csv.x1.tmp").write_text("run_id,stu")  # killed mid-write: never renamed
+    (store.runs_dir / ".b.json.x2.tmp").write_text("{")
+    with store.lock():
+        assert store.finished() == {"a"}
+    assert sorted(p.name for p in store.dir.rglob("*") if p.is_file()) == [".lock", "a.csv", "a.json", "manifest.csv", "results.csv"]

@@ -1,0 +1,215 @@
+"""Every bad input gets one line (what is wrong, how to fix it), exit code 2, and nothing written is lost.
+
+The cases here also write the README's table of bad inputs: the table shows the
+messages these tests got. `BENCH_UPDATE_README=1 pytest tests/backends/test_bad_inputs.py`
+rewrites it; otherwise the last test fails when the README and the messages differ.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from backends import DEFAULT_FRAMEWORKS, FRAMEWORKS, installed
+from bench.cli import main
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+START, END = "<!-- bad-inputs:start -->", "<!-- bad-inputs:end -->"
+MNIST_MD5 = "f68b3c2dcbeaaa9fbdd348bbdeb94873"
+GOOD_STUDY = {"dataset": '"digits"', "model": '"mlp"', "epochs": "1", "batch_size": "16", "lr": "0.1"}
+MISSING_FRAMEWORK = next((f for f in DEFAULT_FRAMEWORKS if not installed(f)), None)
+
+
+def study_file(tmp: Path, **changes) -> str:
+    """A valid study file with some keys changed (a value) or removed (None)."""
+    keys = {**GOOD_STUDY, **changes}
+    path = tmp / "study.toml"
+    path.write_text("".join(f"{k} = {v}\n" for k, v in keys.items() if v is not None))
+    return str(path)
+
+
+def unwritable(tmp: Path) -> str:
+    (tmp / "a-file").write_text("keep me")
+    return str(tmp / "a-file" / "results")
+
+
+def truncated_mnist(tmp: Path, real: Path) -> str:
+    shutil.copytree(real / "mnist", tmp / "data" / "mnist")
+    image = tmp / "data" / "mnist" / "train-images-idx3-ubyte.gz"
+    image.write_bytes(image.read_bytes()[:100_000])
+    return str(tmp / "data")
+
+
+def empty_folder(tmp: Path) -> str:
+    (tmp / "data").mkdir()
+    return str(tmp / "data")
+
+
+@dataclass
+class Case:
+    bad_input: str
+    command: str  # as the README shows it; {out}, {study}, {empty}, {truncated}, {unwritable}, {missing} are filled in
+    expect: str  # a part of the message that says what is wrong
+    fix: str  # a part that says how to fix it
+    study: tuple[tuple[str, str | None], ...] = ()  # {study}: a valid study file with these keys changed (None: removed)
+
+    def argv(self, tmp: Path, real: Path) -> list[str]:
+        fill = {"out": str(tmp / "out"), "missing": MISSING_FRAMEWORK or "-"}
+        if "{study}" in self.command:
+            fill["study"] = study_file(tmp, **dict(self.study))
+        if "{unwritable}" in self.command:
+            fill["unwritable"] = unwritable(tmp)
+        if "{truncated}" in self.command:
+            fill["truncated"] = truncated_mnist(tmp, real)
+        if "{empty}" in self.command:
+            fill["empty"] = empty_folder(tmp)
+        return self.command.format(**fill).split()[1:]
+
+    def shown_command(self) -> str:
+        command = self.command.replace("{study}", "study.toml").replace("{missing}", MISSING_FRAMEWORK or "paddle")
+        command = command.replace("{out}", "$OUT").replace("{empty}", "$EMPTY").replace("{truncated}", "$DATA")
+        command = command.replace("{unwritable}", "a-file/results")
+        changes = "; ".join(f"{k} = {v}" if v is not None else f"no {k}" for k, v in self.study)
+        return f"`{command}`" + (f" with `{changes}`" if changes else "")
+
+
+CASES = [
+    Case("unknown study", "bench run nope --out {out}", "unknown study 'nope'", "lr-sweep"),
+    Case("unknown framework", "bench run digits --frameworks mxnet --out {out}", "unknown framework 'mxnet'", "choose from"),
+    Case("unknown model", "bench run {study} --out {out}", "unknown model 'resnet'", "lenet", (("model", '"resnet"'),)),
+    Case("unknown optimizer", "bench run {study} --out {out}", "unknown optimizer 'lamb'", "adam",
+         (("optimizer", '{ name = "lamb" }'),)),
+    Case("unknown schedule", "bench run {study} --out {out}", "onecycle", "cosine", (("schedule", '{ name = "onecycle" }'),)),
+    Case("framework not installed", "bench run digits --frameworks {missing} --out {out}", "is not installed", "pip install -e"),
+    Case("lr <= 0", "bench run {study} --out {out}", "lr must be > 0", "study.toml", (("lr", "0"),)),
+    Case("epochs < 1", "bench run digits --epochs 0 --out {out}", "--epochs must be at least 1", "--epochs"),
+    Case("batch size < 1", "bench run {study} --out {out}", "batch_size", "study.toml", (("batch_size", "0"),)),
+    Case("batch larger than the data", "bench run {study} --out {out}",
+         "batch_size 64 is larger than its 32 training examples", "lower batch_size", (("batch_size", "64"), ("train_size", "32"))),
+    Case("study file: a typo", "bench run {study} --out {out}", "epocs", "allowed", (("epocs", "3"),)),
+    Case("study file: wrong type", "bench run {study} --out {out}", "epochs", "study.toml", (("epochs", '"ten"'),)),
+    Case("study file: missing key", "bench run {study} --out {out}", "dataset", "study.toml", (("dataset", None),)),
+    Case("data missing", "bench run lr-sweep --quick --data-dir {empty} --out {out}", "train-images-idx3-ubyte.gz", "put it in"),
+    Case("data corrupt or truncated", "bench run lr-sweep --quick --data-dir {truncated} --out {out}", MNIST_MD5,
+         "train-images-idx3-ubyte.gz"),
+    Case("results folder not writable", "bench run digits --out {unwritable}", "cannot write results to", "--out"),
+    Case("--device cuda without a GPU", "bench run digits --quick --frameworks torch --device cuda --out {out}",
+         "--device cuda but torch sees no CUDA GPU", "--device cpu"),
+    Case("Ray address that does not answer", "bench run digits --quick --ray-address 127.0.0.1:9 --out {out}",
+         "Ray address 127.0.0.1:9 does not answer", "ray start --head"),
+]
+MESSAGES: dict[str, str] = {}  # bad input -> the line it got, as the README shows it
+
+
+def shown(line: str, tmp: Path, real: Path) -> str:
+    """The message with this machine's paths replaced by placeholders."""
+    return line.replace(str(tmp), "$TMP").replace(str(real), "$DATA").replace(str(Path.home()), "~")
+
+
+def check(case: Case, tmp: Path, real: Path, capsys) -> str:
+    if case.bad_input == "framework not installed" and MISSING_FRAMEWORK is None:
+        pytest.skip("every framework is installed here: nothing to show")
+    if case.bad_input.startswith("--device cuda") and installed("torch") and __import__("torch").cuda.is_available():
+        pytest.skip("a GPU is present: nothing to show")
+    code = main(case.argv(tmp, real))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2, err
+    assert len(err) == 1, err
+    assert case.expect in err[0] and case.fix in err[0], err[0]
+    assert not list(tmp.glob("out/*/runs/*")), "nothing is written for bad input"
+    if case.bad_input == "results folder not writable":
+        assert (tmp / "a-file").read_text() == "keep me"
+    return shown(err[0], tmp, real)
+
+
+@pytest.fixture
+def no_cache(tmp_path, monkeypatch):
+    """No dataset in a user cache: a missing file is missing."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.bad_input for c in CASES])
+def test_bad_input(case, tmp_path, real_data_dir, capsys, no_cache):
+    MESSAGES[case.bad_input] = check(case, tmp_path, real_data_dir, capsys)
+
+
+DISK_FULL = """set -e
+mount -t tmpfs -o size=16m tmpfs "$FULL"
+cp -a "$BEFORE/." "$FULL/"
+dd if=/dev/zero of="$FULL/filler" bs=64k 2>/dev/null || true   # fill the disk
+set +e
+"$PY" -m bench.cli run "$STUDY" --frameworks torch --out "$FULL" 2>"$TMP/err1"; echo $? > "$TMP/rc1"
+cp -a "$FULL/." "$TMP/after-full/"
+rm "$FULL/filler"
+"$PY" -m bench.cli run "$STUDY" --frameworks torch --out "$FULL" 2>"$TMP/err2"; echo $? > "$TMP/rc2"
+cp -a "$FULL/." "$TMP/after-freed/"
+"""
+SWEEP = """name = "sweep"
+dataset = "digits"
+model = "mlp"
+epochs = 2
+batch_size = 32
+lr = 0.05
+[grid]
+lr = {lrs}
+"""
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() and p.name != "filler"}
+
+
+def test_disk_full_loses_nothing_and_resumes(tmp_path, real_data_dir):
+    """A real full disk: a tmpfs mounted in a private mount namespace, filled to the last page."""
+    (tmp_path / "small.toml").write_text(SWEEP.format(lrs="[0.2, 0.1]"))
+    (tmp_path / "study.toml").write_text(SWEEP.format(lrs="[0.2, 0.1, 0.05]"))
+    subprocess.run([sys.executable, "-m", "bench.cli", "run", str(tmp_path / "small.toml"), "--frameworks", "torch",
+                    "--out", str(tmp_path / "before")], check=True, capture_output=True)
+    for d in ("full", "after-full", "after-freed"):
+        (tmp_path / d).mkdir()
+    env = {**os.environ, "FULL": str(tmp_path / "full"), "BEFORE": str(tmp_path / "before"), "TMP": str(tmp_path),
+           "PY": sys.executable, "STUDY": str(tmp_path / "study.toml")}
+    subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", DISK_FULL], env=env, check=True)
+
+    err = (tmp_path / "err1").read_text().strip().splitlines()
+    assert (tmp_path / "rc1").read_text().strip() == "2", err
+    assert "1 of 3 runs to do" in err[0]  # then the run's progress lines, then one error line
+    last = [line for line in err if line.startswith("bench: error")]
+    assert len(last) == 1 and last[0] == err[-1], err
+    assert "No space left on device" in last[0] and "run the same command again" in last[0]
+    before, after = files(tmp_path / "before"), files(tmp_path / "after-full")
+    assert {k: v for k, v in after.items() if k in before} == before  # every byte written before is intact
+    assert set(after) - set(before) <= {"sweep/.lock"}  # and no half-written file is left beside them
+    MESSAGES["disk full"] = shown(last[0], tmp_path / "full", real_data_dir).replace("$TMP", "$OUT")
+
+    assert (tmp_path / "rc2").read_text().strip() == "0", (tmp_path / "err2").read_text()
+    assert len(list((tmp_path / "after-freed" / "sweep" / "runs").glob("*.json"))) == 3
+
+
+def table() -> str:
+    commands = {c.bad_input: c.shown_command() for c in CASES} | {"disk full": "`bench run STUDY --out $OUT` on a disk that fills up"}
+    lines = ["| bad input | command | message (exit code 2) |", "|---|---|---|"]
+    for bad_input, command in commands.items():
+        lines.append(f"| {bad_input} | {command} | `` {MESSAGES[bad_input].replace('|', '/')} `` |")
+    return "\n".join(lines)
+
+
+def test_readme_table_shows_these_messages():
+    """Runs last in this file: the README's table is the messages the tests above got."""
+    missing = [c.bad_input for c in CASES if c.bad_input not in MESSAGES] + (["disk full"] if "disk full" not in MESSAGES else [])
+    if missing:
+        pytest.skip(f"not shown in this run: {', '.join(missing)}")
+    text = README.read_text()
+    start, end = text.index(START) + len(START), text.index(END)
+    expected = "\n" + table() + "\n"
+    if os.environ.get("BENCH_UPDATE_README") == "1":
+        README.write_text(text[:start] + expected + text[end:])
+        return
+    assert text[start:end] == expected, "README's bad-input table is stale: BENCH_UPDATE_README=1 to rewrite it"
