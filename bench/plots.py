@@ -493,7 +493,7 @@ def plot_study(df: pd.DataFrame, study: str, figures: list[str], out_dir: Path) 
     labels, order, title = config_labels(df)
     df = df.assign(config=labels)
     hue = (order, _config_palette(order))
-    frameworks = list(dict.fromkeys(df["framework"]))
+    frameworks = _frameworks(df, "torch")  # the reference first, as in every comparison figure
     epochs, steps = df[df["step"].isna()], df[df["step"].notna()]
     paths = []
 
