@@ -93,10 +93,10 @@ def sweep(study, out, **kw):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **kw)
 
 
-def wait_until(condition, seconds):
+def wait_until(condition, seconds, every=0.05):
     deadline = time.time() + seconds
     while not condition() and time.time() < deadline:
-        time.sleep(0.05)
+        time.sleep(every)
 
 
 def deterministic(path):
@@ -104,27 +104,53 @@ def deterministic(path):
     return df[~df["metric"].isin(TIMING_METRICS)].sort_values(["run_id", "epoch", "step", "split", "metric"]).reset_index(drop=True)
 
 
-def test_sigkill_then_resume_runs_only_what_is_missing(tmp_path):
+def finished_runs(folder):
+    return len(list(folder.glob("runs/*.json")))
+
+
+def writing(folder):
+    """A temp file exists: the driver is writing a run's files or rebuilding results.csv."""
+    return any(folder.glob(".*.tmp")) or any(folder.glob("runs/.*.tmp"))
+
+
+def test_killed_at_several_points_then_resumed_gives_the_rows_of_one_clean_sweep(tmp_path):
+    """SIGKILL (driver and run process) while starting, while writing, mid-run; then resume to the end."""
     study = tmp_path / "resume.toml"
     study.write_text(STUDY)
-    killed = sweep(study, tmp_path / "killed")
-    runs = tmp_path / "killed" / "resume" / "runs"
-    wait_until(lambda: len(list(runs.glob("*.json"))) >= 2, 120)
-    os.killpg(killed.pid, signal.SIGKILL)  # the driver and its run process, mid-sweep
-    killed.wait()
-    finished = len(list(runs.glob("*.json")))
-    assert 2 <= finished < 4
+    folder = tmp_path / "killed" / "resume"
 
+    def mid_run():  # a run has just finished and the next one is training
+        done = finished_runs(folder)
+        wait_until(lambda: finished_runs(folder) > done, 120)
+        time.sleep(0.7)
+
+    kill_points = {
+        "while starting": lambda: time.sleep(1.0),
+        "while writing": lambda: wait_until(lambda: writing(folder), 120, every=0.0002),
+        "mid-run": mid_run,
+    }
+    for point, wait_for in kill_points.items():
+        killed = sweep(study, tmp_path / "killed")
+        wait_for()
+        os.killpg(killed.pid, signal.SIGKILL)
+        killed.wait()
+        assert finished_runs(folder) < 4, f"killed {point} too late: the sweep had finished"
+        if (folder / "results.csv").exists():  # whatever a kill leaves is whole: no half row, no duplicate
+            assert not pd.read_csv(folder / "results.csv").duplicated().any()
+
+    finished = finished_runs(folder)
+    assert finished >= 1
     resumed = sweep(study, tmp_path / "killed")
     _, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err
     assert f"{4 - finished} of 4 runs to do" in err
+    assert not writing(folder)
 
     clean = sweep(study, tmp_path / "clean")
     _, err = clean.communicate(timeout=300)
     assert clean.returncode == 0, err
 
-    a = deterministic(tmp_path / "killed" / "resume" / "results.csv")
+    a = deterministic(folder / "results.csv")
     b = deterministic(tmp_path / "clean" / "resume" / "results.csv")
     assert not a.duplicated().any()
     pd.testing.assert_frame_equal(a, b)
