@@ -45,10 +45,16 @@ def check_frameworks(names: list[str]) -> None:
             raise BenchError(f"framework {name!r} is not installed (needs {needs}): pip install -e \".[{FRAMEWORKS[name].extra}]\"")
 
 
-def load_backend(name: str):
-    """Import the adapter (and so its framework) in this process only."""
+def load_backend(name: str, fused: bool = False):
+    """Import the adapter (and so its framework) in this process only.
+
+    ``fused``: the adapter's ``FusedBackend``, which trains several runs that differ
+    only in lr or schedule as one model (``--fused``; torch has one)."""
     fw = FRAMEWORKS[name]
     os.environ.update(dict(fw.env))
-    backend = importlib.import_module(f"backends.{fw.adapter}_backend").Backend()
+    module = importlib.import_module(f"backends.{fw.adapter}_backend")
+    if fused and not hasattr(module, "FusedBackend"):
+        raise BenchError(f"--fused: {name} has no fused backend (torch has): drop --fused for {name}")
+    backend = module.FusedBackend() if fused else module.Backend()
     backend.name = name
     return backend

@@ -32,7 +32,7 @@ COLUMNS = [
     "schedule", "lr", "batch_size", "seed", "epoch", "step", "split", "metric", "value",
 ]
 MANIFEST_COLUMNS = [
-    "run_id", "study", "framework", "framework_version", "device", "threads", "model", "dataset",
+    "run_id", "study", "framework", "framework_version", "device", "threads", "fused", "model", "dataset",
     "optimizer", "schedule", "lr", "batch_size", "seed", "epochs", "epochs_done", "status", "error",
     "wall_seconds", "first_epoch_seconds", "median_epoch_seconds", "python", "numpy", "platform",
     "started", "spec",

@@ -42,26 +42,56 @@ def batch_orders(seed: int, n: int):
 
 def train(spec: RunSpec, data_dir=None, threads: int | None = None) -> Outcome:
     """Run ``spec`` to the end (or to divergence); failures become a ``failed`` manifest."""
+    return train_group([spec], data_dir, threads)[0]
+
+
+def train_group(specs: list[RunSpec], data_dir=None, threads: int | None = None) -> list[Outcome]:
+    """Runs that differ only in lr or schedule; several train at once as one fused model.
+
+    Each member gets the rows and manifest it would get alone; its epoch seconds are
+    the fused model's, as that is the time the member's epoch took.
+    """
     threads = threads or os.cpu_count() or 1
-    out = Outcome(manifest=_manifest_base(spec, threads))
+    outs = [Outcome(manifest=_manifest_base(spec, threads, fused=len(specs))) for spec in specs]
     start = time.perf_counter()
     try:
-        _train(spec, data_dir, threads, out)
+        _train(specs, data_dir, threads, outs)
     except Exception as e:  # the run fails, the sweep goes on
-        out.manifest["status"] = "failed"
-        out.manifest["error"] = str(e) if isinstance(e, BenchError) else _one_line(e)
-    out.manifest["wall_seconds"] = round(time.perf_counter() - start, 3)
-    return out
+        for out in outs:
+            out.manifest["status"] = "failed"
+            out.manifest["error"] = str(e) if isinstance(e, BenchError) else _one_line(e)
+    for out in outs:
+        out.manifest["wall_seconds"] = round(time.perf_counter() - start, 3)
+    return outs
 
 
-def _train(spec: RunSpec, data_dir, threads: int, out: Outcome) -> None:
+class _Alone:
+    """One backend as a group of one, so that the loop below serves single and fused runs alike."""
+
+    def __init__(self, backend):
+        self.backend = backend
+
+    def build(self, arch, weights, members, steps_per_epoch) -> None:
+        [(optimizer, schedule, lr)] = members
+        self.backend.build(arch, weights, optimizer, schedule, lr, steps_per_epoch)
+
+    def train_epoch(self, order, batch_size):
+        return [self.backend.train_epoch(order, batch_size)]
+
+    def member(self, k: int):
+        return self.backend
+
+
+def _train(specs: list[RunSpec], data_dir, threads: int, outs: list[Outcome]) -> None:
     from backends import load_backend  # imports the framework, in this process only
 
+    spec = specs[0]  # what the members share: everything but lr and schedule
     random.seed(spec.seed)
     np.random.seed(spec.seed)
-    backend = load_backend(spec.framework)
+    backend = load_backend(spec.framework, fused=len(specs) > 1)
     device, threads_used = backend.setup(spec.device, threads, spec.seed)
-    out.manifest.update(framework_version=backend.version(), device=device, threads=threads_used)
+    for out in outs:
+        out.manifest.update(framework_version=backend.version(), device=device, threads=threads_used)
 
     data = load_dataset(spec.dataset, data_dir, normalize=spec.normalize,
                         train_size=spec.train_size, val_size=spec.val_size)
@@ -72,42 +102,65 @@ def _train(spec: RunSpec, data_dir, threads: int, out: Outcome) -> None:
     backend.set_data(data.train_x.astype(spec.dtype), data.train_y, data.val_x.astype(spec.dtype), data.val_y)
     weights = {k: v.astype(spec.dtype) for k, v in initial_weights(arch, spec.seed).items()}
     steps_per_epoch = -(-n // spec.batch_size)
-    backend.build(arch, weights, spec.optimizer, spec.schedule, spec.lr, steps_per_epoch)
+    group = backend if len(specs) > 1 else _Alone(backend)
+    group.build(arch, weights, [(s.optimizer, s.schedule, s.lr) for s in specs], steps_per_epoch)
 
-    row = _row_factory(spec, backend.version(), device)
-    progress = Progress(spec)
-    epoch_seconds, one_class_streak, status = [], 0, "done"
+    members = [_Member(s, group.member(k), out, backend.version(), device) for k, (s, out) in enumerate(zip(specs, outs))]
     orders = batch_orders(spec.seed, n)
     for epoch in range(1, spec.epochs + 1):
         order = next(orders)
-        lr = backend.applied_lr()
+        lrs = [m.backend.applied_lr() for m in members]
 
         backend.synchronize()
         t0 = time.perf_counter()
-        result = backend.train_epoch(order, spec.batch_size)
+        results = group.train_epoch(order, spec.batch_size)
         backend.synchronize()
+        seconds = time.perf_counter() - t0
+        for member, result, lr in zip(members, results, lrs):
+            if member.status is None:
+                member.epoch(epoch, result, lr, seconds, data, steps_per_epoch)
+        if all(m.status is not None for m in members):
+            break
+    for member in members:
+        member.finish()
+
+
+class _Member:
+    """One run's rows, status and timing; its backend evaluates it and steps its schedule."""
+
+    def __init__(self, spec: RunSpec, backend, out: Outcome, version: str, device: str):
+        self.spec, self.backend, self.out = spec, backend, out
+        self.row = _row_factory(spec, version, device)
+        self.progress = Progress(spec)
+        self.epoch_seconds: list[float] = []
+        self.one_class_streak = 0
+        self.status: str | None = None  # set when the run stops early (diverged)
+
+    def epoch(self, epoch: int, result, lr: float, seconds: float, data, steps_per_epoch: int) -> None:
+        spec, row, n = self.spec, self.row, len(data.train_y)
+        self.backend.synchronize()
         t1 = time.perf_counter()
-        evaluation = backend.evaluate(EVAL_BATCH)
-        backend.synchronize()
-        t2 = time.perf_counter()
+        evaluation = self.backend.evaluate(EVAL_BATCH)
+        self.backend.synchronize()
+        eval_seconds = time.perf_counter() - t1
 
         train_loss = float(np.mean(result.batch_losses))
         val_loss = evaluation.loss_sum / len(data.val_y)
         val_acc = float(np.mean(evaluation.predictions == data.val_y))
         classes_predicted = len(np.unique(evaluation.predictions))
-        epoch_seconds.append(t1 - t0)
+        self.epoch_seconds.append(seconds)
 
         rows = [
             row(epoch, "train", "loss", train_loss),
             row(epoch, "train", "accuracy", result.correct / n),
             row(epoch, "train", "lr", lr),
-            row(epoch, "train", "epoch_seconds", t1 - t0),
+            row(epoch, "train", "epoch_seconds", seconds),
             row(epoch, "val", "loss", val_loss),
             row(epoch, "val", "accuracy", val_acc),
             row(epoch, "val", "classes_predicted", classes_predicted),
-            row(epoch, "val", "eval_seconds", t2 - t1),
+            row(epoch, "val", "eval_seconds", eval_seconds),
         ]
-        for name, w in backend.weights().items():
+        for name, w in self.backend.weights().items():
             if name.endswith(".weight"):
                 rows.append(row(epoch, "train", f"weight_norm/{name[:-7]}", float(np.linalg.norm(w))))
         if spec.log_every:
@@ -115,24 +168,24 @@ def _train(spec: RunSpec, data_dir, threads: int, out: Outcome) -> None:
             for i, loss in enumerate(result.batch_losses):
                 if (first_step + i + 1) % spec.log_every == 0:
                     rows.append(row(epoch, "train", "loss", float(loss), step=first_step + i + 1))
-        out.rows.extend(rows)
-        out.manifest["epochs_done"] = epoch
-        progress.epoch(epoch, train_loss, val_acc)
+        self.out.rows.extend(rows)
+        self.out.manifest["epochs_done"] = epoch
+        self.progress.epoch(epoch, train_loss, val_acc)
 
         if not np.all(np.isfinite(result.batch_losses)) or not np.isfinite(val_loss):
-            status = "diverged"
-            break
-        one_class_streak = one_class_streak + 1 if classes_predicted == 1 else 0
-        backend.end_epoch(val_loss)
-    if status == "done" and one_class_streak >= spec.collapse_epochs:
-        status = "collapsed"  # predicts a single class on the whole validation set
-    progress.close(status)
+            self.status = "diverged"
+            return
+        self.one_class_streak = self.one_class_streak + 1 if classes_predicted == 1 else 0
+        self.backend.end_epoch(val_loss)
 
-    out.manifest.update(
-        status=status,
-        first_epoch_seconds=round(epoch_seconds[0], 4),
-        median_epoch_seconds=round(statistics.median(epoch_seconds[1:]), 4) if len(epoch_seconds) > 1 else "",
-    )
+    def finish(self) -> None:
+        status = self.status or ("collapsed" if self.one_class_streak >= self.spec.collapse_epochs else "done")
+        self.progress.close(status)  # collapsed: predicts a single class on the whole validation set
+        self.out.manifest.update(
+            status=status,
+            first_epoch_seconds=round(self.epoch_seconds[0], 4),
+            median_epoch_seconds=round(statistics.median(self.epoch_seconds[1:]), 4) if len(self.epoch_seconds) > 1 else "",
+        )
 
 
 def _row_factory(spec: RunSpec, version: str, device: str):
@@ -149,10 +202,11 @@ def _row_factory(spec: RunSpec, version: str, device: str):
     return row
 
 
-def _manifest_base(spec: RunSpec, threads: int) -> dict:
+def _manifest_base(spec: RunSpec, threads: int, fused: int = 1) -> dict:
+    """``fused``: how many runs trained as one model with this one (1: alone)."""
     return {
         "run_id": spec.run_id, "study": spec.study, "framework": spec.framework, "framework_version": "",
-        "device": spec.device, "threads": threads, "model": spec.model, "dataset": spec.dataset,
+        "device": spec.device, "threads": threads, "fused": fused, "model": spec.model, "dataset": spec.dataset,
         "optimizer": spec.optimizer_label, "schedule": spec.schedule_label, "lr": spec.lr,
         "batch_size": spec.batch_size, "seed": spec.seed, "epochs": spec.epochs, "epochs_done": 0,
         "status": "failed", "error": "", "wall_seconds": "", "first_epoch_seconds": "",
