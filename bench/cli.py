@@ -11,7 +11,7 @@ from pathlib import Path
 from backends import DEFAULT_FRAMEWORKS, FRAMEWORKS, check_frameworks, installed
 from .data import load_dataset
 from .errors import BenchError, DataError
-from .executors import EXECUTORS, check_device, connect_ray, run_local, run_ray
+from .executors import EXECUTORS, check_device, connect_ray, groups, run_local, run_ray
 from .results import ResultStore, check_writable, read_results
 from .spec import StudySpec, bundled_figures, load_study, study_names
 
@@ -51,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     run_options.add_argument("--data-dir", type=Path, help="dataset folder (default: $BENCH_DATA_DIR, then ~/.cache/lrbench)")
     run_options.add_argument("--jobs", type=int, default=1, help="runs at once, each in its own process (default 1)")
     run_options.add_argument("--threads", type=int, help="threads per run (default: the cores divided by --jobs; 1 on Ray)")
+    run_options.add_argument("--fused", action="store_true",
+                             help="torch: train the runs that differ only in lr or schedule as one vmapped model")
     run_options.add_argument("--executor", choices=EXECUTORS, default="local",
                              help="local processes (default) or one Ray task per run")
     run_options.add_argument("--ray-address", help="join this Ray cluster (HOST:PORT, ray://HOST:PORT or auto; "
@@ -60,6 +62,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("study")
     run.set_defaults(func=cmd_run)
     sub.add_parser("all", parents=[run_options], help="run every study whose data is available").set_defaults(func=cmd_all)
+
+    perf = sub.add_parser("perf", help="the runner against a hand-written loop in each framework (LeNet, MNIST)")
+    perf.add_argument("--frameworks", help="comma-separated (default: every installed one)")
+    perf.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
+    perf.add_argument("--epochs", type=int, default=3, help="timed epochs after one warm-up epoch (default 3)")
+    perf.add_argument("--threads", type=int, help="threads (default: all cores)")
+    perf.add_argument("--out", type=Path, default=Path(DEFAULT_OUT), help="writes OUT/perf/perf-DEVICE.csv")
+    perf.add_argument("--data-dir", type=Path, help="folder holding mnist/ (default: $BENCH_DATA_DIR, then the cache)")
+    perf.set_defaults(func=cmd_perf, jobs=1, seeds=None, ray_address=None)
 
     for name, func, helptext in (("plot", cmd_plot, "figures from results CSVs"), ("report", cmd_report, "markdown report")):
         cmd = sub.add_parser(name, help=helptext)
@@ -147,9 +158,10 @@ def _run_study(study: StudySpec, frameworks: list[str], args) -> Counter:
 
 
 def _execute(specs, args):
+    work = groups(specs, args.fused)
     if args.executor == "ray":
-        return run_ray(specs, args.data_dir, args.threads, args.ray_address)
-    return run_local(specs, args.data_dir, args.threads, args.jobs)
+        return run_ray(work, args.data_dir, args.threads, args.ray_address)
+    return run_local(work, args.data_dir, args.threads, args.jobs)
 
 
 def _plot(folder: Path, figures_for: dict[str, list[str]]) -> list[Path]:
@@ -202,6 +214,26 @@ def cmd_all(args) -> int:
 
     print(f"report: {write_report(args.out)}")
     return 1 if failed else 0
+
+
+def cmd_perf(args) -> int:
+    from tabulate import tabulate
+
+    from .perf import run_perf
+    from .results import atomic_write, to_csv
+
+    _check_options(args)
+    load_dataset("mnist", args.data_dir)  # present and intact before any timing
+    check_writable(args.out)
+    frameworks = _frameworks(args)
+    _check_device(frameworks, args.device)
+    rows = run_perf(frameworks, args.device, args.epochs, args.data_dir, args.threads)
+    path = args.out / "perf" / f"perf-{args.device}.csv"
+    atomic_write(path, to_csv(rows, list(rows[0])))
+    columns = ["framework", "device", "threads", "way", "median_epoch_seconds", "runner_over_hand", "over_runner"]
+    print(tabulate([[r[c] for c in columns] for r in rows], headers=columns))
+    print(path)
+    return 0
 
 
 def cmd_plot(args) -> int:

@@ -6,10 +6,14 @@ driver, which alone writes results, records it as ``failed`` and goes on.
 - local: ``jobs`` spawned processes at once, each with its share of the cores.
 - ray: each run is a Ray task asking for its threads as CPUs (and a GPU with
   ``--device cuda``); a task's worker process serves that one run and exits.
+
+The unit of work is a group of runs: one run, or with ``--fused`` the runs that
+differ only in lr or schedule, which a fused backend trains as one model.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing as mp
 import os
 import socket
@@ -17,15 +21,32 @@ from collections.abc import Iterator
 from multiprocessing.connection import wait
 
 from .errors import BenchError
-from .runner import Outcome, _manifest_base, train
+from .runner import Outcome, _manifest_base, train_group
 from .spec import RunSpec
 
 EXECUTORS = ("local", "ray")
+FUSABLE = ("torch",)  # frameworks with a fused backend
 
 
-def _worker(spec_json: str, data_dir, threads: int, conn) -> None:
-    outcome = train(RunSpec.from_json(spec_json), data_dir, threads)
-    conn.send((outcome.rows, outcome.manifest))
+def groups(specs: list[RunSpec], fused: bool = False) -> list[list[RunSpec]]:
+    """One group per run; with ``fused``, the runs that differ only in lr or schedule share one."""
+    together: dict[str, list[RunSpec]] = {}
+    for spec in specs:
+        if fused and spec.framework in FUSABLE:
+            key = dataclasses.replace(spec, lr=1.0, schedule={"name": "constant"}).to_json()
+        else:
+            key = spec.run_id
+        together.setdefault(key, []).append(spec)
+    return list(together.values())
+
+
+def _train_group(specs_json: list[str], data_dir, threads: int) -> list[tuple[list, dict]]:
+    outcomes = train_group([RunSpec.from_json(s) for s in specs_json], data_dir, threads)
+    return [(o.rows, o.manifest) for o in outcomes]
+
+
+def _worker(specs_json: list[str], data_dir, threads: int, conn) -> None:
+    conn.send(_train_group(specs_json, data_dir, threads))
     conn.close()
 
 
@@ -62,45 +83,41 @@ def thread_budget(jobs: int, threads: int | None = None) -> int:
     return threads or max(1, (os.cpu_count() or 1) // jobs)
 
 
-def _failed(spec: RunSpec, threads: int, error: str) -> Outcome:
-    manifest = _manifest_base(spec, threads)
-    manifest["error"] = error
-    return Outcome([], manifest)
+def _failed(group: list[RunSpec], threads: int, error: str) -> list[Outcome]:
+    outcomes = [Outcome([], _manifest_base(spec, threads, fused=len(group))) for spec in group]
+    for outcome in outcomes:
+        outcome.manifest["error"] = error
+    return outcomes
 
 
-def run_local(specs: list[RunSpec], data_dir=None, threads: int | None = None, jobs: int = 1) -> Iterator[Outcome]:
-    """Run specs in up to ``jobs`` spawned processes at once; yield outcomes as they finish."""
+def run_local(work: list[list[RunSpec]], data_dir=None, threads: int | None = None, jobs: int = 1) -> Iterator[Outcome]:
+    """Run groups in up to ``jobs`` spawned processes at once; yield outcomes as they finish."""
     threads = thread_budget(jobs, threads)
     ctx = mp.get_context("spawn")
-    waiting = list(reversed(specs))
-    running: dict = {}  # receiving end of the pipe -> (process, spec)
+    waiting = list(reversed(work))
+    running: dict = {}  # receiving end of the pipe -> (process, group)
     try:
         while waiting or running:
             while waiting and len(running) < jobs:
-                spec = waiting.pop()
+                group = waiting.pop()
                 receive, send = ctx.Pipe(duplex=False)
-                process = ctx.Process(target=_worker, args=(spec.to_json(), data_dir, threads, send))
+                process = ctx.Process(target=_worker, args=([s.to_json() for s in group], data_dir, threads, send))
                 process.start()
                 send.close()
-                running[receive] = (process, spec)
+                running[receive] = (process, group)
             for receive in wait(list(running)):
-                process, spec = running.pop(receive)
+                process, group = running.pop(receive)
                 try:
-                    outcome = Outcome(*receive.recv())
+                    outcomes = [Outcome(*o) for o in receive.recv()]
                 except EOFError:  # the process died before answering
                     process.join()
-                    outcome = _failed(spec, threads, f"run process exited with code {process.exitcode} before finishing")
+                    outcomes = _failed(group, threads, f"run process exited with code {process.exitcode} before finishing")
                 process.join()
-                yield outcome
+                yield from outcomes
     finally:  # the driver stopped early (an error, Ctrl-C): no orphaned runs
         for process, _ in running.values():
             process.kill()
             process.join()
-
-
-def _ray_train(spec_json: str, data_dir, threads: int):
-    outcome = train(RunSpec.from_json(spec_json), data_dir, threads)
-    return outcome.rows, outcome.manifest
 
 
 def check_ray_address(address: str, timeout: float = 5.0) -> None:
@@ -133,8 +150,8 @@ def connect_ray(address: str | None):
     return ray
 
 
-def run_ray(specs: list[RunSpec], data_dir=None, threads: int | None = None, address: str | None = None) -> Iterator[Outcome]:
-    """Run each spec as a Ray task; yield outcomes on the driver as they finish.
+def run_ray(work: list[list[RunSpec]], data_dir=None, threads: int | None = None, address: str | None = None) -> Iterator[Outcome]:
+    """Run each group as a Ray task; yield outcomes on the driver as they finish.
 
     Each task asks for ``threads`` CPUs (default 1) and, for ``--device cuda``, one GPU;
     Ray runs as many at once as the cluster fits. ``max_calls=1`` gives every run a
@@ -143,20 +160,21 @@ def run_ray(specs: list[RunSpec], data_dir=None, threads: int | None = None, add
     """
     ray = connect_ray(address)
     threads = threads or 1
-    remote = ray.remote(max_calls=1, max_retries=0)(_ray_train)
+    remote = ray.remote(max_calls=1, max_retries=0)(_train_group)
     pending = {}
-    for spec in specs:
-        task = remote.options(num_cpus=threads, num_gpus=1 if spec.device == "cuda" else 0,
-                              name=f"lrbench:{spec.run_id}")
-        pending[task.remote(spec.to_json(), data_dir and str(data_dir), threads)] = spec
+    for group in work:
+        task = remote.options(num_cpus=threads, num_gpus=1 if group[0].device == "cuda" else 0,
+                              name=f"lrbench:{group[0].run_id}")
+        pending[task.remote([s.to_json() for s in group], data_dir and str(data_dir), threads)] = group
     try:
         while pending:
             [ref], _ = ray.wait(list(pending), num_returns=1)
-            spec = pending.pop(ref)
+            group = pending.pop(ref)
             try:
-                yield Outcome(*ray.get(ref))
+                outcomes = [Outcome(*o) for o in ray.get(ref)]
             except ray.exceptions.RayError as e:  # the worker died or the task could not run
-                yield _failed(spec, threads, f"Ray task failed: {type(e).__name__}: {str(e).strip().splitlines()[0]}")
+                outcomes = _failed(group, threads, f"Ray task failed: {type(e).__name__}: {str(e).strip().splitlines()[0]}")
+            yield from outcomes
     finally:
         for ref in pending:
             ray.cancel(ref, force=True)

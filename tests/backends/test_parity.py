@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from backends import installed
-from bench.executors import run_local
+from bench.executors import groups, run_local
 from bench.results import COLUMNS
 from bench.spec import RunSpec, optimizer_params
 
@@ -60,7 +60,7 @@ def mnist_run(framework, optimizer, schedule=None, epochs=1, dtype="float32"):
 
 def train_all(specs, data_dir):
     frames = []
-    for outcome in run_local(specs, data_dir):
+    for outcome in run_local(groups(specs), data_dir):
         assert outcome.manifest["status"] == "done", outcome.manifest["error"]
         frames.append(pd.DataFrame(outcome.rows, columns=COLUMNS))
     return frames

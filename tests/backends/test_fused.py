@@ -1,0 +1,59 @@
+"""--fused: runs that differ only in lr or schedule train as one model, each member exactly as if alone."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.cli import main
+from bench.runner import train, train_group
+from bench.spec import RunSpec, optimizer_params
+
+from .test_torch import STUDY, deterministic
+
+LRS = (0.1, 0.01, 0.001, 0.0001)
+
+
+def sweep(model, **kw):
+    """The lr-sweep's four lrs on MNIST; the second member also on a step schedule."""
+    base = dict(study="fused", framework="torch", model=model, dataset="mnist", batch_size=64, epochs=1, seed=0,
+                optimizer=optimizer_params({"name": "sgd", "momentum": 0.5}), schedule={"name": "constant"},
+                lr=0.1, device="cpu", log_every=1, **kw)
+    specs = [RunSpec(**{**base, "lr": lr}) for lr in LRS]
+    specs[1] = RunSpec(**{**base, "lr": LRS[1], "schedule": {"name": "step", "step_size": 1, "gamma": 0.5}})
+    return specs
+
+
+def step_losses(outcome):
+    return np.array([r["value"] for r in outcome.rows if r["step"] != ""])
+
+
+@pytest.mark.parametrize("model,train_size", [("mlp", None), ("lenet", 6400)])
+def test_fused_members_equal_runs_alone_over_the_first_epoch(model, train_size, real_data_dir):
+    specs = sweep(model, train_size=train_size)
+    fused = train_group(specs, real_data_dir, threads=1)
+    for spec, member in zip(specs, fused):
+        alone = train(spec, real_data_dir, threads=1)
+        assert member.manifest["status"] == alone.manifest["status"] == "done", member.manifest["error"]
+        assert member.manifest["fused"] == 4 and alone.manifest["fused"] == 1
+        a, b = step_losses(member), step_losses(alone)
+        assert len(a) == len(b) == -(-(train_size or 60000) // 64)
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5, err_msg=f"lr {spec.lr}")
+        epoch = lambda o: {(r["split"], r["metric"]): r["value"] for r in o.rows if r["step"] == "" and "seconds" not in r["metric"]}  # noqa: E731
+        assert epoch(member).keys() == epoch(alone).keys()
+        for key, value in epoch(alone).items():
+            assert epoch(member)[key] == pytest.approx(value, rel=1e-4, abs=1e-5), key
+    losses = [step_losses(m)[-1] for m in fused]
+    assert losses[0] < losses[2] < losses[3]  # the members really trained with their own lrs
+
+
+def test_cli_fused_sweep_writes_the_rows_of_separate_runs(tmp_path):
+    study = tmp_path / "resume.toml"
+    study.write_text(STUDY)
+    assert main(["run", str(study), "--frameworks", "torch", "--out", str(tmp_path / "alone")]) == 0
+    assert main(["run", str(study), "--frameworks", "torch", "--out", str(tmp_path / "fused"), "--fused"]) == 0
+    alone = deterministic(tmp_path / "alone" / "resume" / "results.csv")
+    fused = deterministic(tmp_path / "fused" / "resume" / "results.csv")
+    pd.testing.assert_frame_equal(alone.drop(columns="value"), fused.drop(columns="value"))
+    np.testing.assert_allclose(fused["value"], alone["value"], rtol=1e-4, atol=1e-5)
+    manifest = pd.read_csv(tmp_path / "fused" / "resume" / "manifest.csv")
+    assert set(manifest["fused"]) == {4} and set(manifest["status"]) == {"done"}
