@@ -57,3 +57,28 @@ def test_cli_fused_sweep_writes_the_rows_of_separate_runs(tmp_path):
     np.testing.assert_allclose(fused["value"], alone["value"], rtol=1e-4, atol=1e-5)
     manifest = pd.read_csv(tmp_path / "fused" / "resume" / "manifest.csv")
     assert set(manifest["fused"]) == {4} and set(manifest["status"]) == {"done"}
+
+
+def test_grouped_lenet_layers_compute_each_members_lenet(real_data_dir):
+    """The grouped LeNet (used on GPUs) gives each member the logits of its own LeNet."""
+    import torch
+
+    from backends.torch_backend import FusedBackend, fused_lenet
+    from bench.data import load_dataset
+    from bench.init import architecture, initial_weights
+
+    data = load_dataset("mnist", real_data_dir, train_size=256, val_size=10)
+    arch = architecture("lenet", data.input_shape, data.classes)
+    backend = FusedBackend()
+    backend.setup("cpu", 1, 0)
+    backend.set_data(data.train_x, data.train_y, data.val_x, data.val_y)
+    backend.build(arch, initial_weights(arch, 0), [(optimizer_params({"name": "sgd"}), {"name": "constant"}, 0.1)] * 3, 2)
+    with torch.no_grad():
+        for k, p in enumerate(backend.params):  # make the members differ
+            p["conv2.weight"].mul_(1 + k)
+        per_member = backend.forward(backend.train_x[:64])
+        backend.grouped = fused_lenet
+        grouped = backend.forward(backend.train_x[:64])
+    assert grouped.shape == (3, 64, 10)
+    assert not torch.allclose(per_member[0], per_member[1])
+    torch.testing.assert_close(grouped, per_member, rtol=1e-5, atol=1e-5)
