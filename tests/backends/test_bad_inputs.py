@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from backends import DEFAULT_FRAMEWORKS, FRAMEWORKS, installed
+from backends import DEFAULT_FRAMEWORKS, installed
 from bench.cli import main
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -89,6 +89,9 @@ CASES = [
     Case("framework not installed", "bench run digits --frameworks {missing} --out {out}", "is not installed", "pip install -e"),
     Case("lr <= 0", "bench run {study} --out {out}", "lr must be > 0", "study.toml", (("lr", "0"),)),
     Case("epochs < 1", "bench run digits --epochs 0 --out {out}", "--epochs must be at least 1", "--epochs"),
+    Case("seeds < 1", "bench run digits --seeds 0 --out {out}", "--seeds must be at least 1", "--seeds"),
+    Case("jobs < 1", "bench run digits --jobs 0 --out {out}", "--jobs must be at least 1", "--jobs"),
+    Case("threads < 1", "bench run digits --threads 0 --out {out}", "--threads must be at least 1", "--threads"),
     Case("batch size < 1", "bench run {study} --out {out}", "batch_size", "study.toml", (("batch_size", "0"),)),
     Case("batch larger than the data", "bench run {study} --out {out}",
          "batch_size 64 is larger than its 32 training examples", "lower batch_size", (("batch_size", "64"), ("train_size", "32"))),
