@@ -112,7 +112,9 @@ def keras_hand(x, y, epochs: int, device: str) -> list[float]:
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
 
     class EpochTimes(keras.callbacks.Callback):
-        seconds: list[float] = []
+        def __init__(self):
+            super().__init__()
+            self.seconds: list[float] = []
 
         def on_epoch_begin(self, epoch, logs=None):
             self.start = time.perf_counter()
