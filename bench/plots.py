@@ -89,6 +89,11 @@ def _style(ax: plt.Axes) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs and steps are whole numbers
 
 
+def _legend_room(hue: tuple) -> float:
+    """Inches the legend needs beside the axes, so that long config labels never squeeze them."""
+    return 0.8 + 0.075 * max((len(c) for c in hue[0]), default=0)
+
+
 def _legend(fig: plt.Figure, hue: tuple, title: str) -> None:
     fig.legend(handles=_legend_handles(*hue), title=title, loc="outside right center", frameon=False)
 
@@ -135,7 +140,7 @@ def _curves_one(df, study, framework, panels, hue, title) -> plt.Figure:
 
 def _curves_faceted(df, study, panels, hue, title, frameworks) -> plt.Figure:
     """Rows are the metrics, columns the frameworks; a shared y per row makes frameworks comparable."""
-    fig, axes = plt.subplots(len(panels), len(frameworks), figsize=(3.8 * len(frameworks) + 0.5, 2.6 * len(panels)),
+    fig, axes = plt.subplots(len(panels), len(frameworks), figsize=(3.8 * len(frameworks) + _legend_room(hue), 2.6 * len(panels)),
                              sharex=True, sharey="row", squeeze=False, layout="constrained")
     for r, (split, metric) in enumerate(panels):
         row = _select(df, split, metric)
@@ -154,7 +159,7 @@ def _curves_faceted(df, study, panels, hue, title, frameworks) -> plt.Figure:
 
 
 def _steps(df, study, hue, title, frameworks) -> plt.Figure:
-    fig, axes = plt.subplots(1, len(frameworks), figsize=(5 * len(frameworks), 3.8), sharey=True, squeeze=False,
+    fig, axes = plt.subplots(1, len(frameworks), figsize=(5 * len(frameworks) + _legend_room(hue), 3.8), sharey=True, squeeze=False,
                              layout="constrained")
     for ax, fw in zip(axes[0], frameworks):
         data = df[df["framework"] == fw]

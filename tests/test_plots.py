@@ -123,3 +123,16 @@ def test_plot_folder_writes_into_each_study(tmp_path):
          "b/figures/b_steps.png"] + [f"{s}/figures/{s}_{name}" for s in "ab" for name in comparison])
     assert [p.name for p in plot_folder(tmp_path / "a", {"a": []})] == [f"a_{name}" for name in comparison]
     assert [p.name for p in plot_folder(tmp_path / "b", {"b": ["steps"]})] == ["b_steps.png"] + [f"b_{n}" for n in comparison]
+
+
+def test_long_config_labels_leave_the_axes_their_room(tmp_path):
+    """One framework, schedule labels 45 characters long: the legend gets its own width, no squeezed axes."""
+    import warnings
+
+    configs = [{"schedule": "warmup_cosine(eta_min=0.01,t_max=20,warmup_epochs=5)"},
+               {"schedule": "multistep(gamma=0.5,milestones=15|30)"}]
+    df = make_results("schedules", configs=configs, frameworks=("torch",), seeds=(0,), diverged=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warns when constrained layout collapses an axes
+        paths = plot_study(df, "schedules", ["curves", "lr", "steps"], tmp_path)
+    assert {p.name for p in paths} >= {"schedules_curves_by_framework.png", "schedules_steps.png"}
