@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from bench.errors import BenchError
+from bench.perf import BATCH, LR, MOMENTUM
 from bench.schedules import Schedule
 
 from .base import EpochResult, EvalResult
@@ -430,3 +431,34 @@ class Backend:
 
             torch.cuda.synchronize()
         # TensorFlow and JAX: the epoch's results are fetched as numpy, which waits for the device.
+
+
+# ------------------------------------------------------------- baseline for `bench perf`
+
+
+def hand_loop(x, y, epochs: int, device: str) -> list[float]:
+    """LeNet epochs as a Keras user writes them: Sequential, compile(jit_compile=True), fit."""
+    import time
+
+    model = keras.Sequential([
+        keras.Input((28, 28, 1)), layers.Conv2D(6, 5, padding="same", activation="relu"), layers.MaxPooling2D(),
+        layers.Conv2D(16, 5, activation="relu"), layers.MaxPooling2D(), layers.Flatten(),
+        layers.Dense(120, activation="relu"), layers.Dense(84, activation="relu"), layers.Dense(10),
+    ])
+    model.compile(optimizer=keras.optimizers.SGD(LR, momentum=MOMENTUM), jit_compile=True,
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+
+    class EpochTimes(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds: list[float] = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):  # fit has waited for the epoch's last step here
+            self.seconds.append(time.perf_counter() - self.start)
+
+    times = EpochTimes()
+    model.fit(x.transpose(0, 2, 3, 1), y, batch_size=BATCH, epochs=epochs, shuffle=True, verbose=0, callbacks=[times])
+    return times.seconds

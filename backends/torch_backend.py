@@ -16,6 +16,7 @@ from torch import nn
 from torch.optim import lr_scheduler
 
 from bench.errors import BenchError
+from bench.perf import BATCH, LR, MOMENTUM, timed_epochs
 from bench.init import Architecture
 from bench.schedules import Schedule
 
@@ -313,3 +314,57 @@ class FusedMember:
 
     def weights(self) -> dict[str, np.ndarray]:
         return {k: v.detach().cpu().numpy().copy() for k, v in self.fused.params[self.k].items()}
+
+
+# ------------------------------------------------------------- baselines for `bench perf`
+
+
+def _plain_lenet(device):
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
+    ).to(device)
+
+
+def _sync(device):
+    return torch.cuda.synchronize if device == "cuda" else (lambda: None)
+
+
+def hand_loop(x, y, epochs: int, device: str) -> list[float]:
+    """LeNet epochs as a user writes them: tensors on the device, a randperm, the usual four lines."""
+    model = _plain_lenet(device)
+    opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+    X, Y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+
+    def epoch():
+        for idx in torch.randperm(len(X), device=device).split(BATCH):
+            loss = F.cross_entropy(model(X[idx]), Y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+    return timed_epochs(epochs, epoch, _sync(device))
+
+
+def dataloader_loop(x, y, epochs: int, device: str) -> list[float]:
+    """The seed experiments' style: a DataLoader over a TensorDataset, ``.item()`` every batch."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    model = _plain_lenet(device)
+    criterion = nn.CrossEntropyLoss()
+    opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+    loader = DataLoader(TensorDataset(torch.from_numpy(x), torch.from_numpy(y)), batch_size=BATCH, shuffle=True)
+
+    def epoch():
+        running_loss, correct = 0.0, 0
+        for inputs, labels in loader:
+            inputs, labels = inputs.to(device), labels.to(device)
+            outputs = model(inputs)
+            loss = criterion(outputs, labels)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            running_loss += loss.item()
+            correct += (outputs.argmax(1) == labels).sum().item()
+
+    return timed_epochs(epochs, epoch, _sync(device))
