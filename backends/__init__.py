@@ -16,10 +16,11 @@ class Framework:
     needs: tuple[str, ...]  # modules that must be importable
     extra: str  # pip extra that installs them
     env: tuple[tuple[str, str], ...] = ()  # set in the run's process before the import
+    fusable: bool = False  # the adapter has a FusedBackend (``--fused``)
 
 
 FRAMEWORKS: dict[str, Framework] = {
-    "torch": Framework("torch", ("torch",), "torch"),
+    "torch": Framework("torch", ("torch",), "torch", fusable=True),
     "keras": Framework("keras", ("keras", "tensorflow"), "keras", (("KERAS_BACKEND", "tensorflow"), ("TF_CPP_MIN_LOG_LEVEL", "2"))),
     "keras-jax": Framework("keras", ("keras", "jax"), "keras", (("KERAS_BACKEND", "jax"),)),
     "keras-torch": Framework("keras", ("keras", "torch"), "keras", (("KERAS_BACKEND", "torch"),)),
@@ -49,12 +50,12 @@ def load_backend(name: str, fused: bool = False):
     """Import the adapter (and so its framework) in this process only.
 
     ``fused``: the adapter's ``FusedBackend``, which trains several runs that differ
-    only in lr or schedule as one model (``--fused``; torch has one)."""
+    only in lr or schedule as one model (``--fused``; see ``Framework.fusable``)."""
     fw = FRAMEWORKS[name]
     os.environ.update(dict(fw.env))
-    module = importlib.import_module(f"backends.{fw.adapter}_backend")
-    if fused and not hasattr(module, "FusedBackend"):
+    if fused and not fw.fusable:
         raise BenchError(f"--fused: {name} has no fused backend (torch has): drop --fused for {name}")
+    module = importlib.import_module(f"backends.{fw.adapter}_backend")
     backend = module.FusedBackend() if fused else module.Backend()
     backend.name = name
     return backend

@@ -111,8 +111,6 @@ def _check_options(args) -> None:
         raise BenchError(f"--jobs must be at least 1, got {args.jobs}")
     if args.threads is not None and args.threads < 1:
         raise BenchError(f"--threads must be at least 1, got {args.threads}")
-    if args.ray_address:
-        args.executor = "ray"
     if args.data_dir is not None and not args.data_dir.is_dir():
         raise BenchError(f"--data-dir {args.data_dir} is not a folder: give the folder that holds mnist/, fashion-mnist/, ...")
 
@@ -126,6 +124,8 @@ def _check_device(frameworks: list[str], device: str) -> None:
 
 def _check_executor(args) -> None:
     """Join (or start) Ray before any run, so a missing Ray or a dead address is one line."""
+    if args.ray_address:  # an address means Ray
+        args.executor = "ray"
     if args.executor == "ray":
         connect_ray(args.ray_address)
 

@@ -20,19 +20,20 @@ import socket
 from collections.abc import Iterator
 from multiprocessing.connection import wait
 
+from backends import FRAMEWORKS
+
 from .errors import BenchError
 from .runner import Outcome, _manifest_base, train_group
 from .spec import RunSpec
 
 EXECUTORS = ("local", "ray")
-FUSABLE = ("torch",)  # frameworks with a fused backend
 
 
 def groups(specs: list[RunSpec], fused: bool = False) -> list[list[RunSpec]]:
     """One group per run; with ``fused``, the runs that differ only in lr or schedule share one."""
     together: dict[str, list[RunSpec]] = {}
     for spec in specs:
-        if fused and spec.framework in FUSABLE:
+        if fused and FRAMEWORKS[spec.framework].fusable:
             key = dataclasses.replace(spec, lr=1.0, schedule={"name": "constant"}).to_json()
         else:
             key = spec.run_id

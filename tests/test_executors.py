@@ -1,0 +1,18 @@
+"""Which runs share a process (and, with --fused, a model): no framework needed."""
+
+from bench.executors import groups
+from bench.spec import RunSpec, optimizer_params
+
+
+def spec(framework="torch", lr=0.1, schedule="constant", seed=0, optimizer="sgd"):
+    return RunSpec(study="s", framework=framework, model="mlp", dataset="digits", optimizer=optimizer_params({"name": optimizer}),
+                   schedule={"name": schedule}, lr=lr, batch_size=16, epochs=1, seed=seed)
+
+
+def test_fused_groups_only_what_differs_in_lr_or_schedule_and_only_where_a_fused_backend_exists():
+    specs = [spec(lr=0.1), spec(lr=0.01), spec(lr=0.1, schedule="cosine"), spec(lr=0.1, seed=1),
+             spec(lr=0.1, optimizer="adam"), spec("keras", lr=0.1), spec("keras", lr=0.01)]
+    fused = [[s.run_id for s in g] for g in groups(specs, fused=True)]
+    assert fused == [[specs[0].run_id, specs[1].run_id, specs[2].run_id], [specs[3].run_id], [specs[4].run_id],
+                     [specs[5].run_id], [specs[6].run_id]]
+    assert [len(g) for g in groups(specs)] == [1] * len(specs)
