@@ -433,7 +433,7 @@ class Backend:
         # TensorFlow and JAX: the epoch's results are fetched as numpy, which waits for the device.
 
 
-# ------------------------------------------------------------- baseline for `bench perf`
+# ------------------------------------------------------------- baseline for `bench perf` (PERF_BASELINES)
 
 
 def hand_loop(x, y, epochs: int, device: str) -> list[float]:
@@ -462,3 +462,6 @@ def hand_loop(x, y, epochs: int, device: str) -> list[float]:
     times = EpochTimes()
     model.fit(x.transpose(0, 2, 3, 1), y, batch_size=BATCH, epochs=epochs, shuffle=True, verbose=0, callbacks=[times])
     return times.seconds
+
+
+PERF_BASELINES = {"hand": hand_loop}

@@ -230,7 +230,7 @@ class Backend:
             paddle.device.synchronize()
 
 
-# ------------------------------------------------------------- baseline for `bench perf`
+# ------------------------------------------------------------- baseline for `bench perf` (PERF_BASELINES)
 
 
 def hand_loop(x, y, epochs: int, device: str) -> list[float]:
@@ -252,3 +252,6 @@ def hand_loop(x, y, epochs: int, device: str) -> list[float]:
             opt.clear_grad()
 
     return timed_epochs(epochs, epoch, paddle.device.cuda.synchronize if device == "cuda" else (lambda: None))
+
+
+PERF_BASELINES = {"hand": hand_loop}

@@ -1,20 +1,19 @@
 """`bench perf`: what lrbench's runner costs, against the loop a user would write by hand.
 
 For each framework, in a process of its own, LeNet trains on MNIST (60000 images,
-batch 128, SGD momentum 0.9) three ways, each for one warm-up epoch and then
+batch 128, SGD momentum 0.9) several ways, each for one warm-up epoch and then
 ``epochs`` timed ones, device-synchronised:
 
-- runner:     ``bench.runner.train`` through the framework's backend, exactly as a study runs;
-- hand:       a minimal idiomatic loop in that framework over in-memory arrays
-              (Keras: ``model.fit`` with ``jit_compile=True``): ``hand_loop`` in the adapter;
-- dataloader: torch only, the seed experiments' style: a ``DataLoader`` over a
-              ``TensorDataset`` with a per-batch ``.item()``: ``dataloader_loop``.
+- runner:  ``bench.runner.train`` through the framework's backend, exactly as a study runs;
+- then each loop of the adapter's ``PERF_BASELINES``, hand-written in that framework over
+  in-memory arrays and sharing nothing with the backend: ``hand`` everywhere (Keras:
+  ``model.fit`` with ``jit_compile=True``; torch: in the backend's channels-last layout,
+  so runner / hand is the harness's own cost); for torch also ``hand-contiguous`` (the
+  same loop as most users write it) and ``dataloader``, the seed experiments' style: a
+  ``DataLoader`` over a ``TensorDataset`` with a per-batch ``.item()``.
 
-The loops live beside each adapter, written as a user of that framework would, and
-share nothing with the backend they are measured against.
-
-All three run in the same process with the thread count the backend chose, so the
-ratios compare code, not machines. The median epoch is reported.
+All run in the same process with the thread count the backend chose, so the ratios
+compare code, not machines. The median epoch is reported.
 """
 
 from __future__ import annotations
@@ -60,9 +59,8 @@ def measure(framework: str, device: str, epochs: int, data_dir, threads: int | N
     ways = {"runner": [r["value"] for r in outcome.rows if r["metric"] == "epoch_seconds"]}
     data = load_dataset("mnist", data_dir)
     adapter = importlib.import_module(f"backends.{FRAMEWORKS[framework].adapter}_backend")  # imported by the run
-    ways["hand"] = adapter.hand_loop(data.train_x, data.train_y, 1 + epochs, raw)
-    if hasattr(adapter, "dataloader_loop"):
-        ways["dataloader"] = adapter.dataloader_loop(data.train_x, data.train_y, 1 + epochs, raw)
+    for way, loop in adapter.PERF_BASELINES.items():
+        ways[way] = loop(data.train_x, data.train_y, 1 + epochs, raw)
     return [{"framework": framework, "framework_version": version, "device": device_used, "threads": m["threads"],
              "way": way, "epochs_timed": epochs, "median_epoch_seconds": round(statistics.median(s[1:]), 4),
              "first_epoch_seconds": round(s[0], 4), "python": m["python"], "platform": platform.platform()}
