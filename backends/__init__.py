@@ -46,16 +46,21 @@ def check_frameworks(names: list[str]) -> None:
             raise BenchError(f"framework {name!r} is not installed (needs {needs}): pip install -e \".[{FRAMEWORKS[name].extra}]\"")
 
 
+def load_adapter(name: str):
+    """The adapter module of framework ``name``, imported (and so its framework) in this process only."""
+    fw = FRAMEWORKS[name]
+    os.environ.update(dict(fw.env))
+    return importlib.import_module(f"backends.{fw.adapter}_backend")
+
+
 def load_backend(name: str, fused: bool = False):
-    """Import the adapter (and so its framework) in this process only.
+    """A fresh ``Backend`` of framework ``name`` (see ``load_adapter``).
 
     ``fused``: the adapter's ``FusedBackend``, which trains several runs that differ
     only in lr or schedule as one model (``--fused``; see ``Framework.fusable``)."""
-    fw = FRAMEWORKS[name]
-    os.environ.update(dict(fw.env))
-    if fused and not fw.fusable:
+    if fused and not FRAMEWORKS[name].fusable:
         raise BenchError(f"--fused: {name} has no fused backend (torch has): drop --fused for {name}")
-    module = importlib.import_module(f"backends.{fw.adapter}_backend")
+    module = load_adapter(name)
     backend = module.FusedBackend() if fused else module.Backend()
     backend.name = name
     return backend

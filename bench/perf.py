@@ -18,13 +18,12 @@ compare code, not machines. The median epoch is reported.
 
 from __future__ import annotations
 
-import importlib
 import multiprocessing as mp
 import platform
 import statistics
 import time
 
-from backends import FRAMEWORKS
+from backends import load_adapter
 
 from .data import load_dataset
 from .runner import train
@@ -58,8 +57,7 @@ def measure(framework: str, device: str, epochs: int, data_dir, threads: int | N
     raw = "cuda" if device_used.startswith("cuda") else "cpu"
     ways = {"runner": [r["value"] for r in outcome.rows if r["metric"] == "epoch_seconds"]}
     data = load_dataset("mnist", data_dir)
-    adapter = importlib.import_module(f"backends.{FRAMEWORKS[framework].adapter}_backend")  # imported by the run
-    for way, loop in adapter.PERF_BASELINES.items():
+    for way, loop in load_adapter(framework).PERF_BASELINES.items():  # imported by the run already
         ways[way] = loop(data.train_x, data.train_y, 1 + epochs, raw)
     return [{"framework": framework, "framework_version": version, "device": device_used, "threads": m["threads"],
              "way": way, "epochs_timed": epochs, "median_epoch_seconds": round(statistics.median(s[1:]), 4),

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backends import DEFAULT_FRAMEWORKS, installed
+from backends import DEFAULT_FRAMEWORKS, installed, load_adapter
+from bench.data import load_dataset
 from bench.results import COLUMNS
 from bench.runner import train
 from bench.spec import RunSpec, optimizer_params
@@ -64,3 +65,14 @@ def test_every_optimizer_trains_the_lenet(framework, optimizer):
     df = pd.DataFrame(out.rows, columns=COLUMNS)
     loss = df[(df["metric"] == "loss") & (df["split"] == "train")]["value"].tolist()
     assert loss[1] < loss[0]
+
+
+def test_perf_baselines_time_lenet_epochs(framework):
+    """`bench perf`'s hand-written loops run in every framework (on 512 digits, as MNIST-shaped images)."""
+    data = load_dataset("digits", train_size=512, val_size=256)
+    assert data.train_x.shape[1:] == (1, 28, 28)
+    baselines = load_adapter(framework).PERF_BASELINES
+    assert "hand" in baselines
+    for way, loop in baselines.items():
+        seconds = loop(data.train_x, data.train_y, 2, "cpu")
+        assert len(seconds) == 2 and all(s > 0 for s in seconds), way
