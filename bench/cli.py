@@ -52,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     run_options.add_argument("--jobs", type=int, default=1, help="runs at once, each in its own process (default 1)")
     run_options.add_argument("--threads", type=int, help="threads per run (default: the cores divided by --jobs; 1 on Ray)")
     run_options.add_argument("--fused", action="store_true",
-                             help="torch: train the runs that differ only in lr or schedule as one vmapped model")
+                             help="torch: train the runs that differ only in lr or schedule as one model")
     run_options.add_argument("--executor", choices=EXECUTORS, default="local",
                              help="local processes (default) or one Ray task per run")
     run_options.add_argument("--ray-address", help="join this Ray cluster (HOST:PORT, ray://HOST:PORT or auto; "
