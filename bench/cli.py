@@ -67,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     perf.add_argument("--frameworks", help="comma-separated (default: every installed one)")
     perf.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
     perf.add_argument("--epochs", type=int, default=3, help="timed epochs after one warm-up epoch (default 3)")
+    perf.add_argument("--rounds", type=int, default=2, help="times the ways take turns (default 2)")
     perf.add_argument("--threads", type=int, help="threads (default: all cores)")
     perf.add_argument("--out", type=Path, default=Path(DEFAULT_OUT), help="writes OUT/perf/perf-DEVICE.csv")
     perf.add_argument("--data-dir", type=Path, help="folder holding mnist/ (default: $BENCH_DATA_DIR, then the cache)")
@@ -223,11 +224,13 @@ def cmd_perf(args) -> int:
     from .results import atomic_write, to_csv
 
     _check_options(args)
+    if args.rounds < 1:
+        raise BenchError(f"--rounds must be at least 1, got {args.rounds}")
     load_dataset("mnist", args.data_dir)  # present and intact before any timing
     check_writable(args.out)
     frameworks = _frameworks(args)
     _check_device(frameworks, args.device)
-    rows = run_perf(frameworks, args.device, args.epochs, args.data_dir, args.threads)
+    rows = run_perf(frameworks, args.device, args.epochs, args.rounds, args.data_dir, args.threads)
     path = args.out / "perf" / f"perf-{args.device}.csv"
     atomic_write(path, to_csv(rows, list(rows[0])))
     columns = ["framework", "device", "threads", "way", "median_epoch_seconds", "runner_over_hand", "over_runner"]

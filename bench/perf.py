@@ -2,7 +2,7 @@
 
 For each framework, in a process of its own, LeNet trains on MNIST (60000 images,
 batch 128, SGD momentum 0.9) several ways, each for one warm-up epoch and then
-``epochs`` timed ones, device-synchronised:
+``epochs`` timed ones, device-synchronised, the ways taking turns for ``rounds`` rounds:
 
 - runner:  ``bench.runner.train`` through the framework's backend, exactly as a study runs;
 - then each loop of the adapter's ``PERF_BASELINES``, hand-written in that framework over
@@ -22,6 +22,7 @@ import multiprocessing as mp
 import platform
 import statistics
 import time
+from collections import defaultdict
 
 from backends import load_adapter
 
@@ -44,33 +45,44 @@ def timed_epochs(epochs: int, one_epoch, synchronize=lambda: None) -> list[float
     return seconds
 
 
-def measure(framework: str, device: str, epochs: int, data_dir, threads: int | None) -> list[dict]:
-    """Time the ways for one framework; runs in a process of its own."""
+def measure(framework: str, device: str, epochs: int, rounds: int, data_dir, threads: int | None) -> list[dict]:
+    """Time the ways for one framework, in rounds that take turns; runs in a process of its own.
+
+    A slow spell of a shared machine lasts minutes: taking turns spreads it over every way
+    instead of charging it to one, and the median is over every round's timed epochs.
+    """
     spec = RunSpec(study="perf", framework=framework, model="lenet", dataset="mnist",
                    optimizer=optimizer_params({"name": "sgd", "momentum": MOMENTUM}), schedule={"name": "constant"},
                    lr=LR, batch_size=BATCH, epochs=1 + epochs, seed=0, device=device)
-    outcome = train(spec, data_dir, threads)
-    m = outcome.manifest
-    if m["status"] != "done":
-        raise RuntimeError(f"{framework}: the runner's run {m['status']}: {m['error']}")
-    device_used, version = m["device"], m["framework_version"]
-    raw = "cuda" if device_used.startswith("cuda") else "cpu"
-    ways = {"runner": [r["value"] for r in outcome.rows if r["metric"] == "epoch_seconds"]}
     data = load_dataset("mnist", data_dir)
-    for way, loop in load_adapter(framework).PERF_BASELINES.items():  # imported by the run already
-        ways[way] = loop(data.train_x, data.train_y, 1 + epochs, raw)
-    return [{"framework": framework, "framework_version": version, "device": device_used, "threads": m["threads"],
-             "way": way, "epochs_timed": epochs, "median_epoch_seconds": round(statistics.median(s[1:]), 4),
-             "first_epoch_seconds": round(s[0], 4), "python": m["python"], "platform": platform.platform()}
-            for way, s in ways.items()]
+    firsts, timed = defaultdict(list), defaultdict(list)
+    for _ in range(rounds):
+        outcome = train(spec, data_dir, threads)
+        m = outcome.manifest
+        if m["status"] != "done":
+            raise RuntimeError(f"{framework}: the runner's run {m['status']}: {m['error']}")
+        raw = "cuda" if m["device"].startswith("cuda") else "cpu"
+        ways = {"runner": [r["value"] for r in outcome.rows if r["metric"] == "epoch_seconds"]}
+        for way, loop in load_adapter(framework).PERF_BASELINES.items():  # imported by the run already
+            ways[way] = loop(data.train_x, data.train_y, 1 + epochs, raw)
+        for way, seconds in ways.items():
+            firsts[way].append(seconds[0])
+            timed[way] += seconds[1:]
+    return [{"framework": framework, "framework_version": m["framework_version"], "device": m["device"],
+             "threads": m["threads"], "way": way, "rounds": rounds, "epochs_timed": len(timed[way]),
+             "median_epoch_seconds": round(statistics.median(timed[way]), 4),
+             "first_epoch_seconds": round(statistics.median(firsts[way]), 4),
+             "python": m["python"], "platform": platform.platform()}
+            for way in timed]
 
 
-def run_perf(frameworks: list[str], device: str, epochs: int, data_dir=None, threads: int | None = None) -> list[dict]:
+def run_perf(frameworks: list[str], device: str, epochs: int, rounds: int = 1, data_dir=None,
+             threads: int | None = None) -> list[dict]:
     rows = []
     ctx = mp.get_context("spawn")
     for framework in frameworks:  # one after the other: each has the machine to itself
         pool = ctx.Pool(1)
-        rows += pool.apply(measure, (framework, device, epochs, data_dir, threads))
+        rows += pool.apply(measure, (framework, device, epochs, rounds, data_dir, threads))
         pool.close()  # let the process exit by itself: Paddle reports a terminate as a crash
         pool.join()
     by = {(r["framework"], r["way"]): r["median_epoch_seconds"] for r in rows}

@@ -92,6 +92,7 @@ CASES = [
     Case("seeds < 1", "bench run digits --seeds 0 --out {out}", "--seeds must be at least 1", "--seeds"),
     Case("jobs < 1", "bench run digits --jobs 0 --out {out}", "--jobs must be at least 1", "--jobs"),
     Case("threads < 1", "bench run digits --threads 0 --out {out}", "--threads must be at least 1", "--threads"),
+    Case("perf: rounds < 1", "bench perf --rounds 0 --out {out}", "--rounds must be at least 1", "--rounds"),
     Case("batch size < 1", "bench run {study} --out {out}", "batch_size", "study.toml", (("batch_size", "0"),)),
     Case("batch larger than the data", "bench run {study} --out {out}",
          "batch_size 64 is larger than its 32 training examples", "lower batch_size", (("batch_size", "64"), ("train_size", "32"))),
