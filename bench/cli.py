@@ -71,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     perf.add_argument("--threads", type=int, help="threads (default: all cores)")
     perf.add_argument("--out", type=Path, default=Path(DEFAULT_OUT), help="writes OUT/perf/perf-DEVICE.csv")
     perf.add_argument("--data-dir", type=Path, help="folder holding mnist/ (default: $BENCH_DATA_DIR, then the cache)")
-    perf.set_defaults(func=cmd_perf, jobs=1, seeds=None, ray_address=None)
+    perf.set_defaults(func=cmd_perf)
 
     for name, func, helptext in (("plot", cmd_plot, "figures from results CSVs"), ("report", cmd_report, "markdown report")):
         cmd = sub.add_parser(name, help=helptext)
@@ -103,15 +103,14 @@ def _frameworks(args) -> list[str]:
     return names
 
 
+COUNTS = ("seeds", "epochs", "jobs", "threads", "rounds")  # options that count something: at least 1 when given
+
+
 def _check_options(args) -> None:
-    if args.seeds is not None and args.seeds < 1:
-        raise BenchError(f"--seeds must be at least 1, got {args.seeds}")
-    if args.epochs is not None and args.epochs < 1:
-        raise BenchError(f"--epochs must be at least 1, got {args.epochs}")
-    if args.jobs < 1:
-        raise BenchError(f"--jobs must be at least 1, got {args.jobs}")
-    if args.threads is not None and args.threads < 1:
-        raise BenchError(f"--threads must be at least 1, got {args.threads}")
+    for name in COUNTS:
+        value = getattr(args, name, None)  # each command has its own subset
+        if value is not None and value < 1:
+            raise BenchError(f"--{name} must be at least 1, got {value}")
     if args.data_dir is not None and not args.data_dir.is_dir():
         raise BenchError(f"--data-dir {args.data_dir} is not a folder: give the folder that holds mnist/, fashion-mnist/, ...")
 
@@ -224,8 +223,6 @@ def cmd_perf(args) -> int:
     from .results import atomic_write, to_csv
 
     _check_options(args)
-    if args.rounds < 1:
-        raise BenchError(f"--rounds must be at least 1, got {args.rounds}")
     load_dataset("mnist", args.data_dir)  # present and intact before any timing
     check_writable(args.out)
     frameworks = _frameworks(args)

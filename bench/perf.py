@@ -76,7 +76,7 @@ def measure(framework: str, device: str, epochs: int, rounds: int, data_dir, thr
             for way in timed]
 
 
-def run_perf(frameworks: list[str], device: str, epochs: int, rounds: int = 1, data_dir=None,
+def run_perf(frameworks: list[str], device: str, epochs: int, rounds: int = 2, data_dir=None,
              threads: int | None = None) -> list[dict]:
     rows = []
     ctx = mp.get_context("spawn")
