@@ -27,7 +27,7 @@ import numpy as np
 
 from bench.errors import BenchError
 from bench.perf import BATCH, LR, MOMENTUM
-from bench.schedules import Schedule
+from bench.schedules import Schedule, after_epoch, base_lr
 
 from .base import EpochResult, EvalResult
 
@@ -132,13 +132,21 @@ def make_optimizer(spec: dict, lr):
 
 
 class PerEpoch(schedules.LearningRateSchedule):
-    """A Keras schedule counted in epochs: the optimizer's step count is floored to its epoch."""
+    """A Keras schedule counted in epochs: the optimizer's step count is floored to its epoch.
 
-    def __init__(self, inner, steps_per_epoch: int):
-        self.inner, self.steps_per_epoch = inner, steps_per_epoch
+    ``first``: the lr of epoch 0 when the schedule is applied after each epoch
+    (``timing = "after_epoch"``): epoch e >= 1 then reads the inner schedule at e - 1.
+    """
+
+    def __init__(self, inner, steps_per_epoch: int, first: float | None = None):
+        self.inner, self.steps_per_epoch, self.first = inner, steps_per_epoch, first
 
     def __call__(self, step):
-        return self.inner(ops.floor_divide(step, self.steps_per_epoch))
+        epoch = ops.floor_divide(step, self.steps_per_epoch)
+        if self.first is None:
+            return self.inner(epoch)
+        value = self.inner(ops.maximum(epoch - 1, 0))
+        return ops.where(ops.equal(epoch, 0), ops.cast(self.first, value.dtype), value)
 
 
 class InverseSqrt(schedules.LearningRateSchedule):
@@ -151,13 +159,26 @@ class InverseSqrt(schedules.LearningRateSchedule):
         return self.lr * ops.rsqrt(ops.cast(epoch, "float64") + 1.0)
 
 
+class Constant(schedules.LearningRateSchedule):
+    """A constant as a schedule, for a constant at its own base applied after the first epoch."""
+
+    def __init__(self, lr: float):
+        self.lr = lr
+
+    def __call__(self, epoch):
+        return ops.cast(self.lr, "float64")
+
+
 def make_schedule(spec: dict, lr: float, steps_per_epoch: int):
     """A Keras schedule with the reference's per-epoch values, or the plain lr."""
     p, name = spec, spec["name"]
-    if name in ("constant", "plateau"):
+    base = base_lr(spec, lr)
+    if name == "plateau" or (name == "constant" and base == lr and not after_epoch(spec)):
         return lr
-    lr64 = np.float64(lr)  # schedules compute in the dtype of their initial lr
-    if name == "step":
+    lr64 = np.float64(base)  # schedules compute in the dtype of their initial lr
+    if name == "constant":
+        inner = Constant(lr64)
+    elif name == "step":
         inner = schedules.ExponentialDecay(lr64, decay_steps=p["step_size"], decay_rate=p["gamma"], staircase=True)
     elif name == "multistep":
         # PiecewiseConstantDecay switches after a boundary: the lr of milestone m starts at epoch m.
@@ -167,19 +188,19 @@ def make_schedule(spec: dict, lr: float, steps_per_epoch: int):
         inner = schedules.ExponentialDecay(lr64, decay_steps=1, decay_rate=p["gamma"], staircase=True)
     elif name == "cosine":
         # alpha is a fraction of the initial lr, not a floor; CosineDecay holds it past decay_steps.
-        inner = schedules.CosineDecay(lr64, decay_steps=p["t_max"], alpha=p["eta_min"] / lr)
+        inner = schedules.CosineDecay(lr64, decay_steps=p["t_max"], alpha=p["eta_min"] / base)
     elif name == "warmup_cosine":
         w = p["warmup_epochs"]
         inner = schedules.CosineDecay(np.float64(p["warmup_start_lr"]), decay_steps=p["t_max"] - w,
-                                      alpha=p["eta_min"] / lr, warmup_target=lr64, warmup_steps=w)
+                                      alpha=p["eta_min"] / base, warmup_target=lr64, warmup_steps=w)
     elif name == "cosine_restarts":
         inner = schedules.CosineDecayRestarts(lr64, first_decay_steps=p["t_0"], t_mul=float(p["t_mult"]),
-                                              m_mul=1.0, alpha=p["eta_min"] / lr)
+                                              m_mul=1.0, alpha=p["eta_min"] / base)
     elif name == "inverse_sqrt":
         inner = InverseSqrt(lr64)
     else:
         raise BenchError(f"keras backend has no schedule {name!r}")
-    return PerEpoch(inner, steps_per_epoch)
+    return PerEpoch(inner, steps_per_epoch, np.float64(lr) if after_epoch(spec) else None)
 
 
 # ---------------------------------------------------------------- training steps, one per Keras backend
@@ -382,10 +403,11 @@ class Backend:
         self.plateau = Schedule("plateau", lr, {k: v for k, v in schedule.items() if k != "name"}) \
             if schedule["name"] == "plateau" else None
         self.steps = STEPS[self.engine](self.model, self.optimizer, optimizer["weight_decay"])
-        train_x, train_y, val_x, val_y = self._numpy
-        self.train_x, self.val_x = self._array(self._layout(train_x)), self._array(self._layout(val_x))
-        self.train_y, self.val_y = self._array(train_y), self._array(val_y)
-        del self._numpy
+        if self._numpy is not None:  # laid out once; a warm-start chain builds again on the same data
+            train_x, train_y, val_x, val_y = self._numpy
+            self.train_x, self.val_x = self._array(self._layout(train_x)), self._array(self._layout(val_x))
+            self.train_y, self.val_y = self._array(train_y), self._array(val_y)
+            self._numpy = None
 
     def applied_lr(self) -> float:
         return float(ops.convert_to_numpy(self.optimizer.learning_rate))

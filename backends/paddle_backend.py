@@ -27,7 +27,7 @@ from paddle.optimizer import lr as lr_sched
 
 from bench.errors import BenchError
 from bench.perf import BATCH, LR, MOMENTUM, timed_epochs
-from bench.schedules import Schedule
+from bench.schedules import Schedule, after_epoch, base_lr
 
 from .base import EpochResult, EvalResult
 
@@ -88,6 +88,24 @@ class HoldFloor(lr_sched.LRScheduler):
         return self.inner()
 
 
+class AfterEpoch(lr_sched.LRScheduler):
+    """``first`` in epoch 0, then ``inner`` one epoch late: a schedule called after each epoch.
+
+    (Paddle's LinearWarmup over one epoch would do it, but it refuses a start equal to its end.)"""
+
+    def __init__(self, inner, first: float):
+        self.inner = inner
+        super().__init__(learning_rate=first)
+
+    def get_lr(self) -> float:
+        if self.last_epoch == 0:
+            return self.base_lr
+        if not isinstance(self.inner, lr_sched.LRScheduler):
+            return self.inner
+        self.inner.step(self.last_epoch - 1)
+        return self.inner()
+
+
 class ReferencePlateau(lr_sched.LRScheduler):
     """Reduce-on-plateau with PyTorch's cooldown semantics, driven by the reference."""
 
@@ -102,7 +120,25 @@ class ReferencePlateau(lr_sched.LRScheduler):
 
 
 def make_scheduler(spec: dict, lr: float):
-    """Paddle's own scheduler with the reference semantics, or the plain lr."""
+    """Paddle's own scheduler with the reference semantics, or the plain lr.
+
+    A schedule's own base lr is the scheduler's ``learning_rate``; ``timing = "after_epoch"``
+    is the schedule one epoch late, after an epoch at the optimizer's lr (``AfterEpoch``).
+    """
+    if spec["name"] == "plateau":
+        p = spec
+        params = {k: v for k, v in spec.items() if k != "name"}
+        if p["cooldown"]:
+            return ReferencePlateau(lr, params)
+        return lr_sched.ReduceOnPlateau(lr, mode="min", factor=p["factor"], patience=p["patience"],
+                                        threshold=p["threshold"], threshold_mode="rel", cooldown=0, min_lr=p["min_lr"])
+    scheduler = _scheduler(spec, base_lr(spec, lr))
+    if after_epoch(spec):
+        return AfterEpoch(scheduler, lr)
+    return scheduler
+
+
+def _scheduler(spec: dict, lr: float):
     p, name = spec, spec["name"]
     if name == "constant":
         return lr
@@ -123,12 +159,6 @@ def make_scheduler(spec: dict, lr: float):
         return lr_sched.CosineAnnealingWarmRestarts(lr, T_0=p["t_0"], T_mult=p["t_mult"], eta_min=p["eta_min"])
     if name == "inverse_sqrt":
         return lr_sched.LambdaDecay(lr, lambda e: (e + 1) ** -0.5)  # Paddle has no square-root decay
-    if name == "plateau":
-        params = {k: v for k, v in spec.items() if k != "name"}
-        if p["cooldown"]:
-            return ReferencePlateau(lr, params)
-        return lr_sched.ReduceOnPlateau(lr, mode="min", factor=p["factor"], patience=p["patience"],
-                                        threshold=p["threshold"], threshold_mode="rel", cooldown=0, min_lr=p["min_lr"])
     raise BenchError(f"paddle backend has no schedule {name!r}")
 
 

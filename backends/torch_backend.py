@@ -20,7 +20,7 @@ from torch.optim import lr_scheduler
 from bench.errors import BenchError
 from bench.perf import BATCH, LR, MOMENTUM, timed_epochs
 from bench.init import Architecture
-from bench.schedules import Schedule
+from bench.schedules import after_epoch, base_lr
 
 from .base import EpochResult, EvalResult
 
@@ -75,7 +75,36 @@ def make_optimizer(params, spec: dict, lr: float) -> torch.optim.Optimizer:
 
 
 def make_scheduler(opt: torch.optim.Optimizer, spec: dict, lr: float):
-    """torch's own scheduler with the reference semantics; None for a constant lr.
+    """torch's own schedulers with the reference semantics; None for a constant lr.
+
+    A schedule's own base lr goes where torch's schedulers read theirs (each param group's
+    ``initial_lr``); ``timing = "after_epoch"`` is a one-epoch segment at the optimizer's lr
+    before the schedule, in a SequentialLR.
+    """
+    p = {k: v for k, v in spec.items() if k != "name"}
+    if spec["name"] == "plateau":
+        return lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=p["factor"], patience=p["patience"],
+                                              threshold=p["threshold"], threshold_mode="rel",
+                                              cooldown=p["cooldown"], min_lr=p["min_lr"])
+    base = base_lr(spec, lr)
+    for group in opt.param_groups:
+        group["lr"] = group["initial_lr"] = base
+    segments, milestones = _segments(opt, spec, base)
+    if base != lr and not segments:  # a constant at its own base
+        segments = [lr_scheduler.LambdaLR(opt, lambda e: 1.0)]
+    if after_epoch(spec):
+        first = lr_scheduler.LambdaLR(opt, lambda e: lr / base)
+        rest = segments or [lr_scheduler.LambdaLR(opt, lambda e: 1.0)]
+        segments, milestones = [first, *rest], [1, *(m + 1 for m in milestones)]
+    if not segments:
+        return None
+    if len(segments) == 1:
+        return segments[0]
+    return lr_scheduler.SequentialLR(opt, segments, milestones=milestones)
+
+
+def _segments(opt, spec: dict, lr: float) -> tuple[list, list[int]]:
+    """The schedule as torch schedulers and the epochs where each after the first takes over.
 
     Torch's cosine climbs back after T_max, so cosine schedules are followed by a
     ConstantLR that holds the floor; warm-up from lr 0 (which LinearLR refuses) and
@@ -84,38 +113,28 @@ def make_scheduler(opt: torch.optim.Optimizer, spec: dict, lr: float):
     p = {k: v for k, v in spec.items() if k != "name"}
     name = spec["name"]
     if name == "constant":
-        return None
+        return [], []
     if name == "step":
-        return lr_scheduler.StepLR(opt, step_size=p["step_size"], gamma=p["gamma"])
+        return [lr_scheduler.StepLR(opt, step_size=p["step_size"], gamma=p["gamma"])], []
     if name == "multistep":
-        return lr_scheduler.MultiStepLR(opt, milestones=list(p["milestones"]), gamma=p["gamma"])
+        return [lr_scheduler.MultiStepLR(opt, milestones=list(p["milestones"]), gamma=p["gamma"])], []
     if name == "exponential":
-        return lr_scheduler.ExponentialLR(opt, gamma=p["gamma"])
+        return [lr_scheduler.ExponentialLR(opt, gamma=p["gamma"])], []
     if name == "cosine":
-        return lr_scheduler.SequentialLR(opt, [
-            lr_scheduler.CosineAnnealingLR(opt, T_max=p["t_max"], eta_min=p["eta_min"]),
-            lr_scheduler.ConstantLR(opt, factor=p["eta_min"] / lr, total_iters=NEVER),
-        ], milestones=[p["t_max"]])
+        return [lr_scheduler.CosineAnnealingLR(opt, T_max=p["t_max"], eta_min=p["eta_min"]),
+                lr_scheduler.ConstantLR(opt, factor=p["eta_min"] / lr, total_iters=NEVER)], [p["t_max"]]
     if name == "warmup_cosine":
         warmup, start = p["warmup_epochs"], p["warmup_start_lr"]
         if start > 0:
             warm = lr_scheduler.LinearLR(opt, start_factor=start / lr, end_factor=1.0, total_iters=warmup)
         else:
             warm = lr_scheduler.LambdaLR(opt, lambda e: e / warmup)
-        return lr_scheduler.SequentialLR(opt, [
-            warm,
-            lr_scheduler.CosineAnnealingLR(opt, T_max=p["t_max"] - warmup, eta_min=p["eta_min"]),
-            lr_scheduler.ConstantLR(opt, factor=p["eta_min"] / lr, total_iters=NEVER),
-        ], milestones=[warmup, p["t_max"]])
+        return [warm, lr_scheduler.CosineAnnealingLR(opt, T_max=p["t_max"] - warmup, eta_min=p["eta_min"]),
+                lr_scheduler.ConstantLR(opt, factor=p["eta_min"] / lr, total_iters=NEVER)], [warmup, p["t_max"]]
     if name == "cosine_restarts":
-        return lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=p["t_0"], T_mult=p["t_mult"], eta_min=p["eta_min"])
+        return [lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=p["t_0"], T_mult=p["t_mult"], eta_min=p["eta_min"])], []
     if name == "inverse_sqrt":
-        reference = Schedule(name, lr, p)
-        return lr_scheduler.LambdaLR(opt, lambda e: reference.lr(e) / lr)
-    if name == "plateau":
-        return lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=p["factor"], patience=p["patience"],
-                                              threshold=p["threshold"], threshold_mode="rel",
-                                              cooldown=p["cooldown"], min_lr=p["min_lr"])
+        return [lr_scheduler.LambdaLR(opt, lambda e: (e + 1) ** -0.5)], []
     raise BenchError(f"torch backend has no schedule {name!r}")
 
 

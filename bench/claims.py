@@ -14,10 +14,16 @@ are means over seeds):
     final(metric, **where)           value at each run's last epoch
     at(metric, epoch, **where)       value at an epoch (counted from 1)
     min_(metric, **where), max_(...) lowest / highest over the epochs
+    mean_(metric, **where)           mean over the epochs
+    volatility(metric, **where)      how much it jumps: the std of its epoch-to-epoch changes
     lowest(metric, by, epoch=None, **where), highest(...)
                                      the value of column ``by`` (e.g. "lr") whose config is lowest/highest
     status(**where)                  "done", "diverged", "collapsed", "failed" (or "mixed" across seeds)
+    share(status, **where)           the fraction of the matching runs (seeds) that ended with this status
     close(a, b, rel=1e-6)            a equals b to a relative tolerance
+
+A claim is evaluated per framework, and per protocol where a study runs more than one
+(fresh and warm start); a claim with ``per_seed = true`` is evaluated for each seed alone.
 
 Expressions are parsed, and only these names, constants, comparisons and boolean
 operators are accepted, so a study file cannot run arbitrary code.
@@ -32,7 +38,7 @@ import pandas as pd
 
 from .errors import SpecError
 
-FUNCTIONS = ("final", "at", "min_", "max_", "lowest", "highest", "status", "close")
+FUNCTIONS = ("final", "at", "min_", "max_", "mean_", "volatility", "lowest", "highest", "status", "share", "close")
 _ALLOWED_NODES = (ast.Expression, ast.Compare, ast.BoolOp, ast.UnaryOp, ast.Not, ast.And, ast.Or, ast.Call,
                   ast.Constant, ast.keyword, ast.Name, ast.Load, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE,
                   ast.USub, ast.BinOp, ast.Add, ast.Sub, ast.Mult, ast.Div)
@@ -53,6 +59,21 @@ def parse_check(check: str) -> ast.Expression:
     return tree
 
 
+def select(df: pd.DataFrame, where: dict) -> pd.DataFrame:
+    """The rows of the config that ``where`` names; a name matches its label or the name before its parameters."""
+    for key, value in where.items():
+        if key not in FILTERS:
+            raise SpecError(f"claims filter by {', '.join(FILTERS)}, not {key!r}")
+        column = df[key]
+        if key in ("lr", "batch_size"):
+            df = df[(column - float(value)).abs() <= 1e-12 * max(1.0, abs(float(value)))]
+        elif (column == value).any():
+            df = df[column == value]
+        else:
+            df = df[column.str.split("(").str[0] == value]
+    return df
+
+
 class _Results:
     """The evaluation functions over one framework's rows; remembers every value it returns."""
 
@@ -62,17 +83,7 @@ class _Results:
         self.numbers: list[str] = []
 
     def _runs(self, where: dict) -> pd.DataFrame:
-        df = self.df
-        for key, value in where.items():
-            if key not in FILTERS:
-                raise SpecError(f"claims filter by {', '.join(FILTERS)}, not {key!r}")
-            column = df[key]
-            if key in ("lr", "batch_size"):
-                df = df[(column - float(value)).abs() <= 1e-12 * max(1.0, abs(float(value)))]
-            elif (column == value).any():
-                df = df[column == value]
-            else:
-                df = df[column.str.split("(").str[0] == value]
+        df = select(self.df, where)
         if df.empty:
             raise LookupError(f"no runs match {where}")
         return df
@@ -110,6 +121,15 @@ class _Results:
         value = float(self._metric(metric, where).groupby("run_id")["value"].max().mean())
         return self._note(f"max_({metric!r}{_kw(where)})", value)
 
+    def mean_(self, metric, **where):
+        value = float(self._metric(metric, where).groupby("run_id")["value"].mean().mean())
+        return self._note(f"mean_({metric!r}{_kw(where)})", value)
+
+    def volatility(self, metric, **where):
+        rows = self._metric(metric, where).sort_values("epoch")
+        value = float(rows.groupby("run_id")["value"].apply(lambda v: v.diff().std()).mean())
+        return self._note(f"volatility({metric!r}{_kw(where)})", value)
+
     def _extreme(self, which, metric, by, epoch, where):
         split, name = metric.split(".", 1)
         rows = self._runs(where)
@@ -137,6 +157,10 @@ class _Results:
         value = statuses.iloc[0] if statuses.nunique() == 1 else "mixed"
         return self._note(f"status({_kw(where)[2:]})", value)
 
+    def share(self, status, **where):
+        statuses = self.status_of.reindex(self._runs(where)["run_id"].unique()).fillna("unknown")
+        return self._note(f"share({status!r}{_kw(where)}) of {len(statuses)} runs", float((statuses == status).mean()))
+
     @staticmethod
     def close(a, b, rel=1e-6):
         return math.isclose(a, b, rel_tol=rel)
@@ -147,18 +171,24 @@ def _kw(where: dict) -> str:
 
 
 def evaluate_claims(claims: list[dict], df: pd.DataFrame, manifest: pd.DataFrame) -> pd.DataFrame:
-    """One row per claim and framework: held / not held / cannot tell, with the numbers."""
+    """One row per claim and framework (and protocol, and seed for per-seed claims):
+    held / not held / cannot tell, with the numbers and where the claim comes from.
+
+    ``df`` carries each run's protocol (see ``results.with_run_columns``)."""
+    protocols = list(dict.fromkeys(df["protocol"])) if "protocol" in df else []
     rows = []
     for claim in claims:
         tree = parse_check(claim["check"])
         code = compile(tree, "<claim>", "eval")
-        for framework in sorted(df["framework"].unique()):
-            results = _Results(df[df["framework"] == framework], manifest[manifest["framework"] == framework])
+        splits = ["framework"] + (["protocol"] if len(protocols) > 1 else []) + (["seed"] if claim.get("per_seed") else [])
+        for key, part in df.groupby(splits, sort=True):
+            key = dict(zip(splits, key if isinstance(key, tuple) else (key,)))
+            results = _Results(part, manifest[manifest["run_id"].isin(part["run_id"])])
             names = {name: getattr(results, name) for name in FUNCTIONS}
             try:
                 verdict = "held" if eval(code, {"__builtins__": {}}, names) else "not held"  # noqa: S307 (parsed above)
             except (LookupError, KeyError, ValueError, SpecError) as e:
                 verdict = f"cannot tell: {e}"
-            rows.append({"claim": claim["text"], "framework": framework, "verdict": verdict,
+            rows.append({"claim": claim["text"], "source": claim.get("source", ""), **key, "verdict": verdict,
                          "numbers": "; ".join(results.numbers)})
     return pd.DataFrame(rows)

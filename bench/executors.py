@@ -7,8 +7,9 @@ driver, which alone writes results, records it as ``failed`` and goes on.
 - ray: each run is a Ray task asking for its threads as CPUs (and a GPU with
   ``--device cuda``); a task's worker process serves that one run and exits.
 
-The unit of work is a group of runs: one run, or with ``--fused`` the runs that
-differ only in lr or schedule, which a fused backend trains as one model.
+The unit of work is a group of runs: one run, the stages of a warm-start chain (one
+network trained at each lr in turn), or with ``--fused`` the runs that differ only in
+lr or schedule, which a fused backend trains as one model.
 """
 
 from __future__ import annotations
@@ -30,15 +31,18 @@ EXECUTORS = ("local", "ray")
 
 
 def groups(specs: list[RunSpec], fused: bool = False) -> list[list[RunSpec]]:
-    """One group per run; with ``fused``, the runs that differ only in lr or schedule share one."""
+    """One group per run; the stages of a warm-start chain share one, in chain order; with
+    ``fused``, the runs that differ only in lr or schedule share one."""
     together: dict[str, list[RunSpec]] = {}
     for spec in specs:
-        if fused and FRAMEWORKS[spec.framework].fusable:
+        if spec.chain:
+            key = dataclasses.replace(spec, lr=spec.chain[0]).to_json()
+        elif fused and FRAMEWORKS[spec.framework].fusable:
             key = dataclasses.replace(spec, lr=1.0, schedule={"name": "constant"}).to_json()
         else:
             key = spec.run_id
         together.setdefault(key, []).append(spec)
-    return list(together.values())
+    return [sorted(group, key=lambda s: s.stage) for group in together.values()]
 
 
 def _train_group(specs_json: list[str], data_dir, threads: int) -> list[tuple[list, dict]]:

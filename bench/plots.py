@@ -21,7 +21,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-CONFIG_COLUMNS = ("model", "optimizer", "schedule", "lr", "batch_size")
+from .results import read_manifests, with_run_columns  # noqa: E402
+
+CONFIG_COLUMNS = ("protocol", "model", "optimizer", "schedule", "lr", "batch_size")  # protocol: where rows carry it
 NUMERIC_CONFIG = ("lr", "batch_size")  # bare numbers need their name; labels like "adam" do not
 CURVES = [("train", "accuracy"), ("train", "loss"), ("val", "accuracy"), ("val", "loss")]
 APPLIED_LR = ("train", "lr")
@@ -40,7 +42,7 @@ def config_labels(df: pd.DataFrame) -> tuple[pd.Series, list[str], str]:
     Returns the per-row labels, the configs in legend order and the legend title.
     """
     runs = df.drop_duplicates("run_id").set_index("run_id")
-    varying = [c for c in CONFIG_COLUMNS if runs[c].nunique(dropna=False) > 1] or ["optimizer"]
+    varying = [c for c in CONFIG_COLUMNS if c in runs and runs[c].nunique(dropna=False) > 1] or ["optimizer"]
 
     def label(run: pd.Series) -> str:
         parts = [f"{c}={float(run[c]):g}" if c in NUMERIC_CONFIG else str(run[c]) for c in varying]
@@ -542,10 +544,11 @@ def plot_folder(folder: Path, figures_for: dict[str, list[str]] | None = None) -
     csvs = [folder / "results.csv"] if (folder / "results.csv").exists() else sorted(folder.glob("*/results.csv"))
     paths = []
     for csv in csvs:
-        df = pd.read_csv(csv)
-        for study, rows in df.groupby("study", sort=False):
+        df = with_run_columns(pd.read_csv(csv), read_manifests(csv.parent))
+        for (study, protocol), rows in df.groupby(["study", "protocol"], sort=False):
             figures = (figures_for or {}).get(study)
             figures = default_figures(rows) if figures is None else figures
-            paths += plot_study(rows, study, figures, csv.parent / "figures")
-            paths += plot_comparison(rows, study, csv.parent / "figures")
+            name = study if protocol == "fresh" else f"{study}_{protocol}"  # one set of figures per protocol
+            paths += plot_study(rows, name, figures, csv.parent / "figures")
+            paths += plot_comparison(rows, name, csv.parent / "figures")
     return paths

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .claims import evaluate_claims
+from .claims import evaluate_claims, select
 from .plots import config_labels, plot_folder
-from .results import atomic_write, read_manifests, read_results
+from .results import atomic_write, read_manifests, read_results, with_run_columns
 from .spec import STUDIES_DIR, bundled_figures, load_study
 
 REFERENCE = "torch"
@@ -155,6 +155,7 @@ def study_blocks(study_dir: Path, root: Path) -> list[tuple[str, object]]:
     df, manifest = read_results(study_dir), read_manifests(study_dir)
     if df.empty:
         return []
+    df = with_run_columns(df, manifest)
     first = df.iloc[0]
     spec = _study_spec(first["study"])
     target = spec.target if spec else None
@@ -166,6 +167,7 @@ def study_blocks(study_dir: Path, root: Path) -> list[tuple[str, object]]:
     flagged = runs[runs["status"].isin(["diverged", "collapsed", "failed"])]
     if len(flagged):
         blocks.append(("list", [f"**{r.status}**: {r.framework}, {r.config}, seed {r.seed}" for r in flagged.itertuples()]))
+    blocks += [("h3", "Ordering by final val loss (lowest first)"), ("list", val_loss_ordering(runs))]
     diffs = difference_table(runs)
     if len(diffs):
         blocks += [("h3", f"Framework differences (paired by seed, against {REFERENCE})"),
@@ -173,12 +175,53 @@ def study_blocks(study_dir: Path, root: Path) -> list[tuple[str, object]]:
                          f"differs when the interval excludes zero and the mean is beyond {ACCURACY_MARGIN:g} of accuracy "
                          f"or {LOSS_MARGIN:.0%} of the reference's loss; with one seed the interval is that one difference."),
                    ("table", diffs)]
+    if spec and spec.reference:
+        blocks += [("h3", "The original vs lrbench"),
+                   ("p", "The numbers the original experiment printed, beside lrbench's at the same epoch (or step) "
+                         "and config, mean over seeds; 'within' when the difference is inside the tolerance the study "
+                         "file states."),
+                   ("table", reference_table(spec.reference, df))]
     if spec and spec.claims:
-        blocks += [("h3", "Claims of the seed experiment"), ("table", evaluate_claims(spec.claims, df, manifest))]
+        blocks += [("h3", "Claims"),
+                   ("p", "source: seed = the original experiment says it; lrbench = lrbench's own claim."),
+                   ("table", evaluate_claims(spec.claims, df, manifest))]
     figures = sorted((study_dir / "figures").glob("*.png"))
     if figures:
         blocks += [("h3", "Figures")] + [("img", p.relative_to(root)) for p in figures]
     return blocks
+
+
+def val_loss_ordering(runs: pd.DataFrame) -> list[str]:
+    """Per framework: the configs from the lowest final val loss (mean over seeds) to the highest."""
+    means = runs.groupby(["framework", "config"], observed=True)["final_val_loss"].mean()
+    return [f"{framework}: " + " < ".join(f"{config} ({loss:.4f})" for config, loss in g.droplevel(0).sort_values().items())
+            for framework, g in means.groupby(level=0)]
+
+
+def reference_table(reference: list[dict], df: pd.DataFrame) -> pd.DataFrame:
+    """One row per printed number of the original: its value, tolerance and each framework's."""
+    rows = []
+    frameworks = sorted(df["framework"].unique(), key=lambda f: (f != REFERENCE, f))
+    fresh = df[df["protocol"] == "fresh"] if "protocol" in df else df
+    for entry in reference:
+        split, metric = entry["metric"].split(".", 1)
+        rows_here = fresh[(fresh["split"] == split) & (fresh["metric"] == metric) & (fresh["epoch"] == entry["epoch"])]
+        rows_here = rows_here[rows_here["step"] == entry["step"]] if "step" in entry else rows_here[rows_here["step"].isna()]
+        where = entry.get("where", {})
+        rows_here = select(rows_here, where)
+        at = f"epoch {entry['epoch']}" + (f", step {entry['step']}" if "step" in entry else "")
+        row = {"metric": entry["metric"], "config": ", ".join(f"{k}={v}" for k, v in where.items()) or "-",
+               "at": at, "original": f"{entry['value']:g}", "tolerance": f"±{entry['tolerance']:g}"}
+        for framework in frameworks:
+            values = rows_here[rows_here["framework"] == framework]["value"]
+            if values.empty:
+                row[framework] = "not run"
+                continue
+            ours = float(values.mean())
+            within = "within" if abs(ours - entry["value"]) <= entry["tolerance"] else "outside"
+            row[framework] = f"{ours:.4f} ({ours - entry['value']:+.4f}, {within})"
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def _markdown(blocks, root: Path) -> str:

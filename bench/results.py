@@ -33,7 +33,7 @@ COLUMNS = [
 ]
 MANIFEST_COLUMNS = [
     "run_id", "study", "framework", "framework_version", "device", "threads", "fused", "model", "dataset",
-    "optimizer", "schedule", "lr", "batch_size", "seed", "epochs", "epochs_done", "status", "error",
+    "optimizer", "schedule", "lr", "batch_size", "seed", "init", "protocol", "epochs", "epochs_done", "status", "error",
     "wall_seconds", "first_epoch_seconds", "median_epoch_seconds", "python", "numpy", "platform",
     "started", "spec",
 ]
@@ -141,6 +141,16 @@ def read_results(folder: Path) -> pd.DataFrame:
     if not paths:
         raise BenchError(f"no results.csv under {folder}: run `bench run STUDY --out {folder}` first")
     return pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
+
+
+def with_run_columns(df: pd.DataFrame, manifest: pd.DataFrame) -> pd.DataFrame:
+    """The rows with their run's protocol, which the manifest records (the rows keep DESIGN's columns).
+
+    Runs recorded before the manifest had a protocol were all fresh."""
+    if "protocol" in manifest:
+        protocol = manifest.drop_duplicates("run_id", keep="last").set_index("run_id")["protocol"]
+        return df.assign(protocol=df["run_id"].map(protocol).fillna("fresh"))
+    return df.assign(protocol="fresh")
 
 
 def read_manifests(folder: Path) -> pd.DataFrame:

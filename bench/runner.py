@@ -7,6 +7,7 @@ rows. The backend only executes what it is asked, in its framework's idiom.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import random
@@ -46,22 +47,27 @@ def train(spec: RunSpec, data_dir=None, threads: int | None = None) -> Outcome:
 
 
 def train_group(specs: list[RunSpec], data_dir=None, threads: int | None = None) -> list[Outcome]:
-    """Runs that differ only in lr or schedule; several train at once as one fused model.
+    """Runs that train together in one process: one run alone, a fused group, or a warm-start chain.
 
-    Each member gets the rows and manifest it would get alone; its epoch seconds are
-    the fused model's, as that is the time the member's epoch took.
+    Fused (``--fused``): runs that differ only in lr or schedule train at once as one model;
+    each member gets the rows and manifest it would get alone, and its epoch seconds are the
+    fused model's, as that is the time the member's epoch took.
+    Warm start (``protocol = "warm_start"``): the stages of one chain; the network trains at
+    each lr of the chain in turn from where the previous stage left it, so every stage up to
+    the last one asked for is trained, and the outcomes of the stages asked for are returned.
     """
     threads = threads or os.cpu_count() or 1
-    outs = [Outcome(manifest=_manifest_base(spec, threads, fused=len(specs))) for spec in specs]
+    fused = 1 if specs[0].chain else len(specs)
+    outs = [Outcome(manifest=_manifest_base(spec, threads, fused=fused)) for spec in specs]
     start = time.perf_counter()
     try:
         _train(specs, data_dir, threads, outs)
     except Exception as e:  # the run fails, the sweep goes on
         for out in outs:
-            out.manifest["status"] = "failed"
-            out.manifest["error"] = str(e) if isinstance(e, BenchError) else _one_line(e)
+            if out.manifest["status"] == "failed" and not out.manifest["error"]:
+                out.manifest["error"] = str(e) if isinstance(e, BenchError) else _one_line(e)
     for out in outs:
-        out.manifest["wall_seconds"] = round(time.perf_counter() - start, 3)
+        out.manifest["wall_seconds"] = out.manifest["wall_seconds"] or round(time.perf_counter() - start, 3)
     return outs
 
 
@@ -85,10 +91,11 @@ class _Alone:
 def _train(specs: list[RunSpec], data_dir, threads: int, outs: list[Outcome]) -> None:
     from backends import load_backend  # imports the framework, in this process only
 
-    spec = specs[0]  # what the members share: everything but lr and schedule
+    spec = specs[0]  # what the runs share: everything but lr and schedule
     random.seed(spec.seed)
     np.random.seed(spec.seed)
-    backend = load_backend(spec.framework, fused=len(specs) > 1)
+    fused = len(specs) > 1 and not spec.chain
+    backend = load_backend(spec.framework, fused=fused)
     device, threads_used = backend.setup(spec.device, threads, spec.seed)
     for out in outs:
         out.manifest.update(framework_version=backend.version(), device=device, threads=threads_used)
@@ -100,13 +107,27 @@ def _train(specs: list[RunSpec], data_dir, threads: int, outs: list[Outcome]) ->
         raise BenchError(f"batch_size {spec.batch_size} is larger than the {n} training examples: lower it")
     arch = architecture(spec.model, data.input_shape, data.classes)
     backend.set_data(data.train_x.astype(spec.dtype), data.train_y, data.val_x.astype(spec.dtype), data.val_y)
-    weights = {k: v.astype(spec.dtype) for k, v in initial_weights(arch, spec.seed).items()}
-    steps_per_epoch = -(-n // spec.batch_size)
-    group = backend if len(specs) > 1 else _Alone(backend)
-    group.build(arch, weights, [(s.optimizer, s.schedule, s.lr) for s in specs], steps_per_epoch)
+    weights = {k: v.astype(spec.dtype) for k, v in initial_weights(arch, spec.seed, spec.init).items()}
+    orders = batch_orders(spec.seed, n)  # one stream of batches, also across the stages of a chain
+    if not spec.chain:
+        _fit(backend if fused else _Alone(backend), backend, specs, outs, arch, weights, data, orders, device)
+        return
+    wanted = {s.run_id: out for s, out in zip(specs, outs)}
+    for lr in spec.chain[:max(s.stage for s in specs) + 1]:
+        stage = dataclasses.replace(spec, lr=lr)
+        out = wanted.get(stage.run_id) or Outcome(manifest=_manifest_base(stage, threads))  # done before: not kept
+        start = time.perf_counter()
+        _fit(_Alone(backend), backend, [stage], [out], arch, weights, data, orders, device)
+        out.manifest["wall_seconds"] = round(time.perf_counter() - start, 3)
+        weights = backend.weights()  # the next stage continues from here, with a new optimizer
 
+
+def _fit(group, backend, specs: list[RunSpec], outs: list[Outcome], arch, weights, data, orders, device) -> None:
+    """Build the model(s) from ``weights`` and train every epoch of ``specs``: the loop, timing in plain sight."""
+    spec, n = specs[0], len(data.train_y)
+    steps_per_epoch = -(-n // spec.batch_size)
+    group.build(arch, weights, [(s.optimizer, s.schedule, s.lr) for s in specs], steps_per_epoch)
     members = [_Member(s, group.member(k), out, backend.version(), device) for k, (s, out) in enumerate(zip(specs, outs))]
-    orders = batch_orders(spec.seed, n)
     for epoch in range(1, spec.epochs + 1):
         order = next(orders)
         lrs = [m.backend.applied_lr() for m in members]
@@ -166,7 +187,8 @@ class _Member:
         if spec.log_every:
             first_step = (epoch - 1) * steps_per_epoch
             for i, loss in enumerate(result.batch_losses):
-                if (first_step + i + 1) % spec.log_every == 0:
+                logged = i % spec.log_every == 0 if spec.log_at == "batch_id" else (first_step + i + 1) % spec.log_every == 0
+                if logged:
                     rows.append(row(epoch, "train", "loss", float(loss), step=first_step + i + 1))
         self.out.rows.extend(rows)
         self.out.manifest["epochs_done"] = epoch
@@ -208,7 +230,8 @@ def _manifest_base(spec: RunSpec, threads: int, fused: int = 1) -> dict:
         "run_id": spec.run_id, "study": spec.study, "framework": spec.framework, "framework_version": "",
         "device": spec.device, "threads": threads, "fused": fused, "model": spec.model, "dataset": spec.dataset,
         "optimizer": spec.optimizer_label, "schedule": spec.schedule_label, "lr": spec.lr,
-        "batch_size": spec.batch_size, "seed": spec.seed, "epochs": spec.epochs, "epochs_done": 0,
+        "batch_size": spec.batch_size, "seed": spec.seed, "init": spec.init, "protocol": spec.protocol,
+        "epochs": spec.epochs, "epochs_done": 0,
         "status": "failed", "error": "", "wall_seconds": "", "first_epoch_seconds": "",
         "median_epoch_seconds": "", "python": sys.version.split()[0], "numpy": np.__version__,
         "platform": platform.platform(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -5,6 +5,14 @@ is ``f(e)``, applied from the first batch of epoch ``e`` to its last. (Result ro
 number epochs from 1, so row epoch ``k`` trained at ``f(k - 1)``.) Every schedule
 here is per epoch; reduce-on-plateau is the one that also needs the validation loss
 of each finished epoch.
+
+Two keys every schedule (but plateau) accepts, for experiments written another way:
+- ``lr``: the schedule's own base, when it is not the optimizer's lr (d2l's
+  ``SquareRootScheduler(lr=0.1)`` under an optimizer built with lr 0.3).
+- ``timing = "after_epoch"``: the schedule is called after each epoch, as in
+  ``param_group['lr'] = scheduler(epoch)`` at the end of epoch ``epoch``; so epoch 0
+  trains at the optimizer's lr and epoch ``e >= 1`` at ``f(e - 1)``. The default,
+  ``"epoch"``, is the convention above (torch's ``scheduler.step()`` after each epoch).
 """
 
 from __future__ import annotations
@@ -28,26 +36,47 @@ SCHEDULES: dict[str, dict[str, object]] = {
 }
 
 
+# Keys every schedule but plateau accepts (see the module docstring); present only when given,
+# so that the run_id of a schedule written without them does not change.
+COMMON = ("lr", "timing")
+TIMINGS = ("epoch", "after_epoch")
+
+
 def schedule_params(name: str, params: dict) -> dict:
     """Fill defaults and reject unknown or missing parameters (one clear line each)."""
     if name not in SCHEDULES:
         raise SpecError(f"unknown schedule {name!r}: choose one of {', '.join(SCHEDULES)}")
     allowed = SCHEDULES[name]
-    unknown = sorted(set(params) - set(allowed))
+    common = () if name == "plateau" else COMMON
+    unknown = sorted(set(params) - set(allowed) - set(common))
     if unknown:
         raise SpecError(
-            f"schedule {name!r} has no parameter {unknown[0]!r}: allowed {', '.join(allowed) or 'none'}"
+            f"schedule {name!r} has no parameter {unknown[0]!r}: allowed {', '.join((*allowed, *common)) or 'none'}"
         )
     full = {**allowed, **params}
     missing = [k for k, v in full.items() if v is None]
     if missing:
         raise SpecError(f"schedule {name!r} needs {missing[0]!r}: add it to the schedule table")
+    if full.get("timing", "epoch") not in TIMINGS:
+        raise SpecError(f"schedule {name!r}: timing must be one of {', '.join(TIMINGS)}, got {full['timing']!r}")
+    if "lr" in full and not (isinstance(full["lr"], (int, float)) and math.isfinite(full["lr"]) and full["lr"] > 0):
+        raise SpecError(f"schedule {name!r}: its own lr must be a number > 0, got {full['lr']!r}")
     return full
+
+
+def base_lr(schedule: dict, run_lr: float) -> float:
+    """The lr the schedule's formula starts from: its own ``lr`` if it has one, else the run's."""
+    return float(schedule.get("lr", run_lr))
+
+
+def after_epoch(schedule: dict) -> bool:
+    """Whether the schedule is applied after each epoch (epoch 0 at the optimizer's lr, then f(e - 1))."""
+    return schedule.get("timing", "epoch") == "after_epoch"
 
 
 @dataclass
 class Schedule:
-    """lr(epoch) for a base lr; ``observe`` feeds reduce-on-plateau its validation loss."""
+    """lr(epoch) for the run's lr (``base_lr``); ``observe`` feeds reduce-on-plateau its validation loss."""
 
     name: str
     base_lr: float
@@ -60,7 +89,12 @@ class Schedule:
     def lr(self, epoch: int) -> float:
         if self._plateau is not None:
             return self._plateau.lr
-        return _FORMULAS[self.name](self.base_lr, epoch, **self.params)
+        if after_epoch(self.params):
+            if epoch == 0:
+                return self.base_lr
+            epoch -= 1
+        formula = {k: v for k, v in self.params.items() if k not in COMMON}
+        return _FORMULAS[self.name](base_lr(self.params, self.base_lr), epoch, **formula)
 
     def observe(self, val_loss: float) -> None:
         """Called once after each epoch with its validation loss (only plateau uses it)."""

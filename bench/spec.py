@@ -21,7 +21,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from .claims import parse_check
+from .claims import FILTERS, parse_check
 from .data import DATASETS
 from .errors import SpecError
 from .schedules import SCHEDULES, schedule_params
@@ -58,11 +58,31 @@ BASE_KEYS: dict[str, tuple[type, ...]] = {
     "collapse_epochs": (int,),
     "dtype": (str,),
     "figures": (list,),
+    "init": (str,),
+    "protocol": (str,),
+    "log_at": (str,),
 }
 DTYPES = ("float32", "float64")
-VARYING_KEYS = ("lr", "model", "optimizer", "schedule", "batch_size")
-TOP_KEYS = (*BASE_KEYS, "target", "claims", "grid", "configs", "quick")
-CLAIM_KEYS = ("text", "check")
+INITS = ("torch", "glorot")  # see bench/init.py
+# fresh: every lr from the same initial weights (the fair comparison); warm_start: one network
+# trained at the grid's lrs in order, each continuing from the weights the previous one left.
+PROTOCOLS = ("fresh", "warm_start")
+# step: the loss every N optimizer steps, counted over the run; batch_id: the batches whose index
+# in their epoch is a multiple of N (``if batch_id % N == 0``), batch 0 included.
+LOG_AT = ("step", "batch_id")
+CHOICES = {"dtype": DTYPES, "init": INITS, "protocol": PROTOCOLS, "log_at": LOG_AT}
+VARYING_KEYS = ("lr", "model", "optimizer", "schedule", "batch_size", "protocol")
+TOP_KEYS = (*BASE_KEYS, "target", "claims", "reference", "grid", "configs", "quick")
+CLAIM_KEYS = ("text", "check", "source")
+CLAIM_OPTIONAL = ("per_seed",)
+SOURCES = ("seed", "lrbench")  # the original experiment says it, or lrbench does
+REFERENCE_KEYS = ("metric", "epoch", "value", "tolerance")
+REFERENCE_OPTIONAL = ("step", "where", "note")
+
+
+# Fields added after reference results were committed enter the run_id only when they differ
+# from their default, so that the run_ids of those runs stay what they were.
+LATER_FIELDS = {"init": "torch", "protocol": "fresh", "chain": (), "log_at": "step"}
 
 
 @dataclass(frozen=True)
@@ -86,11 +106,24 @@ class RunSpec:
     log_every: int = 0
     collapse_epochs: int = 3
     dtype: str = "float32"  # float64 separates the frameworks' math from their float32 rounding
+    init: str = "torch"
+    protocol: str = "fresh"
+    chain: tuple = ()  # warm_start: every lr of the chain, in the order they train
+    log_at: str = "step"
+
+    def __post_init__(self):
+        object.__setattr__(self, "chain", tuple(self.chain))  # JSON gives a list
 
     @property
     def run_id(self) -> str:
-        blob = json.dumps(dataclasses.asdict(self), sort_keys=True, default=str)
+        fields = {k: v for k, v in dataclasses.asdict(self).items() if LATER_FIELDS.get(k, object()) != v}
+        blob = json.dumps(fields, sort_keys=True, default=str)
         return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+    @property
+    def stage(self) -> int:
+        """Position of this run in its warm-start chain (0 for a fresh run)."""
+        return self.chain.index(self.lr) if self.chain else 0
 
     @property
     def optimizer_label(self) -> str:
@@ -144,6 +177,11 @@ class StudySpec:
     def claims(self) -> list[dict]:
         return self.base.get("claims", [])
 
+    @property
+    def reference(self) -> list[dict]:
+        """The original experiment's printed numbers ([[reference]]), to set beside lrbench's."""
+        return self.base.get("reference", [])
+
     def runs(self, frameworks, *, quick=False, seeds=None, device="auto", epochs=None) -> list[RunSpec]:
         """Expand seeds x configs x grid x frameworks into validated RunSpecs."""
         base = {**self.base, **(self.quick if quick else {}), **({"epochs": epochs} if epochs else {})}
@@ -155,6 +193,14 @@ class StudySpec:
         # Seed by seed, so a sweep cut short still has every config of its first seeds.
         return [_run_spec(self, {**base, **config, **point}, framework, seed, device)
                 for seed in range(n_seeds) for config in self.configs for point in points for framework in frameworks]
+
+    def chain(self) -> tuple[float, ...]:
+        """The lrs a warm-start network trains at, in order: the [grid]'s lr list as written."""
+        lrs = self.grid.get("lr")
+        if not lrs or any("lr" in c for c in self.configs):
+            raise SpecError(f"study {self.name!r} ({self.path}): protocol \"warm_start\" needs the lrs as a "
+                            f"[grid] lr list (their order is the order they train in), not lr in [[configs]]")
+        return tuple(float(lr) for lr in lrs)
 
 
 def _run_spec(study: StudySpec, m: dict, framework: str, seed: int, device: str) -> RunSpec:
@@ -168,8 +214,10 @@ def _run_spec(study: StudySpec, m: dict, framework: str, seed: int, device: str)
         raise SpecError(f"{where}: unknown dataset {m['dataset']!r}: choose one of {', '.join(DATASETS)}")
     if not m["lr"] > 0:
         raise SpecError(f"{where}: lr must be > 0, got {m['lr']}: fix the lr in the study file")
-    if m.get("dtype", "float32") not in DTYPES:
-        raise SpecError(f"{where}: dtype must be one of {', '.join(DTYPES)}, got {m['dtype']!r}")
+    for key, choices in CHOICES.items():
+        if key in m and m[key] not in choices:
+            raise SpecError(f"{where}: {key} must be one of {', '.join(choices)}, got {m[key]!r}")
+    protocol = m.get("protocol", "fresh")
     for key in ("epochs", "batch_size"):
         if m[key] < 1:
             raise SpecError(f"{where}: {key} must be >= 1, got {m[key]}")
@@ -191,6 +239,10 @@ def _run_spec(study: StudySpec, m: dict, framework: str, seed: int, device: str)
         log_every=m.get("log_every", 0),
         collapse_epochs=m.get("collapse_epochs", 3),
         dtype=m.get("dtype", "float32"),
+        init=m.get("init", "torch"),
+        protocol=protocol,
+        chain=study.chain() if protocol == "warm_start" else (),
+        log_at=m.get("log_at", "step"),
     )
 
 
@@ -216,6 +268,25 @@ def _schedule(table: dict, where: str) -> dict:
     except SpecError as e:
         raise SpecError(f"{where}: {e}") from None
     return {"name": name, **params}
+
+
+def _check_reference(entry, path: Path) -> None:
+    """A [[reference]] entry: a number the original printed, where lrbench can find its own."""
+    if not isinstance(entry, dict) or not set(REFERENCE_KEYS) <= set(entry) <= {*REFERENCE_KEYS, *REFERENCE_OPTIONAL}:
+        raise SpecError(f"{path}: each [[reference]] needs the keys {', '.join(REFERENCE_KEYS)} "
+                        f"(optional: {', '.join(REFERENCE_OPTIONAL)}), got {entry!r}")
+    split, _, metric = str(entry["metric"]).partition(".")
+    if split not in ("train", "val") or not metric:
+        raise SpecError(f"{path}: [[reference]] metric must be \"train.NAME\" or \"val.NAME\", got {entry['metric']!r}")
+    for key in ("value", "tolerance"):
+        if isinstance(entry[key], bool) or not isinstance(entry[key], (int, float)):
+            raise SpecError(f"{path}: [[reference]] {key} must be a number, got {entry[key]!r}")
+    for key in ("epoch", "step"):
+        if key in entry and (isinstance(entry[key], bool) or not isinstance(entry[key], int) or entry[key] < 1):
+            raise SpecError(f"{path}: [[reference]] {key} counts from 1, got {entry[key]!r}")
+    where = entry.get("where", {})
+    if not isinstance(where, dict) or not set(where) <= set(FILTERS):
+        raise SpecError(f"{path}: [[reference]] where must be a table of filters ({', '.join(FILTERS)}), got {where!r}")
 
 
 def study_names() -> list[str]:
@@ -279,9 +350,15 @@ def _validate(data: dict, path: Path, text: str) -> StudySpec:
     if target is not None and not (isinstance(target, (int, float)) and 0 < target <= 1):
         raise SpecError(f"{path}{_line_of(text, 'target')}: target is a validation accuracy in (0, 1], got {target!r}")
     for claim in data.get("claims", []):
-        if not isinstance(claim, dict) or sorted(claim) != sorted(CLAIM_KEYS):
-            raise SpecError(f"{path}: each [[claims]] needs exactly the keys {', '.join(CLAIM_KEYS)}, got {claim!r}")
+        if not isinstance(claim, dict) or not set(CLAIM_KEYS) <= set(claim) <= {*CLAIM_KEYS, *CLAIM_OPTIONAL}:
+            raise SpecError(f"{path}: each [[claims]] needs the keys {', '.join(CLAIM_KEYS)} "
+                            f"(optional: {', '.join(CLAIM_OPTIONAL)}), got {claim!r}")
+        if claim["source"] not in SOURCES:
+            raise SpecError(f"{path}: claim {claim['text']!r}: source must be \"seed\" (the original says it) "
+                            f"or \"lrbench\" (ours), got {claim['source']!r}")
         parse_check(claim["check"])
+    for entry in data.get("reference", []):
+        _check_reference(entry, path)
     for fig in data.get("figures", []):
         if fig not in FIGURES:
             raise SpecError(f"{path}: unknown figure {fig!r}: choose from {', '.join(FIGURES)}")

@@ -12,6 +12,12 @@ SCHEDULE_CASES = {
     "cosine_restarts": {"t_0": 4, "t_mult": 2, "eta_min": 0.001},
     "inverse_sqrt": {},
     "plateau": {"factor": 0.5, "patience": 2, "threshold": 1e-4, "cooldown": 1},
+    # a schedule's own base lr, and the timing of schedules applied after each epoch (d2l's)
+    "step_own_lr": {"step_size": 5, "gamma": 0.1, "lr": 0.1},
+    "constant_own_lr_after_epoch": {"lr": 0.1, "timing": "after_epoch"},
+    "inverse_sqrt_own_lr_after_epoch": {"lr": 0.1, "timing": "after_epoch"},
+    "cosine_after_epoch": {"t_max": 20, "eta_min": 0.01, "timing": "after_epoch"},
+    "multistep_after_epoch": {"milestones": [15, 30], "gamma": 0.5, "timing": "after_epoch"},
 }
 EPOCHS = 40
 BASE_LR = 0.3
@@ -21,4 +27,7 @@ VAL_LOSSES = [1.0 / (1 + e) if e < 8 else 0.12 + 0.001 * ((e * 7) % 5) for e in 
 
 
 def schedule_name(case: str) -> str:
-    return "warmup_cosine" if case.startswith("warmup_cosine") else case
+    """The schedule a case exercises: the longest schedule name the case's name starts with."""
+    from bench.schedules import SCHEDULES
+
+    return max((name for name in SCHEDULES if case.startswith(name)), key=len)

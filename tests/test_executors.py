@@ -1,7 +1,7 @@
 """Which runs share a process (and, with --fused, a model): no framework needed."""
 
 from bench.executors import groups
-from bench.spec import RunSpec, optimizer_params
+from bench.spec import RunSpec, load_study, optimizer_params
 
 
 def spec(framework="torch", lr=0.1, schedule="constant", seed=0, optimizer="sgd"):
@@ -16,3 +16,12 @@ def test_fused_groups_only_what_differs_in_lr_or_schedule_and_only_where_a_fused
     assert fused == [[specs[0].run_id, specs[1].run_id, specs[2].run_id], [specs[3].run_id], [specs[4].run_id],
                      [specs[5].run_id], [specs[6].run_id]]
     assert [len(g) for g in groups(specs)] == [1] * len(specs)
+
+
+def test_a_warm_start_chain_shares_one_process_in_the_originals_order():
+    sweep = load_study("lr-sweep").runs(["torch", "keras"], seeds=2)
+    work = groups(list(reversed(sweep)))
+    chains = [g for g in work if g[0].protocol == "warm_start"]
+    assert len(chains) == 4 and all([s.lr for s in g] == [0.1, 0.01, 0.001, 0.0001] for g in chains)
+    assert all(len({(s.framework, s.seed) for s in g}) == 1 for g in chains)
+    assert sum(len(g) == 1 for g in work) == 16  # the fresh runs each alone

@@ -27,3 +27,15 @@ def test_uniform_bounds_and_determinism():
     assert w.dtype == np.float32 and np.abs(w).max() <= bound and np.abs(w).max() > 0.95 * bound
     assert abs(w.std() - bound / np.sqrt(3)) < 0.01 * bound  # U(-b, b) has std b/sqrt(3)
     assert np.abs(a["conv1.bias"]).max() <= 1 / np.sqrt(25)
+
+
+def test_glorot_uniform_weights_and_zero_biases():
+    arch = architecture("mlp", (3, 64, 64), 6)
+    w = initial_weights(arch, 0, "glorot")
+    bound = np.sqrt(6 / (12288 + 25))
+    assert np.abs(w["fc1.weight"]).max() <= bound and np.abs(w["fc1.weight"]).max() > 0.99 * bound
+    assert abs(w["fc1.weight"].std() - bound / np.sqrt(3)) < 0.01 * bound
+    assert all(not w[f"fc{k}.bias"].any() for k in (1, 2, 3))
+    conv = initial_weights(architecture("lenet", (1, 28, 28), 10), 0, "glorot")["conv1.weight"]
+    assert np.abs(conv).max() <= np.sqrt(6 / (25 + 150))  # fans count the receptive field: 1*25 in, 6*25 out
+    assert not np.array_equal(w["fc1.weight"], initial_weights(arch, 0)["fc1.weight"])

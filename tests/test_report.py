@@ -110,3 +110,50 @@ def test_report_files_are_written_from_csvs(tmp_path):
     assert "keras - torch" in text and "differ" in text
     assert (tmp_path / "report.html").read_text().startswith("<!doctype html>")
     assert write_report(tmp_path).read_text() == text  # deterministic
+
+
+def test_claims_split_by_protocol_and_per_seed_and_say_their_source():
+    df, manifest = synthetic(offset=0.0)
+    warm = df.assign(run_id=df["run_id"] + "-warm", value=np.where(df["metric"] == "accuracy", 1.0 - df["value"], df["value"]))
+    both = pd.concat([df.assign(protocol="fresh"), warm.assign(protocol="warm_start")], ignore_index=True)
+    manifest = pd.concat([manifest, manifest.assign(run_id=manifest["run_id"] + "-warm")], ignore_index=True)
+    manifest.loc[manifest["run_id"] == "torch-0.1-2", "status"] = "collapsed"
+    claims = [
+        {"text": "lr 0.1 ends higher", "source": "seed", "check": CLAIMS[0]["check"]},
+        {"text": "lr 0.1 never collapses", "source": "lrbench", "per_seed": True, "check": 'status(lr=0.1) != "collapsed"'},
+        {"text": "a fifth collapses", "source": "lrbench", "check": 'close(share("collapsed", lr=0.1), 1 / 5)'},
+    ]
+    table = evaluate_claims(claims, both, manifest)
+    higher = table[table["claim"] == "lr 0.1 ends higher"].set_index(["framework", "protocol"])
+    assert set(higher["source"]) == {"seed"}
+    # accuracy mirrored in the warm start, so the verdict flips with the protocol
+    assert higher.loc[("torch", "fresh"), "verdict"] == "not held"
+    assert higher.loc[("torch", "warm_start"), "verdict"] == "held"
+    per_seed = table[table["claim"] == "lr 0.1 never collapses"]
+    assert len(per_seed) == 2 * 2 * SEEDS  # framework x protocol x seed
+    failed = per_seed[per_seed["verdict"] == "not held"]
+    assert failed[["framework", "protocol", "seed"]].values.tolist() == [["torch", "fresh", 2]]
+    share = table[table["claim"] == "a fifth collapses"].set_index(["framework", "protocol"])["verdict"]
+    assert share["torch", "fresh"] == "held" and share["keras", "fresh"] == "not held"
+
+
+def test_volatility_is_the_spread_of_epoch_to_epoch_changes():
+    df, manifest = synthetic(offset=0.0)
+    table = evaluate_claims([{"text": "v", "source": "lrbench",
+                              "check": 'volatility("val.loss", lr=0.1) < 1e-9 and close(mean_("val.loss", lr=0.1), 1.25)'}],
+                            df, manifest)
+    assert set(table["verdict"]) == {"held"}  # val loss falls by exactly 0.3 an epoch: no spread; mean of 1.7 .. 0.8
+
+
+def test_the_originals_numbers_sit_beside_lrbenchs():
+    from bench.report import reference_table
+
+    df, _ = synthetic(offset=0.02)
+    reference = [{"metric": "val.loss", "epoch": 4, "where": {"lr": 0.1}, "value": 0.85, "tolerance": 0.1},
+                 {"metric": "val.accuracy", "epoch": 4, "where": {"lr": 0.01}, "value": 0.5, "tolerance": 0.01},
+                 {"metric": "train.loss", "epoch": 1, "step": 7, "value": 1.0, "tolerance": 0.1}]
+    table = reference_table(reference, df).set_index("metric")
+    assert table.loc["val.loss", "torch"] == "0.8000 (-0.0500, within)"
+    assert table.loc["val.accuracy", "keras"].endswith("outside)")  # 0.9 against 0.5
+    assert table.loc["train.loss", "torch"] == "not run"  # no step rows in this study
+    assert list(table.columns[:5]) == ["config", "at", "original", "tolerance", "torch"]

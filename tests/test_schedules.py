@@ -67,3 +67,23 @@ def test_bad_parameters_are_named():
         Schedule("cosine", 0.1, {})
     with pytest.raises(SpecError, match="unknown schedule 'linear'"):
         Schedule("linear", 0.1, {})
+
+
+def test_own_base_and_after_epoch_timing_are_the_originals():
+    """d2l's SquareRootScheduler(lr=0.1) and CosineScheduler(20, 0.3, 0.01), called after each epoch, under lr 0.3."""
+    sqrt = lrs("inverse_sqrt", 0.3, 5, lr=0.1, timing="after_epoch")
+    assert sqrt == pytest.approx([0.3, 0.1, 0.1 / math.sqrt(2), 0.1 / math.sqrt(3), 0.05])
+    cosine = lrs("cosine", 0.3, 30, t_max=20, eta_min=0.01, timing="after_epoch")
+    assert cosine[:3] == pytest.approx([0.3, 0.3, 0.01 + 0.29 * (1 + math.cos(math.pi / 20)) / 2])
+    assert cosine[21:] == pytest.approx([0.01] * 9) and cosine[20] > 0.01
+    assert lrs("inverse_sqrt", 0.3, 2, lr=0.1) == pytest.approx([0.1, 0.1 / math.sqrt(2)])  # own base, usual timing
+    assert lrs("multistep", 0.3, 17, milestones=[15], gamma=0.5)[15] == 0.15  # torch's timing unchanged
+
+
+def test_timing_and_own_lr_are_checked():
+    with pytest.raises(SpecError, match="timing must be one of epoch, after_epoch"):
+        Schedule("cosine", 0.1, {"t_max": 3, "timing": "before"})
+    with pytest.raises(SpecError, match="its own lr must be a number > 0"):
+        Schedule("inverse_sqrt", 0.1, {"lr": 0})
+    with pytest.raises(SpecError, match="'plateau' has no parameter 'timing'"):
+        Schedule("plateau", 0.1, {"timing": "after_epoch"})

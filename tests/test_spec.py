@@ -20,8 +20,12 @@ BASE = 'dataset = "digits"\nmodel = "mlp"\nepochs = 2\nbatch_size = 32\nlr = 0.1
 def test_bundled_studies_load_and_expand():
     assert study_names() == STUDIES
     sweep = load_study("lr-sweep").runs(["torch"])
-    assert sorted(r.lr for r in sweep) == [0.0001, 0.001, 0.01, 0.1]
+    assert sorted(r.lr for r in sweep) == [0.0001, 0.0001, 0.001, 0.001, 0.01, 0.01, 0.1, 0.1]
     assert {r.optimizer["momentum"] for r in sweep} == {0.5}
+    warm = [r for r in sweep if r.protocol == "warm_start"]
+    assert [(r.lr, r.stage) for r in warm] == [(0.1, 0), (0.01, 1), (0.001, 2), (0.0001, 3)]  # the original's order
+    assert {r.chain for r in warm} == {(0.1, 0.01, 0.001, 0.0001)}
+    assert {r.init for r in load_study("signs").runs(["torch"])} == {"glorot"}
     schedules = load_study("schedules").runs(["torch", "keras"], quick=True, seeds=2)
     assert len(schedules) == 4 * 2 * 2 and {r.epochs for r in schedules} == {6}
     optimizers = load_study("optimizers").runs(["torch"])
@@ -33,7 +37,7 @@ def test_run_id_is_stable_and_distinct():
     a = load_study("lr-sweep").runs(["torch"])
     b = load_study("lr-sweep").runs(["torch"])
     assert [r.run_id for r in a] == [r.run_id for r in b]
-    assert len({r.run_id for r in a}) == 4
+    assert len({r.run_id for r in a}) == 8
     quick = load_study("lr-sweep").runs(["torch"], quick=True)
     assert not {r.run_id for r in a} & {r.run_id for r in quick}
 
@@ -59,3 +63,48 @@ def test_wrong_type_and_bad_values(tmp_path):
         load_study(str(write(tmp_path, BASE.replace('model = "mlp"\n', ""))))
     with pytest.raises(SpecError, match="unknown study 'nope'"):
         load_study("nope")
+
+
+def test_fields_added_later_leave_earlier_run_ids_alone():
+    """A spec at the later fields' defaults hashes as before they existed (committed results stay valid)."""
+    import csv
+    import dataclasses
+    from pathlib import Path
+
+    fresh = load_study("lr-sweep").runs(["torch"], epochs=10)[0]
+    with open(Path(__file__).parents[1] / "results" / "lr-sweep" / "manifest.csv") as f:
+        committed = next(r for r in csv.DictReader(f) if r["framework"] == "torch" and float(r["lr"]) == 0.1
+                         and r["seed"] == "0" and r.get("protocol") in (None, "", "fresh"))
+    assert fresh.protocol == "fresh" and fresh.run_id == committed["run_id"]  # run before protocol existed
+    assert dataclasses.replace(fresh, init="glorot").run_id != fresh.run_id
+
+
+def test_warm_start_needs_a_grid_of_lrs(tmp_path):
+    with pytest.raises(SpecError, match="warm_start.*needs the lrs as a \\[grid\\] lr list"):
+        load_study(str(write(tmp_path, BASE + 'protocol = "warm_start"\n')))
+    with pytest.raises(SpecError, match="protocol must be one of fresh, warm_start"):
+        load_study(str(write(tmp_path, BASE + 'protocol = "warm"\n')))
+    with pytest.raises(SpecError, match="init must be one of torch, glorot"):
+        load_study(str(write(tmp_path, BASE + 'init = "xavier"\n')))
+
+
+def test_claims_need_a_source_and_references_their_keys(tmp_path):
+    claim = '[[claims]]\ntext = "t"\ncheck = "final(\'val.loss\') > 0"\n'
+    with pytest.raises(SpecError, match="needs the keys text, check, source"):
+        load_study(str(write(tmp_path, BASE + claim)))
+    with pytest.raises(SpecError, match="source must be \"seed\".*or \"lrbench\""):
+        load_study(str(write(tmp_path, BASE + claim + 'source = "blog"\n')))
+    assert load_study(str(write(tmp_path, BASE + claim + 'source = "seed"\n'))).claims[0]["source"] == "seed"
+    ref = '[[reference]]\nmetric = "val.loss"\nepoch = 2\nvalue = 0.4\ntolerance = 0.1\n'
+    assert load_study(str(write(tmp_path, BASE + ref))).reference[0]["value"] == 0.4
+    with pytest.raises(SpecError, match="metric must be \"train.NAME\""):
+        load_study(str(write(tmp_path, BASE + ref.replace("val.loss", "loss"))))
+    with pytest.raises(SpecError, match="where must be a table of filters"):
+        load_study(str(write(tmp_path, BASE + ref + 'where = { colour = "red" }\n')))
+    with pytest.raises(SpecError, match="epoch counts from 1"):
+        load_study(str(write(tmp_path, BASE + ref.replace("epoch = 2", "epoch = 0"))))
+
+
+def test_every_bundled_claim_says_where_it_comes_from():
+    for name in STUDIES:
+        assert all(c["source"] in ("seed", "lrbench") for c in load_study(name).claims), name

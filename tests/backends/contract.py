@@ -41,7 +41,7 @@ def applied_lrs(framework, case):
         backend.train_epoch(order.permutation(16), 16 // STEPS_PER_EPOCH)
         backend.end_epoch(VAL_LOSSES[epoch])
         reference.observe(VAL_LOSSES[epoch])
-    assert (len(set(np.round(expected, 12))) > 1) == (name != "constant")  # the case exercises the schedule
+    assert (len(set(np.round(expected, 12))) > 1) == (case != "constant")  # the case exercises the schedule
     return np.array(applied), np.array(expected)
 
 

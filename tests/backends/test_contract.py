@@ -5,6 +5,7 @@ every installed one; a named framework that is not installed fails, it is not sk
 The tests run in this process, so TensorFlow (keras) and Paddle go in separate runs.
 """
 
+import math
 import os
 
 import numpy as np
@@ -15,8 +16,8 @@ from backends import DEFAULT_FRAMEWORKS, installed, load_adapter
 from bench.data import load_dataset
 from bench.results import COLUMNS
 from bench.runner import train
-from bench.spec import RunSpec, optimizer_params
-from tests.backends.contract import applied_lrs, mlp_logits_match_numpy, weights_round_trip
+from bench.spec import RunSpec, load_study, optimizer_params
+from tests.backends.contract import applied_lrs, built, mlp_logits_match_numpy, weights_round_trip
 from tests.cases import SCHEDULE_CASES
 
 NAMED = os.environ.get("BENCH_FRAMEWORKS")
@@ -43,6 +44,39 @@ def framework(request):
 def test_applied_lr_matches_reference(framework, case):
     applied, expected = applied_lrs(framework, case)
     np.testing.assert_allclose(applied, expected, rtol=0, atol=LR_TOLERANCE.get(framework, 1e-7))
+
+
+def _originals_lr(schedule: str, epoch: int) -> float:
+    """The lr the `schedules` original applies in epoch ``epoch`` (from 0), written from its code:
+    its two schedulers run after each epoch (``param_group['lr'] = scheduler(epoch)``), torch's
+    MultiStepLR is stepped after each epoch; the optimizer is built with lr 0.3."""
+    if schedule == "constant" or (epoch == 0 and schedule in ("inverse_sqrt", "cosine")):
+        return 0.3
+    if schedule == "inverse_sqrt":  # SquareRootScheduler(lr=0.1)(e) = 0.1 * (e + 1) ** -0.5, called with e = epoch - 1
+        return 0.1 * epoch**-0.5
+    if schedule == "multistep":  # MultiStepLR(milestones=[15, 30], gamma=0.5)
+        return 0.3 * 0.5 ** sum(epoch >= m for m in (15, 30))
+    e = epoch - 1  # CosineScheduler(max_update=20, base_lr=0.3, final_lr=0.01)(e)
+    return 0.01 + (0.3 - 0.01) * (1 + math.cos(math.pi * e / 20)) / 2 if e <= 20 else 0.01
+
+
+@pytest.mark.parametrize("config", range(4))
+def test_schedules_study_applies_the_originals_lr_every_epoch(framework, config):
+    """Each `schedules` config, as the study file defines it, against the original's own formulas."""
+    spec = load_study("schedules").runs([framework])[config]
+    backend, _ = built(framework, schedule=spec.schedule, lr=spec.lr)
+    applied = []
+    for epoch in range(spec.epochs):
+        applied.append(backend.applied_lr())
+        backend.train_epoch(np.random.default_rng(epoch).permutation(16), 8)
+        backend.end_epoch(1.0)
+    expected = [_originals_lr(spec.schedule["name"], e) for e in range(spec.epochs)]
+    np.testing.assert_allclose(applied, expected, rtol=0, atol=1e-7)
+    if spec.schedule["name"] == "inverse_sqrt":
+        np.testing.assert_allclose(applied[:4], [0.3, 0.1, 0.0707107, 0.0577350], atol=1e-7)
+    if spec.schedule["name"] == "cosine":
+        np.testing.assert_allclose(applied[:3], [0.3, 0.3, 0.2982148], atol=1e-7)
+        assert applied[21:] == pytest.approx([0.01] * (spec.epochs - 21), abs=1e-9)
 
 
 def test_mlp_logits_match_a_numpy_forward_pass(framework):
