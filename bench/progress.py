@@ -10,7 +10,9 @@ from tqdm import tqdm
 
 class Progress:
     def __init__(self, spec):
-        self.label = f"{spec.study} {spec.framework} {spec.model} {spec.optimizer_label} {spec.schedule_label} lr={spec.lr:g} seed={spec.seed}"
+        protocol = "" if spec.protocol == "fresh" else f" {spec.protocol}"
+        self.label = (f"{spec.study} {spec.framework} {spec.model} {spec.optimizer_label} {spec.schedule_label} "
+                      f"lr={spec.lr:g} seed={spec.seed}{protocol}")
         self.total = spec.epochs
         self.start = time.perf_counter()
         self.bar = tqdm(total=spec.epochs, desc=self.label, unit="epoch", file=sys.stderr, leave=True) if sys.stderr.isatty() else None

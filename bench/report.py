@@ -182,13 +182,24 @@ def study_blocks(study_dir: Path, root: Path) -> list[tuple[str, object]]:
                          "file states."),
                    ("table", reference_table(spec.reference, df))]
     if spec and spec.claims:
+        claims = evaluate_claims(spec.claims, df, manifest)
         blocks += [("h3", "Claims"),
-                   ("p", "source: seed = the original experiment says it; lrbench = lrbench's own claim."),
-                   ("table", evaluate_claims(spec.claims, df, manifest))]
+                   ("p", "source: seed = the original experiment says it; lrbench = lrbench's own claim.")]
+        if "protocol" in claims:
+            blocks += [("p", "Which claims hold under which protocol, per framework:"), ("table", claims_at_a_glance(claims))]
+        blocks += [("table", claims)]
     figures = sorted((study_dir / "figures").glob("*.png"))
     if figures:
         blocks += [("h3", "Figures")] + [("img", p.relative_to(root)) for p in figures]
     return blocks
+
+
+def claims_at_a_glance(claims: pd.DataFrame) -> pd.DataFrame:
+    """One row per claim, one column per framework and protocol: the verdicts side by side."""
+    short = claims.assign(verdict=claims["verdict"].str.split(":").str[0],
+                          where=claims["framework"] + " " + claims["protocol"])
+    table = short.pivot_table(index=["claim", "source"], columns="where", values="verdict", aggfunc="first", sort=False)
+    return table.reset_index().rename_axis(columns=None)
 
 
 def val_loss_ordering(runs: pd.DataFrame) -> list[str]:

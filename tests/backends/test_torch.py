@@ -167,13 +167,47 @@ def test_signs_quick_flags_the_collapse(tmp_path, real_data_dir):
         g["train_set_y"] = np.tile(f["test_set_y"][:], 9)
         g["list_classes"] = f["list_classes"][:]
     (tmp_path / "data" / "signs" / "test_signs.h5").write_bytes(test.read_bytes())
-    assert main(["run", "signs", "--quick", "--frameworks", "torch", "--out", str(tmp_path / "out"),
+    assert main(["run", "signs", "--quick", "--seeds", "2", "--frameworks", "torch", "--out", str(tmp_path / "out"),
                  "--data-dir", str(tmp_path / "data")]) == 0
-    status = pd.read_csv(tmp_path / "out" / "signs-quick" / "manifest.csv").set_index("lr")["status"]
-    assert status[1.0] == "collapsed" and status[0.0001] == "done"
+    manifest = pd.read_csv(tmp_path / "out" / "signs-quick" / "manifest.csv")
+    assert set(manifest["init"]) == {"glorot"}  # the original's Xavier weights and zero biases
+    status = manifest.set_index(["lr", "seed"])["status"]
+    assert status[1.0, 0] == "collapsed" and status[0.0001, 0] == "done"
     df = pd.read_csv(tmp_path / "out" / "signs-quick" / "results.csv")
-    final = df[(df["metric"] == "accuracy") & (df["split"] == "val") & (df["epoch"] == 40)].set_index("lr")["value"]
+    final = df[(df["metric"] == "accuracy") & (df["split"] == "val") & (df["epoch"] == 40) & (df["seed"] == 0)]
+    final = final.set_index("lr")["value"]
     assert final[1.0] == pytest.approx(1 / 6) and final[0.0001] > 0.5
+
+    report = main(["report", str(tmp_path / "out")])
+    assert report == 0
+    text = (tmp_path / "out" / "report.md").read_text()
+    claims = text.split("### Claims", 1)[1]
+    collapse = [line for line in claims.splitlines() if line.startswith("| Adam at lr 1 collapses")]
+    assert len(collapse) == 2 and all("| seed " in line or "| seed" in line for line in collapse)  # one row per seed
+    assert [line.split("|")[4].strip() for line in collapse] == ["0", "1"]
+
+
+def test_warm_start_continues_the_network_and_resumes_a_missing_stage():
+    """One network at each lr of the chain in turn; a stage asked for alone is trained from the start of its chain."""
+    from bench.runner import train_group
+
+    chain = (0.1, 0.01, 0.001)
+    stages = [spec(lr=lr, protocol="warm_start", chain=chain, epochs=2) for lr in chain]
+    outcomes = train_group(stages, threads=1)
+    assert [o.manifest["status"] for o in outcomes] == ["done"] * 3, [o.manifest["error"] for o in outcomes]
+    fresh = frame(train(spec(lr=0.1, epochs=2), threads=1))
+    first = frame(outcomes[0])
+    deterministic = lambda df: df.query("metric not in @TIMING_METRICS")["value"].tolist()  # noqa: E731
+    assert deterministic(first) == deterministic(fresh)  # stage 0 is the fresh run at the first lr
+    second = frame(outcomes[1])
+    val_acc = lambda df: df[(df["split"] == "val") & (df["metric"] == "accuracy")]["value"].tolist()  # noqa: E731
+    fresh_second = frame(train(spec(lr=0.01, epochs=2), threads=1))
+    assert val_acc(second)[0] > val_acc(fresh_second)[0] + 0.2  # it started from a trained network
+    lrs = second[second["metric"] == "lr"]["value"].tolist()
+    assert lrs == [0.01, 0.01]  # a new optimizer at the stage's lr
+    [alone] = train_group([stages[2]], threads=1)  # resume: only the last stage is missing
+    assert deterministic(frame(alone)) == deterministic(frame(outcomes[2]))
+    assert alone.manifest["protocol"] == "warm_start" and alone.manifest["run_id"] == stages[2].run_id
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the message given when there is no GPU")
