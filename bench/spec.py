@@ -356,6 +356,8 @@ def _validate(data: dict, path: Path, text: str) -> StudySpec:
         if claim["source"] not in SOURCES:
             raise SpecError(f"{path}: claim {claim['text']!r}: source must be \"seed\" (the original says it) "
                             f"or \"lrbench\" (ours), got {claim['source']!r}")
+        if not isinstance(claim.get("per_seed", False), bool):
+            raise SpecError(f"{path}: claim {claim['text']!r}: per_seed is true or false, got {claim['per_seed']!r}")
         parse_check(claim["check"])
     for entry in data.get("reference", []):
         _check_reference(entry, path)
