@@ -98,6 +98,8 @@ class _Results:
         return rows
 
     def _note(self, call: str, value):
+        if isinstance(value, float) and math.isnan(value):  # e.g. volatility of one epoch: no verdict, not "not held"
+            raise LookupError(f"{call} is not defined for these runs")
         self.numbers.append(f"{call} = {value:.4g}" if isinstance(value, float) else f"{call} = {value}")
         return value
 
@@ -152,13 +154,16 @@ class _Results:
     def highest(self, metric, by, epoch=None, **where):
         return self._extreme("highest", metric, by, epoch, where)
 
+    def _statuses(self, where: dict) -> pd.Series:
+        return self.status_of.reindex(self._runs(where)["run_id"].unique()).fillna("unknown")
+
     def status(self, **where):
-        statuses = self.status_of.reindex(self._runs(where)["run_id"].unique()).fillna("unknown")
+        statuses = self._statuses(where)
         value = statuses.iloc[0] if statuses.nunique() == 1 else "mixed"
         return self._note(f"status({_kw(where)[2:]})", value)
 
     def share(self, status, **where):
-        statuses = self.status_of.reindex(self._runs(where)["run_id"].unique()).fillna("unknown")
+        statuses = self._statuses(where)
         return self._note(f"share({status!r}{_kw(where)}) of {len(statuses)} runs", float((statuses == status).mean()))
 
     @staticmethod

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .claims import evaluate_claims, select
+from .claims import FILTERS, evaluate_claims, select
 from .plots import config_labels, plot_folder
 from .results import atomic_write, read_manifests, read_results, with_run_columns
 from .spec import STUDIES_DIR, bundled_figures, load_study
@@ -224,7 +224,12 @@ def reference_table(reference: list[dict], df: pd.DataFrame) -> pd.DataFrame:
         row = {"metric": entry["metric"], "config": ", ".join(f"{k}={v}" for k, v in where.items()) or "-",
                "at": at, "original": f"{entry['value']:g}", "tolerance": f"±{entry['tolerance']:g}"}
         for framework in frameworks:
-            values = rows_here[rows_here["framework"] == framework]["value"]
+            mine = rows_here[rows_here["framework"] == framework]
+            configs = len(mine.drop_duplicates("run_id")[list(FILTERS)].drop_duplicates())
+            if configs > 1:  # a mean over several configs would be nobody's number
+                row[framework] = f"cannot tell: matches {configs} configs, add a filter to where"
+                continue
+            values = mine["value"]
             if values.empty:
                 row[framework] = "not run"
                 continue

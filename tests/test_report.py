@@ -143,6 +143,10 @@ def test_volatility_is_the_spread_of_epoch_to_epoch_changes():
                               "check": 'volatility("val.loss", lr=0.1) < 1e-9 and close(mean_("val.loss", lr=0.1), 1.25)'}],
                             df, manifest)
     assert set(table["verdict"]) == {"held"}  # val loss falls by exactly 0.3 an epoch: no spread; mean of 1.7 .. 0.8
+    one_epoch = df[df["epoch"] == 1]
+    table = evaluate_claims([{"text": "v", "source": "lrbench", "check": 'volatility("val.loss", lr=0.1) < 1'}],
+                            one_epoch, manifest)
+    assert all(v.startswith("cannot tell: volatility('val.loss', lr=0.1) is not defined") for v in table["verdict"])
 
 
 def test_the_originals_numbers_sit_beside_lrbenchs():
@@ -156,4 +160,6 @@ def test_the_originals_numbers_sit_beside_lrbenchs():
     assert table.loc["val.loss", "torch"] == "0.8000 (-0.0500, within)"
     assert table.loc["val.accuracy", "keras"].endswith("outside)")  # 0.9 against 0.5
     assert table.loc["train.loss", "torch"] == "not run"  # no step rows in this study
+    vague = reference_table([{"metric": "val.loss", "epoch": 4, "value": 0.85, "tolerance": 0.1}], df)
+    assert vague.loc[0, "torch"] == "cannot tell: matches 2 configs, add a filter to where"
     assert list(table.columns[:5]) == ["config", "at", "original", "tolerance", "torch"]
