@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from bench.cli import main
-from bench.results import COLUMNS, TIMING_METRICS
+from bench.results import COLUMNS, TIMING_METRICS, with_run_columns
 from bench.runner import train
 from bench.schedules import Schedule
 from bench.spec import RunSpec, optimizer_params
@@ -69,11 +69,17 @@ def test_lr_sweep_quick_on_real_mnist(tmp_path, real_data_dir, capsys):
     code = main(["run", "lr-sweep", "--quick", "--frameworks", "torch", "--out", str(tmp_path),
                  "--data-dir", str(real_data_dir)])
     assert code == 0
-    df = pd.read_csv(tmp_path / "lr-sweep-quick" / "results.csv")
+    folder = tmp_path / "lr-sweep-quick"
+    df = pd.read_csv(folder / "results.csv")
     assert list(df.columns) == COLUMNS
-    final = df[(df["metric"] == "accuracy") & (df["split"] == "val") & (df["epoch"] == 3)].set_index("lr")["value"]
-    assert final[0.01] > final[0.0001] + 0.3, final
-    assert (tmp_path / "lr-sweep-quick" / "figures" / "lr-sweep_curves_torch.png").stat().st_size > 10_000
+    df = with_run_columns(df, pd.read_csv(folder / "manifest.csv"))
+    final = df[(df["metric"] == "accuracy") & (df["split"] == "val") & (df["epoch"] == 3)]
+    fresh = final[final["protocol"] == "fresh"].set_index("lr")["value"]
+    warm = final[final["protocol"] == "warm_start"].set_index("lr")["value"]
+    assert fresh[0.01] > fresh[0.0001] + 0.3, fresh
+    # warm start: lr 0.0001 continues the network lr 0.1, 0.01 and 0.001 trained
+    assert warm[0.0001] > fresh[0.0001] + 0.3, (fresh, warm)
+    assert (folder / "figures" / "lr-sweep_curves_torch.png").stat().st_size > 10_000
 
 
 STUDY = """name = "resume"
