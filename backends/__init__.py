@@ -17,14 +17,22 @@ class Framework:
     extra: str  # pip extra that installs them
     env: tuple[tuple[str, str], ...] = ()  # set in the run's process before the import
     fusable: bool = False  # the adapter has a FusedBackend (``--fused``)
+    dist: str = ""  # the distribution whose version the runs record (default: the first module of needs)
+    momentum_forms: tuple[str, ...] = ("torch",)  # SGD momentum forms its optimizer has (see bench/spec.py)
+
+    @property
+    def distribution(self) -> str:
+        return self.dist or self.needs[0]
 
 
 FRAMEWORKS: dict[str, Framework] = {
     "torch": Framework("torch", ("torch",), "torch", fusable=True),
-    "keras": Framework("keras", ("keras", "tensorflow"), "keras", (("KERAS_BACKEND", "tensorflow"), ("TF_CPP_MIN_LOG_LEVEL", "2"))),
-    "keras-jax": Framework("keras", ("keras", "jax"), "keras", (("KERAS_BACKEND", "jax"),)),
-    "keras-torch": Framework("keras", ("keras", "torch"), "keras", (("KERAS_BACKEND", "torch"),)),
-    "paddle": Framework("paddle", ("paddle",), "paddle"),
+    "keras": Framework("keras", ("keras", "tensorflow"), "keras", (("KERAS_BACKEND", "tensorflow"), ("TF_CPP_MIN_LOG_LEVEL", "2")),
+                       momentum_forms=("torch", "keras")),
+    "keras-jax": Framework("keras", ("keras", "jax"), "keras", (("KERAS_BACKEND", "jax"),), momentum_forms=("torch", "keras")),
+    "keras-torch": Framework("keras", ("keras", "torch"), "keras", (("KERAS_BACKEND", "torch"),),
+                             momentum_forms=("torch", "keras")),
+    "paddle": Framework("paddle", ("paddle",), "paddle", dist="paddlepaddle"),
 }
 # What runs when --frameworks is not given (the Keras variants run when named).
 DEFAULT_FRAMEWORKS = ("torch", "keras", "paddle")
@@ -44,6 +52,16 @@ def check_frameworks(names: list[str]) -> None:
         if not installed(name):
             needs = " and ".join(FRAMEWORKS[name].needs)
             raise BenchError(f"framework {name!r} is not installed (needs {needs}): pip install -e \".[{FRAMEWORKS[name].extra}]\"")
+
+
+def check_runs(specs) -> None:
+    """A run a framework cannot do (an SGD momentum form its optimizer lacks) is refused before the sweep."""
+    for spec in specs:
+        form = spec.optimizer.get("momentum_form", "torch")
+        if form not in FRAMEWORKS[spec.framework].momentum_forms:
+            raise BenchError(f"{spec.framework} has no SGD momentum form {form!r} (study {spec.study!r}): drop "
+                             f"momentum_form for {spec.framework}, or run that config with "
+                             + ", ".join(n for n, f in FRAMEWORKS.items() if form in f.momentum_forms))
 
 
 def load_adapter(name: str):

@@ -59,6 +59,58 @@ def parse_check(check: str) -> ast.Expression:
     return tree
 
 
+# Each function's own arguments after the metric (the rest are filters), and what they must be.
+_ARGUMENTS = {"final": (), "at": ("epoch",), "min_": (), "max_": (), "mean_": (), "volatility": (),
+              "lowest": ("by", "epoch"), "highest": ("by", "epoch"), "status": (), "share": ("status",), "close": ("rel",)}
+_NO_METRIC = ("status", "share", "close")
+
+
+def check_claim(check: str, configs: pd.DataFrame) -> None:
+    """A claim that could never be evaluated is a SpecError when the study loads, not a verdict.
+
+    Names a metric lrbench does not record, an argument a function does not take, or a filter that
+    matches none of ``configs`` (the study's configs: lr, model, optimizer, schedule, batch_size)."""
+    from .results import EPOCH_METRICS, STATUSES
+
+    known = sorted(f"{s}.{m}" for s, m in EPOCH_METRICS)
+    for node in ast.walk(parse_check(check)):
+        if not isinstance(node, ast.Call):
+            continue
+        if not isinstance(node.func, ast.Name):
+            raise SpecError(f"claim check {check!r}: call the functions by name ({', '.join(FUNCTIONS)})")
+        name, args = node.func.id, node.args
+        if name not in _NO_METRIC:
+            if not args or not isinstance(args[0], ast.Constant):
+                raise SpecError(f"claim check {check!r}: {name}() takes a metric first, as \"val.loss\"")
+            metric = args[0].value
+            if not (isinstance(metric, str) and (metric in known or metric.startswith("train.weight_norm/"))):
+                raise SpecError(f"claim check {check!r}: unknown metric {metric!r}: lrbench records {', '.join(known)}, "
+                                f"train.weight_norm/<layer>")
+        if name == "share" and not (args and isinstance(args[0], ast.Constant) and args[0].value in STATUSES):
+            raise SpecError(f"claim check {check!r}: share() takes a status first, one of {', '.join(STATUSES)}")
+        own = _ARGUMENTS[name]
+        where = {}
+        for kw in node.keywords:
+            if kw.arg in own:
+                continue
+            if kw.arg not in FILTERS:
+                raise SpecError(f"claim check {check!r}: {name}() has no argument {kw.arg!r}: it takes "
+                                f"{', '.join((*own, *FILTERS))}")
+            if not isinstance(kw.value, ast.Constant):
+                raise SpecError(f"claim check {check!r}: filter {kw.arg}= takes a number or a string")
+            where[kw.arg] = kw.value.value
+        if name == "close" or not where:
+            continue
+        try:
+            empty = select(configs, where).empty
+        except (TypeError, ValueError):
+            empty = True
+        if empty:
+            raise SpecError(f"claim check {check!r}: {name}({_kw(where)[2:]}) matches none of the study's configs: "
+                            f"its {'/'.join(where)} values are "
+                            + "; ".join(", ".join(map(str, sorted(set(configs[k]), key=str))) for k in where))
+
+
 def select(df: pd.DataFrame, where: dict) -> pd.DataFrame:
     """The rows of the config that ``where`` names; a name matches its label or the name before its parameters."""
     for key, value in where.items():

@@ -4,22 +4,48 @@ from __future__ import annotations
 
 import argparse
 import errno
+import signal
 import sys
 from collections import Counter
 from pathlib import Path
 
-from backends import DEFAULT_FRAMEWORKS, FRAMEWORKS, check_frameworks, installed
+from backends import DEFAULT_FRAMEWORKS, FRAMEWORKS, check_frameworks, check_runs, installed
 from .data import load_dataset
 from .errors import BenchError, DataError
 from .executors import EXECUTORS, check_device, connect_ray, groups, run_local, run_ray
+from .provenance import claim_folder, framework_notes, record
 from .results import ResultStore, check_writable, read_results
 from .spec import StudySpec, bundled_figures, load_study, study_names
 
 DEFAULT_OUT = "bench-results"
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP: stopped like Ctrl-C (workers killed, finished runs kept), exit 128 + signal."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop(signum, frame):
+    raise Stopped(signum)
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    previous = {signum: signal.signal(signum, _stop) for signum in STOP_SIGNALS}
+    try:
+        return _main(args)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _main(args) -> int:
     try:
         return args.func(args)
     except BenchError as e:
@@ -31,9 +57,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: error: no space left on the device writing {e.filename or 'results'}: free space and run "
               f"the same command again; finished runs are kept", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("bench: interrupted; finished runs are saved, run the same command again to resume", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        signum = e.signum if isinstance(e, Stopped) else signal.SIGINT
+        print(f"bench: stopped by {signal.Signals(signum).name}; finished runs are saved, run the same command again "
+              f"to resume", file=sys.stderr)
+        return 128 + signum
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -93,8 +121,15 @@ def cmd_list(args) -> int:
 
 
 def _frameworks(args) -> list[str]:
-    if args.frameworks:
-        names = [f.strip() for f in args.frameworks.split(",") if f.strip()]
+    if args.frameworks is not None:
+        given = [f.strip() for f in args.frameworks.split(",") if f.strip()]
+        if not given:
+            raise BenchError(f"--frameworks {args.frameworks!r} names no framework: give some of {', '.join(FRAMEWORKS)} "
+                             f"(comma-separated), or drop --frameworks for every installed one")
+        names = list(dict.fromkeys(given))
+        if len(names) < len(given):
+            print(f"note: --frameworks names {', '.join(n for n, k in Counter(given).items() if k > 1)} more than once; "
+                  f"each runs once", file=sys.stderr)
         check_frameworks(names)
         return names
     names = [name for name in DEFAULT_FRAMEWORKS if installed(name)]
@@ -140,11 +175,15 @@ def _check_batches(study: StudySpec, args, train_examples: int) -> None:
 
 def _run_study(study: StudySpec, frameworks: list[str], args) -> Counter:
     """Run what is missing of one study, then plot it. Returns status counts."""
-    specs = study.runs(frameworks, quick=args.quick, seeds=args.seeds, device=args.device, epochs=args.epochs)
+    specs = _distinct(study.runs(frameworks, quick=args.quick, seeds=args.seeds, device=args.device, epochs=args.epochs))
+    check_runs(specs)
     store = ResultStore(args.out, study.name + ("-quick" if args.quick else ""))
     counts: Counter = Counter()
     with store.lock():
-        done = store.finished()
+        claim_folder(store, record(study, specs, _shaping_options(args)))
+        done = store.repair()
+        for note in framework_notes(store, frameworks):
+            print(note, file=sys.stderr)
         pending = [s for s in specs if s.run_id not in done]
         counts["skipped (already done)"] = len(specs) - len(pending)
         print(f"{study.name}: {len(pending)} of {len(specs)} runs to do -> {store.dir}", file=sys.stderr)
@@ -157,11 +196,26 @@ def _run_study(study: StudySpec, frameworks: list[str], args) -> Counter:
     return counts
 
 
+def _distinct(specs: list) -> list:
+    """The runs, each once: configs that expand to the same run (a config repeated) are folded, with a note."""
+    unique = list({s.run_id: s for s in specs}.values())
+    if len(unique) < len(specs):
+        print(f"note: {len(specs) - len(unique)} runs repeat another config of the study exactly; each runs once",
+              file=sys.stderr)
+    return unique
+
+
+def _shaping_options(args) -> str:
+    """The command's options that change what the runs are (seeds and frameworks only add runs)."""
+    return " ".join([*(["--quick"] if args.quick else []), *([f"--epochs {args.epochs}"] if args.epochs else []),
+                     f"--device {args.device}"])
+
+
 def _execute(specs, args):
     work = groups(specs, args.fused)
     if args.executor == "ray":
         return run_ray(work, args.data_dir, args.threads, args.ray_address)
-    return run_local(work, args.data_dir, args.threads, args.jobs)
+    return run_local(work, args.data_dir, args.threads, max(1, min(args.jobs, len(work))))
 
 
 def _plot(folder: Path, figures_for: dict[str, list[str]]) -> list[Path]:

@@ -435,6 +435,18 @@ def _subset(x, y, n, label, name):
 
 
 _CHANNELS = {"mnist": 1, "fashion-mnist": 1, "cifar-10": 3, "signs": 3, "digits": 1}
+SIZES = {"mnist": (60000, 10000), "fashion-mnist": (60000, 10000), "cifar-10": (50000, 10000),
+         "signs": (1080, 120), "digits": (1437, 360)}  # (train, val) examples of the canonical files
+
+
+def check_options(name: str, normalize="unit", train_size: int | None = None, val_size: int | None = None) -> None:
+    """A run's data options, checked before any file is read: one DataError line for the first problem."""
+    name = _canonical(name)
+    _check_normalize(normalize, _CHANNELS[name])
+    for label, n, available in (("train_size", train_size, SIZES[name][0]), ("val_size", val_size, SIZES[name][1])):
+        _check_size(n, label)
+        if n is not None and n > available:
+            raise DataError(f"{label}={n} but {name} has only {available} examples in that split: use {label} <= {available}")
 _CLASSES = {"mnist": 10, "fashion-mnist": 10, "cifar-10": 10, "signs": 6, "digits": 10}
 
 

@@ -20,7 +20,8 @@ import pandas as pd
 from .claims import FILTERS, evaluate_claims, select
 from .plots import config_labels, plot_folder
 from .results import atomic_write, read_manifests, read_results, with_run_columns
-from .spec import STUDIES_DIR, bundled_figures, load_study
+from .provenance import folder_study
+from .spec import bundled_figures
 
 REFERENCE = "torch"
 BOOTSTRAP = 10_000
@@ -34,16 +35,23 @@ LOSS_MARGIN = 0.02
 
 
 def per_run(df: pd.DataFrame, manifest: pd.DataFrame, target: float | None = None) -> pd.DataFrame:
-    """One row per run: its config, framework, seed and the numbers the tables summarise."""
-    epochs = df[df["step"].isna()].copy()
-    epochs["config"], order, _ = config_labels(epochs)
+    """One row per run, those without rows (failed) too: its config, framework, seed and the numbers
+    the tables summarise (n/a where a run has none)."""
+    epochs = df[df["step"].isna()]
+    entries = manifest.drop_duplicates("run_id", keep="last")
+    rowless = entries[~entries["run_id"].isin(epochs["run_id"])]
+    described = pd.concat([epochs.drop_duplicates("run_id"), rowless], ignore_index=True)
+    labels, order, _ = config_labels(described)
+    epochs = epochs.assign(config=epochs["run_id"].map(dict(zip(described["run_id"], labels))))
+    if epochs.empty:  # nothing but runs without rows
+        return _rowless(described.assign(config=labels), entries, order)
     wide = epochs.pivot_table(index=["run_id", "epoch"], columns=["split", "metric"], values="value")
     wide.columns = [f"{s}_{m}" for s, m in wide.columns]
     wide = wide.reset_index().sort_values(["run_id", "epoch"])
     groups = wide.groupby("run_id")
     last = groups.last()
     best = wide.loc[wide["val_accuracy"].fillna(-1).groupby(wide["run_id"]).idxmax()].set_index("run_id")
-    runs = epochs.drop_duplicates("run_id").set_index("run_id")[["config", "framework", "framework_version", "device", "model", "seed"]]
+    runs = described.assign(config=labels).set_index("run_id")[list(RUN_COLUMNS)]
     out = runs.join(pd.DataFrame({
         "final_val_accuracy": last["val_accuracy"],
         "final_val_loss": last["val_loss"],
@@ -57,8 +65,22 @@ def per_run(df: pd.DataFrame, manifest: pd.DataFrame, target: float | None = Non
     if target is not None:
         reached = wide[wide["val_accuracy"] >= target].groupby("run_id")["epoch"].min()
         out["epochs_to_target"] = reached
-    status = manifest.drop_duplicates("run_id", keep="last").set_index("run_id")["status"]
-    out["status"] = status.reindex(out.index).fillna("unknown")
+    return _with_status(out, entries, order)
+
+
+RUN_COLUMNS = ("config", "framework", "framework_version", "device", "model", "seed")
+
+
+def _rowless(described: pd.DataFrame, entries: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+    return _with_status(described.set_index("run_id")[list(RUN_COLUMNS)], entries, order)
+
+
+def _with_status(out: pd.DataFrame, entries: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+    entries = entries.set_index("run_id")
+    out["status"] = entries["status"].reindex(out.index).fillna("unknown")
+    out["error"] = entries["error"].reindex(out.index).fillna("") if "error" in entries else ""
+    out["epochs_done"] = entries["epochs_done"].reindex(out.index) if "epochs_done" in entries else np.nan
+    out["epochs_planned"] = entries["epochs"].reindex(out.index) if "epochs" in entries else np.nan
     out["config"] = pd.Categorical(out["config"], categories=order, ordered=True)
     return out.reset_index()
 
@@ -72,7 +94,15 @@ def _mean_std(values: pd.Series, digits: int = 4) -> str:
     return f"{values.mean():.{digits}f} ± {values.std():.{digits}f}"
 
 
+def _median(values: pd.Series) -> str:
+    return f"{values.median():.2f}" if values.notna().any() else "n/a"
+
+
 def summary_table(runs: pd.DataFrame, target: float | None) -> pd.DataFrame:
+    for column in ("final_val_accuracy", "best_val_accuracy", "best_epoch", "final_train_loss", "final_val_loss",
+                   "median_epoch_seconds", "first_epoch_seconds", "epochs_to_target"):
+        if column not in runs:
+            runs = runs.assign(**{column: np.nan})
     rows = []
     for (config, framework), g in runs.groupby(["config", "framework"], observed=True, sort=True):
         row = {
@@ -90,8 +120,8 @@ def summary_table(runs: pd.DataFrame, target: float | None) -> pd.DataFrame:
             "final train loss": _mean_std(g["final_train_loss"]),
             "final val loss": _mean_std(g["final_val_loss"]),
             "status": ", ".join(f"{n} {s}" for s, n in g["status"].value_counts().items()),
-            "epoch s (median)": f"{g['median_epoch_seconds'].median():.2f}" if g["median_epoch_seconds"].notna().any() else "n/a",
-            "first epoch s": f"{g['first_epoch_seconds'].median():.2f}",
+            "epoch s (median)": _median(g["median_epoch_seconds"]),
+            "first epoch s": _median(g["first_epoch_seconds"]),
             "device": g["device"].iloc[0],
             "version": g["framework_version"].iloc[0],
         })
@@ -146,27 +176,27 @@ def difference_table(runs: pd.DataFrame, reference: str = REFERENCE) -> pd.DataF
 # ---------------------------------------------------------------- the document
 
 
-def _study_spec(name: str):
-    return load_study(name) if (STUDIES_DIR / f"{name}.toml").exists() else None
-
-
 def study_blocks(study_dir: Path, root: Path) -> list[tuple[str, object]]:
-    """The report's section for one study folder, as (kind, content) blocks."""
+    """The report's section for one study folder, as (kind, content) blocks: every run it holds, failed ones too."""
     df, manifest = read_results(study_dir), read_manifests(study_dir)
-    if df.empty:
+    if df.empty and manifest.empty:
         return []
     df = with_run_columns(df, manifest)
-    first = df.iloc[0]
-    spec = _study_spec(first["study"])
+    first = (df if len(df) else manifest).iloc[0]
+    spec = folder_study(study_dir, first["study"])
     target = spec.target if spec else None
     runs = per_run(df, manifest, target)
-    blocks = [("h2", f"{study_dir.name}: {first['dataset']}, {', '.join(sorted(df['model'].unique()))}")]
+    models = sorted(set(df["model"]) | set(manifest["model"]))
+    blocks = [("h2", f"{study_dir.name}: {first['dataset']}, {', '.join(models)}")]
     if spec and spec.description:
         blocks.append(("p", spec.description))
     blocks += [("h3", "Per config and framework"), ("table", summary_table(runs, target))]
     flagged = runs[runs["status"].isin(["diverged", "collapsed", "failed"])]
     if len(flagged):
-        blocks.append(("list", [f"**{r.status}**: {r.framework}, {r.config}, seed {r.seed}" for r in flagged.itertuples()]))
+        blocks += [("h3", "Runs that did not finish, or collapsed"), ("table", flagged_table(flagged))]
+    if df.empty:
+        return blocks
+    runs = runs[runs["status"] != "failed"]
     blocks += [("h3", "Ordering by final val loss (lowest first)"), ("list", val_loss_ordering(runs))]
     diffs = difference_table(runs)
     if len(diffs):
@@ -192,6 +222,17 @@ def study_blocks(study_dir: Path, root: Path) -> list[tuple[str, object]]:
     if figures:
         blocks += [("h3", "Figures")] + [("img", p.relative_to(root)) for p in figures]
     return blocks
+
+
+def flagged_table(flagged: pd.DataFrame) -> pd.DataFrame:
+    """The runs that failed, diverged or collapsed, with how far they got and their error."""
+    return pd.DataFrame({
+        "status": flagged["status"], "framework": flagged["framework"], "config": flagged["config"].astype(str),
+        "seed": flagged["seed"],
+        "epochs": [f"{d:g} of {p:g}" if pd.notna(d) and pd.notna(p) else "n/a"
+                   for d, p in zip(flagged["epochs_done"], flagged["epochs_planned"])],
+        "error": flagged["error"].fillna("").astype(str).replace("", "-"),
+    })
 
 
 def claims_at_a_glance(claims: pd.DataFrame) -> pd.DataFrame:

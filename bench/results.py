@@ -6,10 +6,13 @@ Layout of a results folder, one subfolder per study:
     OUT/<study>/runs/<run_id>.json   its manifest entry, written last: the run is finished when this exists
     OUT/<study>/results.csv          every finished run's rows, rebuilt after each run
     OUT/<study>/manifest.csv         every run's status and environment
+    OUT/<study>/study.json           what the folder holds: the study's definition (see provenance.py)
 
 A kill at any moment leaves either a finished run (both files) or nothing that counts,
 so a restarted sweep runs exactly what is missing and the combined CSV never holds a
-duplicate or half row.
+duplicate or half row. A folder damaged by hand or by a disk is repaired on the next
+start: each finished run is verified against its manifest before it is trusted, a damaged
+one runs again, and the combined files are rebuilt from the trusted runs alone.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import fcntl
 import io
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -35,8 +39,12 @@ MANIFEST_COLUMNS = [
     "run_id", "study", "framework", "framework_version", "device", "threads", "fused", "model", "dataset",
     "optimizer", "schedule", "lr", "batch_size", "seed", "init", "protocol", "epochs", "epochs_done", "status", "error",
     "wall_seconds", "first_epoch_seconds", "median_epoch_seconds", "python", "numpy", "platform",
-    "started", "spec",
+    "started", "lrbench", "rows", "spec",
 ]
+# The rows every epoch of a run has (split, metric); weight_norm/<layer> and step losses come on top.
+EPOCH_METRICS = (("train", "loss"), ("train", "accuracy"), ("train", "lr"), ("train", "epoch_seconds"),
+                 ("val", "loss"), ("val", "accuracy"), ("val", "classes_predicted"), ("val", "eval_seconds"))
+STATUSES = ("done", "diverged", "collapsed", "failed")
 FINISHED = ("done", "diverged", "collapsed")  # a resumed sweep skips these; failed runs are retried
 TIMING_METRICS = ("epoch_seconds", "eval_seconds")
 
@@ -99,14 +107,43 @@ class ResultStore:
             yield self
 
     def manifests(self) -> list[dict]:
+        """Every run's manifest entry that parses (a damaged one is left for ``verify`` to name)."""
         entries = []
         for path in sorted(self.runs_dir.glob("*.json")):
-            with contextlib.suppress(json.JSONDecodeError):
-                entries.append(json.loads(path.read_text()))
+            with contextlib.suppress(json.JSONDecodeError, UnicodeDecodeError):
+                entry = json.loads(path.read_text())
+                if isinstance(entry, dict) and entry.get("run_id") == path.stem:
+                    entries.append(entry)
         return entries
 
+    def verify(self) -> tuple[list[dict], dict[str, str]]:
+        """The manifests whose runs can be trusted, and each damaged run's id with what is wrong.
+
+        A finished run is trusted when its CSV parses, has DESIGN's columns and the rows its
+        manifest promises (every epoch's metrics; the exact count where the manifest has it).
+        A manifest that does not parse makes its run damaged; a failed run has no rows to check.
+        """
+        good = {m["run_id"]: m for m in self.manifests()}
+        damaged = {p.stem: "its manifest does not parse" for p in self.runs_dir.glob("*.json") if p.stem not in good}
+        for run_id, m in list(good.items()):
+            if m.get("status") in FINISHED:
+                problem = _check_rows(self.runs_dir / f"{run_id}.csv", m)
+                if problem:
+                    damaged[run_id] = problem
+                    del good[run_id]
+        return list(good.values()), damaged
+
+    def repair(self) -> set[str]:
+        """Rebuild the combined files from the trusted runs; name each damaged one. Returns the finished run ids."""
+        trusted, damaged = self.verify()
+        for run_id, problem in sorted(damaged.items()):
+            print(f"{self.dir.name}: run {run_id} is damaged ({problem}): it counts as not run and runs again",
+                  file=sys.stderr)
+        self.rebuild(trusted)
+        return {m["run_id"] for m in trusted if m["status"] in FINISHED}
+
     def finished(self) -> set[str]:
-        return {m["run_id"] for m in self.manifests() if m["status"] in FINISHED}
+        return {m["run_id"] for m in self.verify()[0] if m["status"] in FINISHED}
 
     def save_run(self, rows: list[dict], manifest: dict) -> None:
         """The run's rows, then its manifest (which makes it count), then the combined files.
@@ -115,24 +152,52 @@ class ResultStore:
         before stays as it was, because every write goes to a temp file first.
         """
         run_id = manifest["run_id"]
+        manifest = {**manifest, "rows": len(rows)}
         try:
             atomic_write(self.runs_dir / f"{run_id}.csv", to_csv(rows, COLUMNS))
             atomic_write(self.runs_dir / f"{run_id}.json", json.dumps(manifest, indent=1, sort_keys=True))
-            self.rebuild()
+            self.rebuild(self.verify()[0])
         except OSError as e:
             raise BenchError(f"cannot write results to {self.dir}: {e.strerror or e}: free space (or choose another "
                              f"--out) and run the same command again; finished runs are kept") from None
 
-    def rebuild(self) -> None:
-        """Regenerate results.csv and manifest.csv from the finished per-run files."""
-        manifests = self.manifests()
+    def rebuild(self, manifests: list[dict] | None = None) -> None:
+        """Regenerate results.csv and manifest.csv from the trusted manifests and their per-run files."""
+        manifests = self.verify()[0] if manifests is None else manifests
         frames = []
         for m in manifests:
             rows = self.runs_dir / f"{m['run_id']}.csv"
-            if rows.exists():
-                frames.append(rows.read_text().split("\n", 1)[1])
+            if m["status"] in FINISHED or rows.exists():
+                frames.append(rows.read_text().split("\n", 1)[1] if rows.exists() else "")
         atomic_write(self.dir / "results.csv", ",".join(COLUMNS) + "\n" + "".join(frames))
         atomic_write(self.dir / "manifest.csv", to_csv(manifests, MANIFEST_COLUMNS))
+
+
+def _check_rows(path: Path, manifest: dict) -> str | None:
+    """What is wrong with a finished run's CSV, or None."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return "its rows file is missing"
+    except UnicodeDecodeError:
+        return "its rows file is not text"
+    if not text.endswith("\n"):
+        return "its rows file ends mid-line"
+    lines = list(csv.reader(io.StringIO(text)))
+    if not lines or lines[0] != COLUMNS:
+        return "its rows file has not the columns of results.csv"
+    rows = lines[1:]
+    if any(len(r) != len(COLUMNS) for r in rows):
+        return "a row of its rows file is cut"
+    if "rows" in manifest and len(rows) != manifest["rows"]:
+        return f"{len(rows)} rows where its manifest promises {manifest['rows']}"
+    i = {c: COLUMNS.index(c) for c in ("epoch", "step", "split", "metric")}
+    have = {(r[i["epoch"]], r[i["split"]], r[i["metric"]]) for r in rows if not r[i["step"]]}
+    for epoch in range(1, int(manifest.get("epochs_done") or 0) + 1):
+        missing = [f"{s}.{m}" for s, m in EPOCH_METRICS if (str(epoch), s, m) not in have]
+        if missing:
+            return f"epoch {epoch} has no {missing[0]} row"
+    return None
 
 
 def read_results(folder: Path) -> pd.DataFrame:

@@ -23,6 +23,7 @@ from .data import load_dataset
 from .errors import BenchError
 from .init import architecture, initial_weights
 from .progress import Progress
+from .provenance import lrbench_version
 from .spec import RunSpec
 
 EVAL_BATCH = 1000
@@ -235,7 +236,7 @@ def _manifest_base(spec: RunSpec, threads: int, fused: int = 1) -> dict:
         "status": "failed", "error": "", "wall_seconds": "", "first_epoch_seconds": "",
         "median_epoch_seconds": "", "python": sys.version.split()[0], "numpy": np.__version__,
         "platform": platform.platform(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "spec": spec.to_json(),
+        "lrbench": lrbench_version(), "spec": spec.to_json(),
     }
 
 

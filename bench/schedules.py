@@ -21,47 +21,41 @@ import math
 from dataclasses import dataclass, field
 
 from .errors import SpecError
-
-# name -> {parameter: default}; None means required.
-SCHEDULES: dict[str, dict[str, object]] = {
-    "constant": {},
-    "step": {"step_size": None, "gamma": 0.1},
-    "multistep": {"milestones": None, "gamma": 0.1},
-    "exponential": {"gamma": None},
-    "cosine": {"t_max": None, "eta_min": 0.0},
-    "warmup_cosine": {"warmup_epochs": None, "t_max": None, "eta_min": 0.0, "warmup_start_lr": 0.0},
-    "cosine_restarts": {"t_0": None, "t_mult": 1, "eta_min": 0.0},
-    "inverse_sqrt": {},
-    "plateau": {"factor": 0.1, "patience": 10, "threshold": 1e-4, "cooldown": 0, "min_lr": 0.0},
-}
-
+from .params import ABSENT, Declaration, choice, integer, milestones, number
 
 # Keys every schedule but plateau accepts (see the module docstring); present only when given,
 # so that the run_id of a schedule written without them does not change.
-COMMON = ("lr", "timing")
-TIMINGS = ("epoch", "after_epoch")
+COMMON = {"lr": number(ABSENT, gt=0), "timing": choice(ABSENT, "epoch", "after_epoch")}
+TIMINGS = COMMON["timing"].choices
 
 
-def schedule_params(name: str, params: dict) -> dict:
-    """Fill defaults and reject unknown or missing parameters (one clear line each)."""
-    if name not in SCHEDULES:
+def _declare(params: dict, *rules) -> Declaration:
+    return Declaration({**params, **COMMON}, rules)
+
+
+SCHEDULES: dict[str, Declaration] = {
+    "constant": _declare({}),
+    "step": _declare({"step_size": integer(ge=1), "gamma": number(0.1, gt=0)}),
+    "multistep": _declare({"milestones": milestones(), "gamma": number(0.1, gt=0)}),
+    "exponential": _declare({"gamma": number(gt=0)}),
+    "cosine": _declare({"t_max": integer(ge=1), "eta_min": number(0.0, ge=0)}),
+    "warmup_cosine": _declare(
+        {"warmup_epochs": integer(ge=1), "t_max": integer(ge=1), "eta_min": number(0.0, ge=0),
+         "warmup_start_lr": number(0.0, ge=0)},
+        (lambda p: p["warmup_epochs"] < p["t_max"], "warmup_epochs must be below t_max (the cosine needs an epoch)"),
+    ),
+    "cosine_restarts": _declare({"t_0": integer(ge=1), "t_mult": integer(1, ge=1), "eta_min": number(0.0, ge=0)}),
+    "inverse_sqrt": _declare({}),
+    "plateau": Declaration({"factor": number(0.1, gt=0, lt=1), "patience": integer(10, ge=0),
+                            "threshold": number(1e-4, ge=0), "cooldown": integer(0, ge=0), "min_lr": number(0.0, ge=0)}),
+}
+
+
+def schedule_params(name, params: dict) -> dict:
+    """Fill defaults and reject unknown, missing or out-of-range parameters (one clear line each)."""
+    if not isinstance(name, str) or name not in SCHEDULES:
         raise SpecError(f"unknown schedule {name!r}: choose one of {', '.join(SCHEDULES)}")
-    allowed = SCHEDULES[name]
-    common = () if name == "plateau" else COMMON
-    unknown = sorted(set(params) - set(allowed) - set(common))
-    if unknown:
-        raise SpecError(
-            f"schedule {name!r} has no parameter {unknown[0]!r}: allowed {', '.join((*allowed, *common)) or 'none'}"
-        )
-    full = {**allowed, **params}
-    missing = [k for k, v in full.items() if v is None]
-    if missing:
-        raise SpecError(f"schedule {name!r} needs {missing[0]!r}: add it to the schedule table")
-    if full.get("timing", "epoch") not in TIMINGS:
-        raise SpecError(f"schedule {name!r}: timing must be one of {', '.join(TIMINGS)}, got {full['timing']!r}")
-    if "lr" in full and not (isinstance(full["lr"], (int, float)) and math.isfinite(full["lr"]) and full["lr"] > 0):
-        raise SpecError(f"schedule {name!r}: its own lr must be a number > 0, got {full['lr']!r}")
-    return full
+    return SCHEDULES[name].fill("schedule", name, params)
 
 
 def base_lr(schedule: dict, run_lr: float) -> float:

@@ -21,9 +21,12 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from .claims import FILTERS, parse_check
-from .data import DATASETS
-from .errors import SpecError
+import pandas as pd
+
+from .claims import FILTERS, check_claim, parse_check
+from .data import DATASETS, SIZES, check_options
+from .errors import BenchError, SpecError
+from .params import Declaration, Param, choice, flag, integer, number, of_kind
 from .schedules import SCHEDULES, schedule_params
 
 STUDIES_DIR = Path(__file__).parent / "studies"
@@ -31,37 +34,21 @@ MODELS = ("lenet", "mlp")
 FIGURES = ("curves", "lr", "steps", "weight_norms")
 
 # Every hyperparameter is explicit so no framework default decides anything silently.
-OPTIMIZERS: dict[str, dict[str, object]] = {
+_DECAY = {"weight_decay": number(0.0, ge=0)}
+_UNIT = {"ge": 0, "lt": 1}  # momentum, betas, rho: in [0, 1)
+OPTIMIZERS: dict[str, Declaration] = {
     # momentum_form "torch": v = m*v + g, p -= lr*v (PyTorch, Paddle); "keras": v = m*v - lr*g, p += v.
-    "sgd": {"momentum": 0.0, "nesterov": False, "weight_decay": 0.0, "momentum_form": "torch"},
-    "adagrad": {"eps": 1e-10, "initial_accumulator_value": 0.0, "weight_decay": 0.0},
-    "adam": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0},
-    "rmsprop": {"rho": 0.99, "eps": 1e-8, "momentum": 0.0, "centered": False, "weight_decay": 0.0},
+    "sgd": Declaration(
+        {"momentum": number(0.0, **_UNIT), "nesterov": flag(False), **_DECAY,
+         "momentum_form": choice("torch", "torch", "keras")},
+        ((lambda p: not p["nesterov"] or p["momentum"] > 0, "nesterov needs a momentum > 0"),),
+    ),
+    "adagrad": Declaration({"eps": number(1e-10, gt=0), "initial_accumulator_value": number(0.0, ge=0), **_DECAY}),
+    "adam": Declaration({"beta1": number(0.9, **_UNIT), "beta2": number(0.999, **_UNIT), "eps": number(1e-8, gt=0), **_DECAY}),
+    "rmsprop": Declaration({"rho": number(0.99, **_UNIT), "eps": number(1e-8, gt=0), "momentum": number(0.0, **_UNIT),
+                            "centered": flag(False), **_DECAY}),
 }
 
-# key -> expected type(s), for base keys of a study file and of [quick].
-BASE_KEYS: dict[str, tuple[type, ...]] = {
-    "name": (str,),
-    "description": (str,),
-    "dataset": (str,),
-    "model": (str,),
-    "optimizer": (dict,),
-    "schedule": (dict,),
-    "lr": (int, float),
-    "batch_size": (int,),
-    "epochs": (int,),
-    "seeds": (int,),
-    "train_size": (int,),
-    "val_size": (int,),
-    "normalize": (str, dict),
-    "log_every": (int,),
-    "collapse_epochs": (int,),
-    "dtype": (str,),
-    "figures": (list,),
-    "init": (str,),
-    "protocol": (str,),
-    "log_at": (str,),
-}
 DTYPES = ("float32", "float64")
 INITS = ("torch", "glorot")  # see bench/init.py
 # fresh: every lr from the same initial weights (the fair comparison); warm_start: one network
@@ -70,9 +57,32 @@ PROTOCOLS = ("fresh", "warm_start")
 # step: the loss every N optimizer steps, counted over the run; batch_id: the batches whose index
 # in their epoch is a multiple of N (``if batch_id % N == 0``), batch 0 included.
 LOG_AT = ("step", "batch_id")
-CHOICES = {"dtype": DTYPES, "init": INITS, "protocol": PROTOCOLS, "log_at": LOG_AT}
+
+# The base keys of a study file (and of [quick], [[configs]] and the values of [grid]): type, range, default.
+BASE: dict[str, Param] = {
+    "name": of_kind("text"),
+    "description": of_kind("text", ""),
+    "dataset": of_kind("text"),  # its name and model's are checked against DATASETS / MODELS by name
+    "model": of_kind("text"),
+    "optimizer": of_kind("table", {"name": "sgd"}),
+    "schedule": of_kind("table", {"name": "constant"}),
+    "lr": number(gt=0),
+    "batch_size": integer(ge=1),
+    "epochs": integer(ge=1),
+    "seeds": integer(1, ge=1),
+    "train_size": integer(None, ge=1),
+    "val_size": integer(None, ge=1),
+    "normalize": of_kind("text or table", "unit"),
+    "log_every": integer(0, ge=0),
+    "collapse_epochs": integer(3, ge=1),
+    "dtype": choice("float32", *DTYPES),  # float64 separates the frameworks' math from their float32 rounding
+    "figures": of_kind("list", ["curves"]),
+    "init": choice("torch", *INITS),
+    "protocol": choice("fresh", *PROTOCOLS),
+    "log_at": choice("step", *LOG_AT),
+}
 VARYING_KEYS = ("lr", "model", "optimizer", "schedule", "batch_size", "protocol")
-TOP_KEYS = (*BASE_KEYS, "target", "claims", "reference", "grid", "configs", "quick")
+TOP_KEYS = (*BASE, "target", "claims", "reference", "grid", "configs", "quick")
 CLAIM_KEYS = ("text", "check", "source")
 CLAIM_OPTIONAL = ("per_seed",)
 SOURCES = ("seed", "lrbench")  # the original experiment says it, or lrbench does
@@ -127,11 +137,11 @@ class RunSpec:
 
     @property
     def optimizer_label(self) -> str:
-        return _label(self.optimizer, OPTIMIZERS[self.optimizer["name"]])
+        return _label(self.optimizer, OPTIMIZERS[self.optimizer["name"]].defaults)
 
     @property
     def schedule_label(self) -> str:
-        return _label(self.schedule, SCHEDULES[self.schedule["name"]])
+        return _label(self.schedule, SCHEDULES[self.schedule["name"]].defaults)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -212,53 +222,49 @@ def _run_spec(study: StudySpec, m: dict, framework: str, seed: int, device: str)
         raise SpecError(f"{where}: unknown model {m['model']!r}: choose one of {', '.join(MODELS)}")
     if m["dataset"] not in DATASETS:
         raise SpecError(f"{where}: unknown dataset {m['dataset']!r}: choose one of {', '.join(DATASETS)}")
-    if not m["lr"] > 0:
-        raise SpecError(f"{where}: lr must be > 0, got {m['lr']}: fix the lr in the study file")
-    for key, choices in CHOICES.items():
-        if key in m and m[key] not in choices:
-            raise SpecError(f"{where}: {key} must be one of {', '.join(choices)}, got {m[key]!r}")
-    protocol = m.get("protocol", "fresh")
-    for key in ("epochs", "batch_size"):
-        if m[key] < 1:
-            raise SpecError(f"{where}: {key} must be >= 1, got {m[key]}")
+    value = {key: m.get(key, param.default) for key, param in BASE.items()}
+    try:
+        check_options(value["dataset"], value["normalize"], value["train_size"], value["val_size"])
+    except BenchError as e:  # a DataError: the data options are the study file's
+        raise SpecError(f"{where}: {e}") from None
+    examples = value["train_size"] or SIZES[value["dataset"]][0]
+    if value["batch_size"] > examples:
+        raise SpecError(f"{where}: batch_size {value['batch_size']} is larger than its {examples} training examples: "
+                        f"lower batch_size or raise train_size")
     return RunSpec(
         study=study.name,
         framework=framework,
-        model=m["model"],
-        dataset=m["dataset"],
-        optimizer=optimizer_params(m.get("optimizer", {"name": "sgd"}), where),
-        schedule=_schedule(m.get("schedule", {"name": "constant"}), where),
-        lr=float(m["lr"]),
-        batch_size=m["batch_size"],
-        epochs=m["epochs"],
+        model=value["model"],
+        dataset=value["dataset"],
+        optimizer=optimizer_params(value["optimizer"], where),
+        schedule=_schedule(value["schedule"], where),
+        lr=float(value["lr"]),
+        batch_size=value["batch_size"],
+        epochs=value["epochs"],
         seed=seed,
         device=device,
-        train_size=m.get("train_size"),
-        val_size=m.get("val_size"),
-        normalize=m.get("normalize", "unit"),
-        log_every=m.get("log_every", 0),
-        collapse_epochs=m.get("collapse_epochs", 3),
-        dtype=m.get("dtype", "float32"),
-        init=m.get("init", "torch"),
-        protocol=protocol,
-        chain=study.chain() if protocol == "warm_start" else (),
-        log_at=m.get("log_at", "step"),
+        train_size=value["train_size"],
+        val_size=value["val_size"],
+        normalize=value["normalize"],
+        log_every=value["log_every"],
+        collapse_epochs=value["collapse_epochs"],
+        dtype=value["dtype"],
+        init=value["init"],
+        protocol=value["protocol"],
+        chain=study.chain() if value["protocol"] == "warm_start" else (),
+        log_at=value["log_at"],
     )
 
 
 def optimizer_params(table: dict, where: str = "optimizer") -> dict:
-    """The optimizer table with every hyperparameter filled in from OPTIMIZERS."""
+    """The optimizer table checked against its declaration, every hyperparameter filled in."""
     name = table.get("name")
-    if name not in OPTIMIZERS:
+    if not isinstance(name, str) or name not in OPTIMIZERS:
         raise SpecError(f"{where}: unknown optimizer {name!r}: choose one of {', '.join(OPTIMIZERS)}")
-    allowed = OPTIMIZERS[name]
-    unknown = sorted(set(table) - set(allowed) - {"name"})
-    if unknown:
-        raise SpecError(f"{where}: optimizer {name!r} has no parameter {unknown[0]!r}: allowed {', '.join(allowed)}")
-    full = {"name": name, **allowed, **{k: v for k, v in table.items() if k != "name"}}
-    if full.get("momentum_form", "torch") not in ("torch", "keras"):
-        raise SpecError(f"{where}: momentum_form must be 'torch' or 'keras', got {full['momentum_form']!r}")
-    return full
+    try:
+        return {"name": name, **OPTIMIZERS[name].fill("optimizer", name, {k: v for k, v in table.items() if k != "name"})}
+    except SpecError as e:
+        raise SpecError(f"{where}: {e}") from None
 
 
 def _schedule(table: dict, where: str) -> dict:
@@ -307,7 +313,17 @@ def load_study(name_or_path: str) -> StudySpec:
             raise SpecError(
                 f"unknown study {name_or_path!r}: choose one of {', '.join(study_names())} or give a path to a .toml file"
             )
-    text = path.read_text()
+    if not path.is_file():
+        raise SpecError(f"{path} is not a file: give the path of a study's .toml file")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SpecError(f"{path}: not UTF-8 text (byte {e.start}): save the study file as UTF-8") from None
+    return parse_study(text, path)
+
+
+def parse_study(text: str, path: Path) -> StudySpec:
+    """A study from its file's text (``path`` names it in messages)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -322,16 +338,24 @@ def _line_of(text: str, key: str) -> str:
     return ""
 
 
-def _check_keys(table: dict, allowed, path: Path, text: str, section: str) -> None:
+def _check_keys(table, allowed, path: Path, text: str, section: str) -> None:
+    """Every key known, every value of the kind and range BASE declares (each value of a [grid] list too)."""
+    if not isinstance(table, dict):
+        raise SpecError(f"{path}: {section} must be a table of keys, got {table!r}")
     for key, value in table.items():
         if key not in allowed:
             raise SpecError(
                 f"{path}{_line_of(text, key)}: unknown key {key!r} in {section}: allowed keys are {', '.join(allowed)}"
             )
-        types = BASE_KEYS.get(key)
-        if types and section != "[grid]" and not (isinstance(value, types) and not isinstance(value, bool)):
-            names = " or ".join(t.__name__ for t in types)
-            raise SpecError(f"{path}{_line_of(text, key)}: {key!r} must be {names}, got {value!r}")
+        param = BASE.get(key)
+        if section == "[grid]":
+            if not isinstance(value, list) or not value:
+                raise SpecError(f"{path}{_line_of(text, key)}: every [grid] entry must be a non-empty list, got {value!r}")
+            bad = next((v for v in value if param and not param.valid(v)), None)
+            if bad is not None:
+                raise SpecError(f"{path}{_line_of(text, key)}: each [grid] {key} must be {param.rule}, got {bad!r}")
+        elif param and not param.valid(value):
+            raise SpecError(f"{path}{_line_of(text, key)}: {key} must be {param.rule}, got {value!r}")
 
 
 def _validate(data: dict, path: Path, text: str) -> StudySpec:
@@ -340,19 +364,24 @@ def _validate(data: dict, path: Path, text: str) -> StudySpec:
     configs = data.pop("configs", [{}])
     quick = data.pop("quick", {})
     _check_keys(grid, VARYING_KEYS, path, text, "[grid]")
-    for values in grid.values():
-        if not isinstance(values, list) or not values:
-            raise SpecError(f"{path}: every [grid] entry must be a non-empty list, got {values!r}")
+    if not isinstance(configs, list):
+        raise SpecError(f"{path}: configs must be a list of tables ([[configs]]), got {configs!r}")
     for config in configs:
         _check_keys(config, VARYING_KEYS, path, text, "[[configs]]")
-    _check_keys(quick, BASE_KEYS, path, text, "[quick]")
+    _check_keys(quick, BASE, path, text, "[quick]")
     target = data.get("target")
     if target is not None and not (isinstance(target, (int, float)) and 0 < target <= 1):
         raise SpecError(f"{path}{_line_of(text, 'target')}: target is a validation accuracy in (0, 1], got {target!r}")
+    for section in ("claims", "reference"):
+        if not isinstance(data.get(section, []), list):
+            raise SpecError(f"{path}: {section} must be a list of tables ([[{section}]]), got {data[section]!r}")
     for claim in data.get("claims", []):
         if not isinstance(claim, dict) or not set(CLAIM_KEYS) <= set(claim) <= {*CLAIM_KEYS, *CLAIM_OPTIONAL}:
             raise SpecError(f"{path}: each [[claims]] needs the keys {', '.join(CLAIM_KEYS)} "
                             f"(optional: {', '.join(CLAIM_OPTIONAL)}), got {claim!r}")
+        for key in ("text", "check"):
+            if not isinstance(claim[key], str):
+                raise SpecError(f"{path}: a claim's {key} must be a string, got {claim[key]!r}")
         if claim["source"] not in SOURCES:
             raise SpecError(f"{path}: claim {claim['text']!r}: source must be \"seed\" (the original says it) "
                             f"or \"lrbench\" (ours), got {claim['source']!r}")
@@ -365,7 +394,16 @@ def _validate(data: dict, path: Path, text: str) -> StudySpec:
         if fig not in FIGURES:
             raise SpecError(f"{path}: unknown figure {fig!r}: choose from {', '.join(FIGURES)}")
     name = data.get("name", path.stem)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name) or ".." in name:
+        raise SpecError(f"{path}{_line_of(text, 'name')}: name {name!r} is also a folder name: use letters, digits, "
+                        f"'-', '_' and '.' only (no '/', no '..')")
     study = StudySpec(name, data.get("description", ""), path, data, grid, configs, quick)
-    study.runs(["check"])  # validate every run now, not mid-sweep
-    study.runs(["check"], quick=True)
+    runs = study.runs(["check"]) + study.runs(["check"], quick=True)  # validate every run now, not mid-sweep
+    configs = pd.DataFrame([{"lr": r.lr, "model": r.model, "optimizer": r.optimizer_label,
+                             "schedule": r.schedule_label, "batch_size": r.batch_size} for r in runs])
+    for claim in study.claims:
+        try:
+            check_claim(claim["check"], configs)
+        except SpecError as e:
+            raise SpecError(f"{path}: claim {claim['text']!r}: {e}") from None
     return study

@@ -83,7 +83,7 @@ def test_own_base_and_after_epoch_timing_are_the_originals():
 def test_timing_and_own_lr_are_checked():
     with pytest.raises(SpecError, match="timing must be one of epoch, after_epoch"):
         Schedule("cosine", 0.1, {"t_max": 3, "timing": "before"})
-    with pytest.raises(SpecError, match="its own lr must be a number > 0"):
+    with pytest.raises(SpecError, match="lr must be a finite number > 0, got 0"):
         Schedule("inverse_sqrt", 0.1, {"lr": 0})
     with pytest.raises(SpecError, match="'plateau' has no parameter 'timing'"):
         Schedule("plateau", 0.1, {"timing": "after_epoch"})

@@ -49,11 +49,11 @@ def test_unknown_key_names_key_line_and_allowed(tmp_path):
 
 
 def test_wrong_type_and_bad_values(tmp_path):
-    with pytest.raises(SpecError, match="'epochs' must be int"):
+    with pytest.raises(SpecError, match="epochs must be an integer >= 1, got '2'"):
         load_study(str(write(tmp_path, BASE.replace("epochs = 2", 'epochs = "2"'))))
-    with pytest.raises(SpecError, match="lr must be > 0"):
+    with pytest.raises(SpecError, match="lr must be a finite number > 0, got -0.1"):
         load_study(str(write(tmp_path, BASE.replace("lr = 0.1", "lr = -0.1"))))
-    with pytest.raises(SpecError, match="lr must be > 0"):
+    with pytest.raises(SpecError, match=r"each \[grid\] lr must be a finite number > 0, got 0.0"):
         load_study(str(write(tmp_path, BASE + "[grid]\nlr = [0.1, 0.0]\n")))
     with pytest.raises(SpecError, match="unknown optimizer 'adamw'"):
         load_study(str(write(tmp_path, BASE + '[optimizer]\nname = "adamw"\n')))

@@ -1,0 +1,144 @@
+"""What a study folder holds, so that one folder never mixes two experiments.
+
+``OUT/<study>/study.json`` records the study's definition: a hash of its runs' specs with
+the seed and framework left out (more seeds or another framework extend the same
+experiment; another size, device, schedule or study file is another one), the specs
+themselves, the study file's text (the report reads the claims of a user's study from it)
+and the lrbench release that made it. A command whose runs do not belong to the folder's
+definition, or that runs another lrbench release, refuses with one line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+from . import __version__
+from .errors import BenchError
+from .results import FINISHED, ResultStore, atomic_write
+from .spec import STUDIES_DIR, RunSpec, StudySpec, load_study, parse_study, study_names
+
+RECORD = "study.json"
+
+
+@functools.cache
+def lrbench_version() -> str:
+    """lrbench's release, and the git commit when it runs from a checkout (``0.1.0+g1a2b3c4``)."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent, text=True,
+                                capture_output=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return f"{__version__}+g{commit}" if commit else __version__
+
+
+def release(version: str) -> str:
+    return str(version).split("+")[0]
+
+
+def template(spec: RunSpec) -> str:
+    """The part of a run's spec that defines the experiment: all but its seed and framework."""
+    return dataclasses.replace(spec, framework="", seed=0).to_json()
+
+
+def record(study: StudySpec, specs: list[RunSpec], options: str) -> dict:
+    """The folder record of these runs; ``options`` are the command's options that shaped them."""
+    templates = sorted({template(s) for s in specs})
+    bundled = study.path.resolve().parent == STUDIES_DIR.resolve()
+    return {
+        "study": study.name,
+        "definition": hashlib.sha1("\n".join(templates).encode()).hexdigest()[:12],
+        "options": options,
+        "lrbench": release(__version__),
+        "source": "bundled" if bundled else str(study.path),
+        "study_file": study.path.read_text(encoding="utf-8"),
+        "specs": [json.loads(t) for t in templates],
+    }
+
+
+def claim_folder(store: ResultStore, mine: dict) -> None:
+    """Record ``mine`` in the folder, or refuse (BenchError) if the folder holds another experiment."""
+    path = store.dir / RECORD
+    theirs = _read(path)
+    fix = (f"give these runs their own folder (--out OTHER), or repeat the options {store.dir} was made with"
+           if theirs is None else
+           f"give these runs their own folder (--out OTHER), or run {theirs['study']} as {store.dir} was made: "
+           f"{theirs['options'] or 'the study as written'}")
+    if theirs is None:  # a folder from before the record: its finished runs must all belong
+        mine_templates = {json.dumps(s, sort_keys=True) for s in mine["specs"]}
+        strangers = [m["run_id"] for m in store.verify()[0]
+                     if m["status"] in FINISHED and template(RunSpec.from_json(m["spec"])) not in mine_templates]
+        if strangers:
+            raise BenchError(f"{store.dir} holds {len(strangers)} runs of another definition of {mine['study']} "
+                             f"(e.g. run {strangers[0]}): {fix}")
+    elif theirs["definition"] != mine["definition"]:
+        raise BenchError(f"{store.dir} holds another definition of {theirs['study']} ({_difference(theirs, mine)}): {fix}")
+    elif theirs["lrbench"] != mine["lrbench"]:
+        raise BenchError(f"{store.dir} was made by lrbench {theirs['lrbench']}, this is lrbench {mine['lrbench']}: "
+                         f"its runs may not compare with new ones; use another --out")
+    atomic_write(path, json.dumps(mine, indent=1, sort_keys=True))
+
+
+def _read(path: Path) -> dict | None:
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text())
+        if isinstance(data, dict) and {"definition", "lrbench", "study", "options"} <= set(data):
+            return data
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        pass
+    raise BenchError(f"{path} is damaged (not the JSON lrbench writes): restore it, or move the folder aside and "
+                     f"run again")
+
+
+def _difference(theirs: dict, mine: dict) -> str:
+    """The first spec field whose values differ between two records, in words."""
+    def values(rec):
+        keys = {k for s in rec["specs"] for k in s}
+        return {k: sorted({json.dumps(s.get(k), sort_keys=True) for s in rec["specs"]}) for k in keys}
+
+    a, b = values(theirs), values(mine)
+    for key in sorted(set(a) | set(b)):
+        if a.get(key) != b.get(key):
+            return f"{key} {', '.join(a.get(key, ['-']))} there, {', '.join(b.get(key, ['-']))} here"
+    return "another study file"
+
+
+def framework_notes(store: ResultStore, frameworks: list[str]) -> list[str]:
+    """One line per framework whose finished runs in the folder were made with another version than the installed one."""
+    from backends import FRAMEWORKS
+
+    notes = []
+    for framework in frameworks:
+        try:
+            installed = metadata.version(FRAMEWORKS[framework].distribution)
+        except metadata.PackageNotFoundError:
+            continue
+        older = {m.get("framework_version", "") for m in store.verify()[0]
+                 if m["framework"] == framework and m["status"] in FINISHED}
+        older = sorted(v for v in older if v and installed.split("+")[0] not in v)
+        if older:
+            notes.append(f"note: {store.dir} has {framework} runs made with {', '.join(older)} (installed: {installed}); "
+                         f"they are kept, not rerun; use another --out to rerun them")
+    return notes
+
+
+def folder_study(study_dir: Path, name: str) -> StudySpec | None:
+    """The study whose claims, target and references the report applies to a folder.
+
+    The folder's record says: a bundled study is read from the installed lrbench (its claims
+    may have been refined since), a user's study from the text stored when it ran. A folder
+    from before the record falls back to the bundled study of that name, if there is one."""
+    rec = _read(Path(study_dir) / RECORD)
+    if rec is None or rec["source"] == "bundled":
+        return load_study(name) if name in study_names() else None
+    try:
+        return parse_study(rec["study_file"], Path(rec["source"]))
+    except BenchError:  # a stored definition this lrbench no longer reads: the numbers are still shown
+        return None
