@@ -144,6 +144,8 @@ class _Results:
         split, name = metric.split(".", 1)
         rows = self._runs(where)
         rows = rows[(rows["split"] == split) & (rows["metric"] == name)]
+        if rows.empty:
+            raise LookupError(f"no {metric} rows for {where or 'these runs'}")
         configs = rows.drop_duplicates("run_id")[list(FILTERS)].drop_duplicates()
         if len(configs) > 1:
             raise LookupError(f"{where} matches {len(configs)} configs: add a filter")

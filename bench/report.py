@@ -78,7 +78,7 @@ def _rowless(described: pd.DataFrame, entries: pd.DataFrame, order: list[str]) -
 def _with_status(out: pd.DataFrame, entries: pd.DataFrame, order: list[str]) -> pd.DataFrame:
     entries = entries.set_index("run_id")
     out["status"] = entries["status"].reindex(out.index).fillna("unknown")
-    out["error"] = entries["error"].reindex(out.index).fillna("") if "error" in entries else ""
+    out["error"] = entries["error"].astype(object).fillna("").astype(str).reindex(out.index, fill_value="") if "error" in entries else ""
     out["epochs_done"] = entries["epochs_done"].reindex(out.index) if "epochs_done" in entries else np.nan
     out["epochs_planned"] = entries["epochs"].reindex(out.index) if "epochs" in entries else np.nan
     out["config"] = pd.Categorical(out["config"], categories=order, ordered=True)

@@ -1,0 +1,154 @@
+"""Trust, end to end on torch: resume repairs a damaged folder, SIGTERM/SIGHUP stop like Ctrl-C,
+a folder refuses another experiment, runs a framework cannot do are refused before the sweep."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from bench.cli import main
+from bench.results import TIMING_METRICS
+
+STUDY = """name = "repair"
+dataset = "digits"
+model = "mlp"
+epochs = 2
+batch_size = 32
+lr = 0.05
+log_every = 20
+[grid]
+lr = [0.1, 0.05]
+"""
+
+
+def deterministic(path):
+    df = pd.read_csv(path)
+    df = df[~df["metric"].isin(TIMING_METRICS)]
+    return df.sort_values(["run_id", "epoch", "step", "split", "metric"]).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory):
+    """The study run once, cleanly: the rows every repaired folder must end with."""
+    root = tmp_path_factory.mktemp("clean")
+    (root / "repair.toml").write_text(STUDY)
+    assert main(["run", str(root / "repair.toml"), "--frameworks", "torch", "--out", str(root / "out")]) == 0
+    return root
+
+
+def one_run(folder, suffix):
+    return sorted((folder / "runs").glob(f"*{suffix}"))[0]
+
+
+def cut_mid_line(folder):
+    path = one_run(folder, ".csv")
+    path.write_bytes(path.read_bytes()[:-7])
+
+
+def cut_at_a_line_end(folder):
+    path = one_run(folder, ".csv")
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[: len(lines) // 2]))
+
+
+DAMAGES = {
+    "run CSV cut mid-line": cut_mid_line,
+    "run CSV cut at a line end": cut_at_a_line_end,
+    "run CSV deleted": lambda folder: one_run(folder, ".csv").unlink(),
+    "run manifest deleted": lambda folder: one_run(folder, ".json").unlink(),
+    "run manifest emptied": lambda folder: one_run(folder, ".json").write_text(""),
+    "garbage in manifest.csv": lambda folder: (folder / "manifest.csv").write_bytes(b"\x00garbage,\n\"unclosed"),
+    "garbage in results.csv": lambda folder: (folder / "results.csv").write_text("run_id,x\n1,2,3,4\n\"open"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGES, ids=list(DAMAGES))
+def test_resume_repairs_a_damaged_folder(clean, tmp_path, capsys, damage):
+    shutil.copytree(clean / "out", tmp_path / "out")
+    folder = tmp_path / "out" / "repair"
+    DAMAGES[damage](folder)
+    assert main(["run", str(clean / "repair.toml"), "--frameworks", "torch", "--out", str(tmp_path / "out")]) == 0
+    repaired, expected = deterministic(folder / "results.csv"), deterministic(clean / "out" / "repair" / "results.csv")
+    assert not repaired.duplicated().any()
+    pd.testing.assert_frame_equal(repaired, expected)
+    manifest = pd.read_csv(folder / "manifest.csv")
+    assert len(manifest) == 2 and set(manifest["status"]) == {"done"}
+    err = capsys.readouterr().err
+    if damage.startswith("run C") or damage == "run manifest emptied":
+        assert "is damaged" in err and "runs again" in err  # named, not silently skipped
+    assert main(["report", str(tmp_path / "out")]) == 0
+
+
+def sweep(study, out):
+    return subprocess.Popen([sys.executable, "-m", "bench.cli", "run", str(study), "--out", str(out), "--frameworks", "torch"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    out = subprocess.run(["ps", "-o", "stat=", "-g", str(group)], capture_output=True, text=True).stdout.split()
+    return any(not s.startswith("Z") for s in out)  # zombies are already dead
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_stop_signal_stops_the_workers_and_keeps_finished_runs(tmp_path, signum):
+    study = tmp_path / "long.toml"
+    study.write_text(STUDY.replace("epochs = 2", "epochs = 40").replace("lr = [0.1, 0.05]", "lr = [0.1, 0.05, 0.02]"))
+    folder = tmp_path / "out" / "repair"
+    driver = sweep(study, tmp_path / "out")
+    deadline = time.time() + 240
+    while not list(folder.glob("runs/*.json")) and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)  # the second run is training
+    driver.send_signal(signum)  # to the driver alone, as `kill PID` does
+    _, err = driver.communicate(timeout=60)
+    assert driver.returncode == 128 + signum, err
+    assert err.strip().splitlines()[-1].startswith(f"bench: stopped by {signal.Signals(signum).name}")
+    assert "Traceback" not in err and "BrokenPipeError" not in err
+    deadline = time.time() + 10
+    while alive(driver.pid) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not alive(driver.pid), "a run process outlived the driver"
+    assert len(pd.read_csv(folder / "manifest.csv")) >= 1  # finished runs kept
+
+
+def test_a_folder_refuses_another_experiment_and_keeps_what_it_has(tmp_path, capsys):
+    study = tmp_path / "repair.toml"
+    study.write_text(STUDY)
+    out = str(tmp_path / "out")
+    assert main(["run", str(study), "--frameworks", "torch", "--out", out]) == 0
+    before = (tmp_path / "out" / "repair" / "results.csv").read_bytes()
+    capsys.readouterr()
+    for argv in (["--epochs", "3"], ["--device", "cpu"]):
+        assert main(["run", str(study), "--frameworks", "torch", "--out", out, *argv]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "holds another definition of repair" in err[0] and "--out OTHER" in err[0]
+    study.write_text(STUDY.replace("batch_size = 32", "batch_size = 16"))  # the same name, another experiment
+    assert main(["run", str(study), "--frameworks", "torch", "--out", out]) == 2
+    assert "batch_size 32 there, 16 here" in capsys.readouterr().err
+    assert (tmp_path / "out" / "repair" / "results.csv").read_bytes() == before
+    manifest = pd.read_csv(tmp_path / "out" / "repair" / "manifest.csv")
+    assert manifest["lrbench"].str.startswith("0.1.0").all()  # each run says which lrbench made it
+
+
+def test_duplicates_are_folded_and_impossible_runs_refused_before_the_sweep(tmp_path, capsys):
+    study = tmp_path / "twice.toml"
+    study.write_text(STUDY.replace("[grid]\nlr = [0.1, 0.05]\n", "[[configs]]\nlr = 0.1\n[[configs]]\nlr = 0.1\n"))
+    assert main(["run", str(study), "--frameworks", "torch,torch", "--jobs", "8", "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert "--frameworks names torch more than once" in err and "1 runs repeat another config" in err
+    assert "1 of 1 runs to do" in err
+    keras_form = tmp_path / "keras_form.toml"
+    keras_form.write_text(STUDY + '[optimizer]\nname = "sgd"\nmomentum = 0.9\nmomentum_form = "keras"\n')
+    assert main(["run", str(keras_form), "--frameworks", "torch", "--out", str(tmp_path / "out2")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "torch has no SGD momentum form 'keras'" in err[0] and "keras" in err[0]
+    assert not list((tmp_path / "out2").glob("*/runs/*.json"))
