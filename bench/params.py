@@ -104,6 +104,11 @@ class Declaration:
     def defaults(self) -> dict:
         return {k: p.default for k, p in self.params.items() if p.default not in (REQUIRED, ABSENT)}
 
+    def typed(self, table: dict) -> dict:
+        """``table`` with its numbers as floats, as a framework is handed them (torch refuses ``betas = (0, 0.999)``);
+        the spec keeps them as written, so that run_ids do not move."""
+        return {k: float(v) if k in self.params and self.params[k].kind == "number" else v for k, v in table.items()}
+
     def fill(self, kind: str, name: str, given: dict) -> dict:
         """``given`` checked and completed with the defaults; one SpecError line for the first problem."""
         unknown = sorted(set(given) - set(self.params))

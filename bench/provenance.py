@@ -4,8 +4,9 @@
 the seed and framework left out (more seeds or another framework extend the same
 experiment; another size, device, schedule or study file is another one), the specs
 themselves, the study file's text (the report reads the claims of a user's study from it)
-and the lrbench release that made it. A command whose runs do not belong to the folder's
-definition, or that runs another lrbench release, refuses with one line.
+and the lrbench release that made it. A command may extend the folder's experiment (more seeds,
+frameworks or grid points) or run a part of it; a command with runs outside it, or run by
+another lrbench release, refuses with one line.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import BenchError
-from .results import FINISHED, ResultStore, atomic_write
+from .results import FINISHED, ResultStore, write_error, write_if_changed
 from .spec import STUDIES_DIR, RunSpec, StudySpec, load_study, parse_study, study_names
 
 RECORD = "study.json"
@@ -70,18 +71,30 @@ def claim_folder(store: ResultStore, mine: dict) -> None:
            f"give these runs their own folder (--out OTHER), or run {theirs['study']} as {store.dir} was made: "
            f"{theirs['options'] or 'the study as written'}")
     if theirs is None:  # a folder from before the record: its finished runs must all belong
-        mine_templates = {json.dumps(s, sort_keys=True) for s in mine["specs"]}
+        ours = _templates(mine)
         strangers = [m["run_id"] for m in store.verify()[0]
-                     if m["status"] in FINISHED and template(RunSpec.from_json(m["spec"])) not in mine_templates]
+                     if m["status"] in FINISHED and template(RunSpec.from_json(m["spec"])) not in ours]
         if strangers:
             raise BenchError(f"{store.dir} holds {len(strangers)} runs of another definition of {mine['study']} "
                              f"(e.g. run {strangers[0]}): {fix}")
-    elif theirs["definition"] != mine["definition"]:
-        raise BenchError(f"{store.dir} holds another definition of {theirs['study']} ({_difference(theirs, mine)}): {fix}")
     elif theirs["lrbench"] != mine["lrbench"]:
         raise BenchError(f"{store.dir} was made by lrbench {theirs['lrbench']}, this is lrbench {mine['lrbench']}: "
                          f"its runs may not compare with new ones; use another --out")
-    atomic_write(path, json.dumps(mine, indent=1, sort_keys=True))
+    elif theirs["definition"] != mine["definition"]:
+        ours, held = _templates(mine), _templates(theirs)
+        if ours < held:  # a part of the folder's experiment: nothing new, the record stays
+            return
+        if not held <= ours:  # an extension (more lrs in the grid) is the same experiment; anything else is not
+            raise BenchError(f"{store.dir} holds another definition of {theirs['study']} ({_difference(theirs, mine)}): "
+                             f"{fix}")
+    try:
+        write_if_changed(path, json.dumps(mine, indent=1, sort_keys=True))
+    except OSError as e:
+        raise write_error(store.dir, e) from None
+
+
+def _templates(rec: dict) -> set[str]:
+    return {json.dumps(s, sort_keys=True) for s in rec["specs"]}
 
 
 def _read(path: Path) -> dict | None:

@@ -65,6 +65,20 @@ def atomic_write(path: Path, text: str) -> None:
         raise
 
 
+def write_if_changed(path: Path, text: str) -> None:
+    """``atomic_write`` unless the file already holds ``text`` (a resumed sweep writes nothing it need not)."""
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        if path.read_text() == text:
+            return
+    atomic_write(path, text)
+
+
+def write_error(folder: Path, e: OSError) -> BenchError:
+    """The one line for a write that failed (a full disk, mostly): what was written before is kept."""
+    return BenchError(f"cannot write results to {folder}: {e.strerror or e}: free space (or choose another --out) "
+                      f"and run the same command again; finished runs are kept")
+
+
 def to_csv(rows: list[dict], columns: list[str]) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="raise", lineterminator="\n")
@@ -158,8 +172,7 @@ class ResultStore:
             atomic_write(self.runs_dir / f"{run_id}.json", json.dumps(manifest, indent=1, sort_keys=True))
             self.rebuild(self.verify()[0])
         except OSError as e:
-            raise BenchError(f"cannot write results to {self.dir}: {e.strerror or e}: free space (or choose another "
-                             f"--out) and run the same command again; finished runs are kept") from None
+            raise write_error(self.dir, e) from None
 
     def rebuild(self, manifests: list[dict] | None = None) -> None:
         """Regenerate results.csv and manifest.csv from the trusted manifests and their per-run files."""
@@ -169,8 +182,8 @@ class ResultStore:
             rows = self.runs_dir / f"{m['run_id']}.csv"
             if m["status"] in FINISHED or rows.exists():
                 frames.append(rows.read_text().split("\n", 1)[1] if rows.exists() else "")
-        atomic_write(self.dir / "results.csv", ",".join(COLUMNS) + "\n" + "".join(frames))
-        atomic_write(self.dir / "manifest.csv", to_csv(manifests, MANIFEST_COLUMNS))
+        write_if_changed(self.dir / "results.csv", ",".join(COLUMNS) + "\n" + "".join(frames))
+        write_if_changed(self.dir / "manifest.csv", to_csv(manifests, MANIFEST_COLUMNS))
 
 
 def _check_rows(path: Path, manifest: dict) -> str | None:

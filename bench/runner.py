@@ -24,7 +24,8 @@ from .errors import BenchError
 from .init import architecture, initial_weights
 from .progress import Progress
 from .provenance import lrbench_version
-from .spec import RunSpec
+from .schedules import SCHEDULES
+from .spec import OPTIMIZERS, RunSpec
 
 EVAL_BATCH = 1000
 
@@ -127,7 +128,8 @@ def _fit(group, backend, specs: list[RunSpec], outs: list[Outcome], arch, weight
     """Build the model(s) from ``weights`` and train every epoch of ``specs``: the loop, timing in plain sight."""
     spec, n = specs[0], len(data.train_y)
     steps_per_epoch = -(-n // spec.batch_size)
-    group.build(arch, weights, [(s.optimizer, s.schedule, s.lr) for s in specs], steps_per_epoch)
+    group.build(arch, weights, [(OPTIMIZERS[s.optimizer["name"]].typed(s.optimizer),
+                                 SCHEDULES[s.schedule["name"]].typed(s.schedule), s.lr) for s in specs], steps_per_epoch)
     members = [_Member(s, group.member(k), out, backend.version(), device) for k, (s, out) in enumerate(zip(specs, outs))]
     for epoch in range(1, spec.epochs + 1):
         order = next(orders)

@@ -74,6 +74,10 @@ def test_another_definition_in_the_same_folder_is_refused(tmp_path):
         longer = study.runs(["torch"], epochs=5)
         with pytest.raises(BenchError, match=r"holds another definition of mine \(epochs 2 there, 5 here\).*--out OTHER"):
             claim_folder(store, record(study, longer, "--epochs 5 --device auto"))
+        wider = study_file(tmp_path, STUDY.replace("lr = [0.1, 0.01]", "lr = [0.1, 0.01, 0.001]"), "wider.toml")
+        claim_folder(store, record(wider, wider.runs(["torch"]), "--device auto"))  # more grid points: the same experiment
+        claim_folder(store, record(study, specs, "--device auto"))  # and a part of it
+        assert len(json.loads((store.dir / RECORD).read_text())["specs"]) == 3
         edited = study_file(tmp_path, STUDY.replace("batch_size = 32", "batch_size = 16"), "copy.toml")
         with pytest.raises(BenchError, match=r"batch_size 32 there, 16 here"):
             claim_folder(store, record(edited, edited.runs(["torch"]), "--device auto"))
