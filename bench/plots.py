@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from .results import read_manifests, with_run_columns  # noqa: E402
+from .results import COLUMNS, read_combined, read_manifests, with_run_columns  # noqa: E402
 
 CONFIG_COLUMNS = ("protocol", "model", "optimizer", "schedule", "lr", "batch_size")  # protocol: where rows carry it
 NUMERIC_CONFIG = ("lr", "batch_size")  # bare numbers need their name; labels like "adam" do not
@@ -544,7 +544,7 @@ def plot_folder(folder: Path, figures_for: dict[str, list[str]] | None = None) -
     csvs = [folder / "results.csv"] if (folder / "results.csv").exists() else sorted(folder.glob("*/results.csv"))
     paths = []
     for csv in csvs:
-        df = with_run_columns(pd.read_csv(csv), read_manifests(csv.parent))
+        df = with_run_columns(read_combined(csv, COLUMNS), read_manifests(csv.parent))
         for (study, protocol), rows in df.groupby(["study", "protocol"], sort=False):
             figures = (figures_for or {}).get(study)
             figures = default_figures(rows) if figures is None else figures

@@ -218,7 +218,21 @@ def read_results(folder: Path) -> pd.DataFrame:
     paths = sorted(Path(folder).glob("results.csv")) + sorted(Path(folder).glob("*/results.csv"))
     if not paths:
         raise BenchError(f"no results.csv under {folder}: run `bench run STUDY --out {folder}` first")
-    return pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
+    return pd.concat([read_combined(p, COLUMNS) for p in paths], ignore_index=True)
+
+
+def read_combined(path: Path, columns: list[str]) -> pd.DataFrame:
+    """A combined CSV, or one line naming it when it is damaged (the next ``bench run`` rebuilds it)."""
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise BenchError(f"{path} is damaged ({str(e).splitlines()[0]}): run the study's `bench run` command again, "
+                         f"which rebuilds it from the runs") from None
+    missing = [c for c in columns[:4] if c not in df]  # the first columns: older manifests lack the newest
+    if missing:
+        raise BenchError(f"{path} is damaged (no {missing[0]!r} column): run the study's `bench run` command again, "
+                         f"which rebuilds it from the runs")
+    return df
 
 
 def with_run_columns(df: pd.DataFrame, manifest: pd.DataFrame) -> pd.DataFrame:
@@ -234,5 +248,5 @@ def with_run_columns(df: pd.DataFrame, manifest: pd.DataFrame) -> pd.DataFrame:
 
 def read_manifests(folder: Path) -> pd.DataFrame:
     paths = sorted(Path(folder).glob("manifest.csv")) + sorted(Path(folder).glob("*/manifest.csv"))
-    frames = [pd.read_csv(p) for p in paths]
+    frames = [read_combined(p, MANIFEST_COLUMNS) for p in paths]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=MANIFEST_COLUMNS)

@@ -169,3 +169,14 @@ def test_a_selection_without_rows_is_cannot_tell_not_a_verdict(tmp_path):
               {"text": "n", "check": 'not final("val.loss", lr=0.01) < 1', "source": "lrbench"}]
     verdicts = evaluate_claims(claims, with_run_columns(df, manifest), manifest)["verdict"].tolist()
     assert all(v.startswith("cannot tell: no runs match {'lr': 0.01}") for v in verdicts), verdicts
+
+
+def test_report_on_a_damaged_combined_file_is_one_line(tmp_path, capsys):
+    from bench.cli import main
+
+    study = study_file(tmp_path)
+    store, _ = folder_with(tmp_path, study, [(study.runs(["torch"])[0], "done", 1.0)])
+    (store.dir / "manifest.csv").write_bytes(b'\x00garbage,\n"unclosed')
+    assert main(["report", str(store.dir.parent)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "manifest.csv is damaged" in err[0] and "bench run" in err[0], err

@@ -137,6 +137,14 @@ def test_a_folder_refuses_another_experiment_and_keeps_what_it_has(tmp_path, cap
     assert (tmp_path / "out" / "repair" / "results.csv").read_bytes() == before
     manifest = pd.read_csv(tmp_path / "out" / "repair" / "manifest.csv")
     assert manifest["lrbench"].str.startswith("0.1.0").all()  # each run says which lrbench made it
+    study.write_text(STUDY)
+    run = sorted((tmp_path / "out" / "repair" / "runs").glob("*.json"))[0]
+    run.write_text(run.read_text().replace(f'"framework_version": "{manifest["framework_version"][0]}"',
+                                           '"framework_version": "2.0.0"'))
+    capsys.readouterr()
+    assert main(["run", str(study), "--frameworks", "torch", "--out", out]) == 0
+    err = capsys.readouterr().err
+    assert "note:" in err and "torch runs made with 2.0.0" in err and "0 of 2 runs to do" in err  # said, then reused
 
 
 def test_duplicates_are_folded_and_impossible_runs_refused_before_the_sweep(tmp_path, capsys):
@@ -146,6 +154,8 @@ def test_duplicates_are_folded_and_impossible_runs_refused_before_the_sweep(tmp_
     err = capsys.readouterr().err
     assert "--frameworks names torch more than once" in err and "1 runs repeat another config" in err
     assert "1 of 1 runs to do" in err
+    manifest = pd.read_csv(tmp_path / "out" / "repair" / "manifest.csv")
+    assert manifest["threads"].tolist() == [os.cpu_count()]  # --jobs 8 for one run: one job with every core
     keras_form = tmp_path / "keras_form.toml"
     keras_form.write_text(STUDY + '[optimizer]\nname = "sgd"\nmomentum = 0.9\nmomentum_form = "keras"\n')
     assert main(["run", str(keras_form), "--frameworks", "torch", "--out", str(tmp_path / "out2")]) == 2
