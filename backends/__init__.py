@@ -27,7 +27,8 @@ class Framework:
 
 FRAMEWORKS: dict[str, Framework] = {
     "torch": Framework("torch", ("torch",), "torch", fusable=True),
-    "keras": Framework("keras", ("keras", "tensorflow"), "keras", (("KERAS_BACKEND", "tensorflow"), ("TF_CPP_MIN_LOG_LEVEL", "2")),
+    "keras": Framework("keras", ("keras", "tensorflow"), "keras",
+                       (("KERAS_BACKEND", "tensorflow"), ("TF_CPP_MIN_LOG_LEVEL", "2")),
                        momentum_forms=("torch", "keras")),
     "keras-jax": Framework("keras", ("keras", "jax"), "keras", (("KERAS_BACKEND", "jax"),), momentum_forms=("torch", "keras")),
     "keras-torch": Framework("keras", ("keras", "torch"), "keras", (("KERAS_BACKEND", "torch"),),
@@ -51,7 +52,8 @@ def check_frameworks(names: list[str]) -> None:
             raise BenchError(f"unknown framework {name!r}: choose from {', '.join(FRAMEWORKS)}")
         if not installed(name):
             needs = " and ".join(FRAMEWORKS[name].needs)
-            raise BenchError(f"framework {name!r} is not installed (needs {needs}): pip install -e \".[{FRAMEWORKS[name].extra}]\"")
+            raise BenchError(f"framework {name!r} is not installed (needs {needs}): "
+                             f"pip install -e \".[{FRAMEWORKS[name].extra}]\"")
 
 
 def check_runs(specs) -> None:

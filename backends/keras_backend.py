@@ -23,16 +23,15 @@ Pinned against Keras's defaults, so the math is that of the other backends:
 
 from __future__ import annotations
 
+import keras  # noqa: E402  (after the KERAS_BACKEND choice made by the runner)
 import numpy as np
+from keras import layers, ops  # noqa: E402
 
 from bench.errors import BenchError
 from bench.perf import BATCH, LR, MOMENTUM
 from bench.schedules import Schedule, after_epoch, base_lr
 
 from .base import EpochResult, EvalResult
-
-import keras  # noqa: E402  (after the KERAS_BACKEND choice made by the runner)
-from keras import layers, ops  # noqa: E402
 
 schedules = keras.optimizers.schedules
 

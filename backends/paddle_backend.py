@@ -31,7 +31,6 @@ from bench.schedules import Schedule, after_epoch, base_lr
 
 from .base import EpochResult, EvalResult
 
-
 # Paddle's own default, kept because it is its fastest here: LeNet, one MNIST epoch, batch 128,
 # 16.6 s on 1 thread and 25.4 s on 2 (torch: 5.7 s and 4.6 s). Every run gets the same thread
 # budget; Paddle uses 1 of it on the CPU, and the manifest records the threads each run used.

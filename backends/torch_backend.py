@@ -18,8 +18,8 @@ from torch import nn
 from torch.optim import lr_scheduler
 
 from bench.errors import BenchError
-from bench.perf import BATCH, LR, MOMENTUM, timed_epochs
 from bench.init import Architecture
+from bench.perf import BATCH, LR, MOMENTUM, timed_epochs
 from bench.schedules import after_epoch, base_lr
 
 from .base import EpochResult, EvalResult
@@ -309,7 +309,7 @@ class FusedBackend(Backend):
             correct += (logits.detach().argmax(2) == y).sum(1)
         return [EpochResult(row, int(c)) for row, c in zip(losses.cpu().numpy(), correct.cpu())]
 
-    def member(self, k: int) -> "FusedMember":
+    def member(self, k: int) -> FusedMember:
         return FusedMember(self, k)
 
 

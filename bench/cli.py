@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 from backends import DEFAULT_FRAMEWORKS, FRAMEWORKS, check_frameworks, check_runs, installed
+
 from .data import load_dataset
 from .errors import BenchError, DataError
 from .executors import EXECUTORS, check_device, connect_ray, groups, run_local, run_ray

@@ -155,7 +155,8 @@ def connect_ray(address: str | None):
     return ray
 
 
-def run_ray(work: list[list[RunSpec]], data_dir=None, threads: int | None = None, address: str | None = None) -> Iterator[Outcome]:
+def run_ray(work: list[list[RunSpec]], data_dir=None, threads: int | None = None,
+            address: str | None = None) -> Iterator[Outcome]:
     """Run each group as a Ray task; yield outcomes on the driver as they finish.
 
     Each task asks for ``threads`` CPUs (default 1) and, for ``--device cuda``, one GPU;

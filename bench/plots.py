@@ -15,11 +15,11 @@ import matplotlib
 matplotlib.use("Agg")  # no display on the machines that run the sweeps
 
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from .results import COLUMNS, read_combined, read_manifests, with_run_columns  # noqa: E402
 
@@ -161,7 +161,8 @@ def _curves_faceted(df, study, panels, hue, title, frameworks) -> plt.Figure:
 
 
 def _steps(df, study, hue, title, frameworks) -> plt.Figure:
-    fig, axes = plt.subplots(1, len(frameworks), figsize=(5 * len(frameworks) + _legend_room(hue), 3.8), sharey=True, squeeze=False,
+    size = (5 * len(frameworks) + _legend_room(hue), 3.8)
+    fig, axes = plt.subplots(1, len(frameworks), figsize=size, sharey=True, squeeze=False,
                              layout="constrained")
     for ax, fw in zip(axes[0], frameworks):
         data = df[df["framework"] == fw]

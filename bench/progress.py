@@ -15,7 +15,8 @@ class Progress:
                       f"lr={spec.lr:g} seed={spec.seed}{protocol}")
         self.total = spec.epochs
         self.start = time.perf_counter()
-        self.bar = tqdm(total=spec.epochs, desc=self.label, unit="epoch", file=sys.stderr, leave=True) if sys.stderr.isatty() else None
+        tty = sys.stderr.isatty()
+        self.bar = tqdm(total=spec.epochs, desc=self.label, unit="epoch", file=sys.stderr, leave=True) if tty else None
 
     def epoch(self, epoch: int, train_loss: float, val_acc: float) -> None:
         if self.bar is not None:

@@ -19,8 +19,8 @@ import pandas as pd
 
 from .claims import FILTERS, evaluate_claims, select
 from .plots import config_labels, plot_folder
-from .results import atomic_write, read_manifests, read_results, with_run_columns
 from .provenance import folder_study
+from .results import atomic_write, read_manifests, read_results, with_run_columns
 from .spec import bundled_figures
 
 REFERENCE = "torch"
@@ -78,7 +78,8 @@ def _rowless(described: pd.DataFrame, entries: pd.DataFrame, order: list[str]) -
 def _with_status(out: pd.DataFrame, entries: pd.DataFrame, order: list[str]) -> pd.DataFrame:
     entries = entries.set_index("run_id")
     out["status"] = entries["status"].reindex(out.index).fillna("unknown")
-    out["error"] = entries["error"].astype(object).fillna("").astype(str).reindex(out.index, fill_value="") if "error" in entries else ""
+    errors = entries["error"].astype(object).fillna("").astype(str) if "error" in entries else pd.Series(dtype=str)
+    out["error"] = errors.reindex(out.index, fill_value="")
     out["epochs_done"] = entries["epochs_done"].reindex(out.index) if "epochs_done" in entries else np.nan
     out["epochs_planned"] = entries["epochs"].reindex(out.index) if "epochs" in entries else np.nan
     out["config"] = pd.Categorical(out["config"], categories=order, ordered=True)
@@ -156,10 +157,10 @@ def difference_table(runs: pd.DataFrame, reference: str = REFERENCE) -> pd.DataF
     """Per config and framework: final val accuracy and loss minus the reference's, paired by seed."""
     if reference not in set(runs["framework"]):
         return pd.DataFrame()
-    ref = runs[runs["framework"] == reference].set_index(["config", "seed"])
+    ref = runs[runs["framework"] == reference]
     rows = []
     for (config, framework), g in runs[runs["framework"] != reference].groupby(["config", "framework"], observed=True):
-        paired = g.set_index(["config", "seed"]).join(ref, rsuffix="_ref", how="inner")
+        paired = g.merge(ref, on=["config", "seed"], suffixes=("", "_ref"))
         if paired.empty:
             continue
         acc = bootstrap_difference(paired["final_val_accuracy"] - paired["final_val_accuracy_ref"], ACCURACY_MARGIN)
@@ -186,7 +187,7 @@ def study_blocks(study_dir: Path, root: Path) -> list[tuple[str, object]]:
     spec = folder_study(study_dir, first["study"])
     target = spec.target if spec else None
     runs = per_run(df, manifest, target)
-    models = sorted(set(df["model"]) | set(manifest["model"]))
+    models = sorted(set(pd.concat([df["model"], manifest["model"]]).dropna().astype(str)))
     blocks = [("h2", f"{study_dir.name}: {first['dataset']}, {', '.join(models)}")]
     if spec and spec.description:
         blocks.append(("p", spec.description))

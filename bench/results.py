@@ -241,7 +241,7 @@ def with_run_columns(df: pd.DataFrame, manifest: pd.DataFrame) -> pd.DataFrame:
     Runs recorded before the manifest had a protocol were all fresh."""
     if "protocol" in manifest:
         protocol = manifest.drop_duplicates("run_id", keep="last").set_index("run_id")["protocol"]
-        protocol = protocol.fillna("fresh").astype(str).to_dict()
+        protocol = protocol.astype(object).fillna("fresh").astype(str).to_dict()
         return df.assign(protocol=[protocol.get(run_id, "fresh") for run_id in df["run_id"]])
     return df.assign(protocol="fresh")
 

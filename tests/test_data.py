@@ -15,6 +15,7 @@ import pytest
 from bench import data
 from bench.data import DATASETS, data_available, load_dataset
 from bench.errors import DataError
+from tests.conftest import write_signs
 
 MNIST_TRAIN_IMAGES = "train-images-idx3-ubyte.gz"
 
@@ -212,31 +213,26 @@ def test_cifar_bad_pickle(tmp_path, isolated_cache):
         load_dataset("cifar-10", tmp_path, verify=False)
 
 
-def test_cifar_missing(real_data_dir, isolated_cache):
-    # The real folder holds only batches.meta: not usable, and nothing may be downloaded.
-    reason = data_available("cifar-10", real_data_dir)
-    assert "cifar-10-python.tar.gz" in reason and str(real_data_dir / "cifar-10") in reason
+def test_cifar_missing(tmp_path, isolated_cache):
+    # A folder with only batches.meta (as the shared data has): not usable, and nothing may be downloaded.
+    (tmp_path / "cifar-10" / "cifar-10-batches-py").mkdir(parents=True)
+    (tmp_path / "cifar-10" / "cifar-10-batches-py" / "batches.meta").write_bytes(pickle.dumps({"label_names": []}))
+    reason = data_available("cifar-10", tmp_path)
+    assert "cifar-10-python.tar.gz" in reason and str(tmp_path / "cifar-10") in reason
     with pytest.raises(DataError, match="cifar-10-python.tar.gz"):
-        load_dataset("cifar-10", real_data_dir, download=False)
+        load_dataset("cifar-10", tmp_path, download=False)
 
 
 # --------------------------------------------------------------------------- SIGNS
 
 
 def write_train_signs(path, n=1080):
-    rng = np.random.default_rng(1)
-    x = rng.integers(0, 256, (n, 64, 64, 3), dtype=np.uint8)
-    y = np.arange(n, dtype=np.int64) % 6
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with h5py.File(path, "w") as f:
-        f["train_set_x"], f["train_set_y"], f["list_classes"] = x, y, np.arange(6)
-    return x, y
+    return write_signs(path, "train", n)
 
 
-def test_signs(real_data_dir, tmp_path, isolated_cache):
-    assert data._md5_file(real_data_dir / "signs" / "test_signs.h5") == data._MD5["signs/test_signs.h5"]
+def test_signs(signs_test_file, signs_checksum, tmp_path, isolated_cache):
     x, y = write_train_signs(tmp_path / "signs" / "train_signs.h5")
-    (tmp_path / "signs" / "test_signs.h5").symlink_to(real_data_dir / "signs" / "test_signs.h5")
+    (tmp_path / "signs" / "test_signs.h5").symlink_to(signs_test_file)
     assert data_available("signs", tmp_path) is None
     d = load_dataset("signs", tmp_path)
     assert d.train_x.shape == (1080, 3, 64, 64) and d.val_x.shape == (120, 3, 64, 64)
@@ -246,9 +242,16 @@ def test_signs(real_data_dir, tmp_path, isolated_cache):
     assert list(np.bincount(d.val_y)) == [20] * 6
 
 
-def test_signs_train_wrong_size(real_data_dir, tmp_path, isolated_cache):
+def test_signs_test_file_checksum_is_checked(signs_test_file, signs_checksum, tmp_path, isolated_cache):
+    write_train_signs(tmp_path / "signs" / "train_signs.h5")
+    (tmp_path / "signs" / "test_signs.h5").write_bytes(signs_test_file.read_bytes()[:-1] + b"x")
+    with pytest.raises(DataError, match="test_signs.h5"):
+        load_dataset("signs", tmp_path)
+
+
+def test_signs_train_wrong_size(signs_test_file, signs_checksum, tmp_path, isolated_cache):
     write_train_signs(tmp_path / "signs" / "train_signs.h5", n=12)
-    (tmp_path / "signs" / "test_signs.h5").symlink_to(real_data_dir / "signs" / "test_signs.h5")
+    (tmp_path / "signs" / "test_signs.h5").symlink_to(signs_test_file)
     with pytest.raises(DataError, match="expected 1080"):
         load_dataset("signs", tmp_path)
     assert load_dataset("signs", tmp_path, verify=False).train_x.shape == (12, 3, 64, 64)
@@ -258,13 +261,15 @@ def test_signs_train_wrong_size(real_data_dir, tmp_path, isolated_cache):
         load_dataset("signs", tmp_path, verify=False)
 
 
-def test_signs_missing_train(real_data_dir, isolated_cache):
-    reason = data_available("signs", real_data_dir)
-    assert "train_signs.h5" in reason and str(real_data_dir / "signs") in reason
+def test_signs_missing_train(signs_test_file, tmp_path, isolated_cache):
+    (tmp_path / "signs").mkdir()
+    (tmp_path / "signs" / "test_signs.h5").symlink_to(signs_test_file)  # the test file alone, as the shared data has it
+    reason = data_available("signs", tmp_path)
+    assert "train_signs.h5" in reason and str(tmp_path / "signs") in reason
     with pytest.raises(DataError) as err:
-        load_dataset("signs", real_data_dir)
+        load_dataset("signs", tmp_path)
     msg = str(err.value)
-    assert "train_signs.h5" in msg and str(real_data_dir / "signs") in msg and str(isolated_cache / "signs") in msg
+    assert "train_signs.h5" in msg and str(tmp_path / "signs") in msg and str(isolated_cache / "signs") in msg
 
 
 # --------------------------------------------------------------------------- digits and arguments

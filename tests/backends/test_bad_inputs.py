@@ -19,6 +19,8 @@ import pytest
 from backends import DEFAULT_FRAMEWORKS, installed
 from bench.cli import main
 
+pytestmark = pytest.mark.torch  # the tox envs that run this file (see tests/conftest.py)
+
 README = Path(__file__).resolve().parents[2] / "README.md"
 START, END = "<!-- bad-inputs:start -->", "<!-- bad-inputs:end -->"
 MNIST_MD5 = "f68b3c2dcbeaaa9fbdd348bbdeb94873"
@@ -119,7 +121,8 @@ CASES = [
     Case("perf: rounds < 1", "bench perf --rounds 0 --out {out}", "--rounds must be at least 1", "--rounds"),
     Case("batch size < 1", "bench run {study} --out {out}", "batch_size", "study.toml", (("batch_size", "0"),)),
     Case("batch larger than the data", "bench run {study} --out {out}",
-         "batch_size 64 is larger than its 32 training examples", "lower batch_size", (("batch_size", "64"), ("train_size", "32"))),
+         "batch_size 64 is larger than its 32 training examples", "lower batch_size",
+         (("batch_size", "64"), ("train_size", "32"))),
     Case("study file: a typo", "bench run {study} --out {out}", "epocs", "allowed", (("epocs", "3"),)),
     Case("study file: wrong type", "bench run {study} --out {out}", "epochs", "study.toml", (("epochs", '"ten"'),)),
     Case("study file: missing key", "bench run {study} --out {out}", "dataset", "study.toml", (("dataset", None),)),
@@ -229,7 +232,8 @@ def test_disk_full_loses_nothing_and_resumes(tmp_path, real_data_dir):
 
 
 def table() -> str:
-    commands = {c.bad_input: c.shown_command() for c in CASES} | {"disk full": "`bench run STUDY --out $OUT` on a disk that fills up"}
+    commands = {c.bad_input: c.shown_command() for c in CASES}
+    commands["disk full"] = "`bench run STUDY --out $OUT` on a disk that fills up"
     lines = ["| bad input | command | message (exit code 2) |", "|---|---|---|"]
     for bad_input, command in commands.items():
         lines.append(f"| {bad_input} | {command} | `` {MESSAGES[bad_input].replace('|', '/')} `` |")

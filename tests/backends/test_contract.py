@@ -20,6 +20,8 @@ from bench.spec import RunSpec, load_study, optimizer_params
 from tests.backends.contract import applied_lrs, built, mlp_logits_match_numpy, weights_round_trip
 from tests.cases import SCHEDULE_CASES
 
+pytestmark = [pytest.mark.torch, pytest.mark.keras, pytest.mark.paddle]  # the tox envs that run this file (see tests/conftest.py)
+
 NAMED = os.environ.get("BENCH_FRAMEWORKS")
 FRAMEWORKS = NAMED.split(",") if NAMED else [f for f in DEFAULT_FRAMEWORKS if installed(f)]
 assert not {"keras", "paddle"} <= set(FRAMEWORKS), (

@@ -10,6 +10,8 @@ from bench.spec import RunSpec, optimizer_params
 
 from .test_torch import STUDY, deterministic
 
+pytestmark = pytest.mark.torch  # the tox envs that run this file (see tests/conftest.py)
+
 LRS = (0.1, 0.01, 0.001, 0.0001)
 
 
@@ -38,7 +40,8 @@ def test_fused_members_equal_runs_alone_over_the_first_epoch(model, train_size, 
         a, b = step_losses(member), step_losses(alone)
         assert len(a) == len(b) == -(-(train_size or 60000) // 64)
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-5, err_msg=f"lr {spec.lr}")
-        epoch = lambda o: {(r["split"], r["metric"]): r["value"] for r in o.rows if r["step"] == "" and "seconds" not in r["metric"]}  # noqa: E731
+        epoch = lambda o: {(r["split"], r["metric"]): r["value"]  # noqa: E731
+                           for r in o.rows if r["step"] == "" and "seconds" not in r["metric"]}
         assert epoch(member).keys() == epoch(alone).keys()
         for key, value in epoch(alone).items():
             assert epoch(member)[key] == pytest.approx(value, rel=1e-4, abs=1e-5), key

@@ -16,6 +16,8 @@ from bench.executors import groups, run_local
 from bench.results import COLUMNS
 from bench.spec import RunSpec, optimizer_params
 
+pytestmark = pytest.mark.parity  # the tox envs that run this file (see tests/conftest.py)
+
 OTHERS = ["keras", "paddle"]
 STEPS = 50
 # float32 Adam: steps within 1e-3 of torch, measured (keras 11, paddle 29 of 50).
@@ -100,7 +102,8 @@ def test_lenet_mnist_losses_follow_torch(other, optimizer, real_data_dir):
 def test_same_math_in_float64(other, optimizer, real_data_dir):
     torch_df, other_df = train_all([mnist_run(f, optimizer, dtype="float64") for f in ("torch", other)], real_data_dir)
     diff = relative(step_losses(other_df)[:STEPS], step_losses(torch_df)[:STEPS])
-    print(f"\n{other} vs torch, {optimizer['name']}, float64: max relative step-loss difference over {STEPS} steps {diff.max():.2e}")
+    print(f"\n{other} vs torch, {optimizer['name']}, float64: max relative step-loss difference "
+          f"over {STEPS} steps {diff.max():.2e}")
     low, high = FLOAT64[other, optimizer["name"]]
     assert low <= diff.max() < high
 

@@ -7,6 +7,7 @@ import json
 import math
 
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +16,8 @@ from bench.params import REQUIRED
 from bench.runner import train
 from bench.schedules import SCHEDULES, Schedule
 from bench.spec import BASE, OPTIMIZERS, load_study
+
+pytestmark = pytest.mark.torch  # the tox envs that run this file (see tests/conftest.py)
 
 VALID = {
     "dataset": "digits", "model": "mlp", "epochs": 1, "batch_size": 64, "lr": 0.1, "train_size": 256, "val_size": 64,
@@ -26,7 +29,8 @@ scalars = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True, width=32), st.sampled_from([0.0, 0.5, 0.999, 1.0, 1.5, -0.1]),
     st.booleans(), st.sampled_from(["", "0.1", "unit", "torch", "fresh", "warm_start", "after_epoch", "zscore"]),
 )
-wild = st.one_of(scalars, st.lists(scalars, max_size=3), st.dictionaries(st.sampled_from(["mean", "std", "name"]), scalars, max_size=2))
+wild = st.one_of(scalars, st.lists(scalars, max_size=3),
+                 st.dictionaries(st.sampled_from(["mean", "std", "name"]), scalars, max_size=2))
 plausible = st.sampled_from([0, 1, 2, 3, 0.0, 0.01, 0.1, 0.5, 0.9, True, False, [1, 2], [2], "keras", "after_epoch", "epoch",
                              "glorot", "float64", {"mean": 0.5, "std": 0.5}])  # values a user would write, valid somewhere
 values = st.one_of(plausible, plausible, wild)

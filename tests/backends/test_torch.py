@@ -16,9 +16,12 @@ from bench.runner import train
 from bench.schedules import Schedule
 from bench.spec import RunSpec, optimizer_params
 
+pytestmark = pytest.mark.torch  # the tox envs that run this file (see tests/conftest.py)
+
 
 def spec(**kw):
-    base = dict(study="t", framework="torch", model="mlp", dataset="digits", optimizer=optimizer_params({"name": "sgd", "momentum": 0.9}),
+    base = dict(study="t", framework="torch", model="mlp", dataset="digits",
+                optimizer=optimizer_params({"name": "sgd", "momentum": 0.9}),
                 schedule={"name": "constant"}, lr=0.05, batch_size=32, epochs=3, seed=0, device="cpu")
     return RunSpec(**{**base, **kw})
 
@@ -107,7 +110,8 @@ def wait_until(condition, seconds, every=0.05):
 
 def deterministic(path):
     df = pd.read_csv(path)
-    return df[~df["metric"].isin(TIMING_METRICS)].sort_values(["run_id", "epoch", "step", "split", "metric"]).reset_index(drop=True)
+    df = df[~df["metric"].isin(TIMING_METRICS)]
+    return df.sort_values(["run_id", "epoch", "step", "split", "metric"]).reset_index(drop=True)
 
 
 def finished_runs(folder):
@@ -162,12 +166,12 @@ def test_killed_at_several_points_then_resumed_gives_the_rows_of_one_clean_sweep
     pd.testing.assert_frame_equal(a, b)
 
 
-def test_signs_quick_flags_the_collapse(tmp_path, real_data_dir):
-    """train_signs.h5 is not at hand: build one in the exact format from the real test images."""
+def test_signs_quick_flags_the_collapse(tmp_path, signs_test_file, signs_checksum):
+    """train_signs.h5 is not at hand: build one in the exact format from the test images (the real ones when present)."""
     import h5py
 
     (tmp_path / "data" / "signs").mkdir(parents=True)
-    test = real_data_dir / "signs" / "test_signs.h5"
+    test = signs_test_file
     with h5py.File(test) as f, h5py.File(tmp_path / "data" / "signs" / "train_signs.h5", "w") as g:
         g["train_set_x"] = np.tile(f["test_set_x"][:], (9, 1, 1, 1))
         g["train_set_y"] = np.tile(f["test_set_y"][:], 9)
@@ -216,7 +220,7 @@ def test_warm_start_continues_the_network_and_resumes_a_missing_stage():
     assert alone.manifest["protocol"] == "warm_start" and alone.manifest["run_id"] == stages[2].run_id
 
 
-@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the message given when there is no GPU")
+@pytest.mark.skipif("__import__('torch').cuda.is_available()", reason="checks the message given when there is no GPU")
 def test_device_cuda_without_a_gpu(tmp_path, capsys):
     assert main(["run", "digits", "--quick", "--frameworks", "torch", "--device", "cuda", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()

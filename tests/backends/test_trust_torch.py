@@ -14,6 +14,8 @@ import pytest
 from bench.cli import main
 from bench.results import TIMING_METRICS
 
+pytestmark = pytest.mark.torch  # the tox envs that run this file (see tests/conftest.py)
+
 STUDY = """name = "repair"
 dataset = "digits"
 model = "mlp"
