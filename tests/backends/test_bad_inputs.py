@@ -1,8 +1,8 @@
 """Every bad input gets one line (what is wrong, how to fix it), exit code 2, and nothing written is lost.
 
-The cases here also write the README's table of bad inputs: the table shows the
-messages these tests got. `BENCH_UPDATE_README=1 pytest tests/backends/test_bad_inputs.py`
-rewrites it; otherwise the last test fails when the README and the messages differ.
+The cases here also write the table of bad inputs in docs/errors.md: the table shows the
+messages these tests got. `BENCH_UPDATE_DOCS=1 pytest tests/backends/test_bad_inputs.py`
+rewrites it; otherwise the last test fails when the page and the messages differ.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from bench.cli import main
 
 pytestmark = pytest.mark.torch  # the tox envs that run this file (see tests/conftest.py)
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ERRORS_PAGE = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
 START, END = "<!-- bad-inputs:start -->", "<!-- bad-inputs:end -->"
 MNIST_MD5 = "f68b3c2dcbeaaa9fbdd348bbdeb94873"
 GOOD_STUDY = {"dataset": '"digits"', "model": '"mlp"', "epochs": "1", "batch_size": "16", "lr": "0.1"}
@@ -56,7 +56,7 @@ def empty_folder(tmp: Path) -> str:
 @dataclass
 class Case:
     bad_input: str
-    command: str  # as the README shows it; {out}, {study}, {empty}, {truncated}, {unwritable}, {missing} are filled in
+    command: str  # as docs/errors.md shows it; {out}, {study}, {empty}, {truncated}, {unwritable}, {missing} are filled in
     expect: str  # a part of the message that says what is wrong
     fix: str  # a part that says how to fix it
     study: tuple[tuple[str, str | None], ...] = ()  # {study}: a valid study file with these keys changed (None: removed)
@@ -141,7 +141,7 @@ CASES = [
     Case("Ray address that does not answer", "bench run digits --quick --ray-address 127.0.0.1:9 --out {out}",
          "Ray address 127.0.0.1:9 does not answer", "ray start --head"),
 ]
-MESSAGES: dict[str, str] = {}  # bad input -> the line it got, as the README shows it
+MESSAGES: dict[str, str] = {}  # bad input -> the line it got, as docs/errors.md shows it
 
 
 def shown(line: str, tmp: Path, real: Path) -> str:
@@ -241,14 +241,14 @@ def table() -> str:
 
 
 def test_readme_table_shows_these_messages():
-    """Runs last in this file: the README's table is the messages the tests above got."""
+    """Runs last in this file: the table in docs/errors.md is the messages the tests above got."""
     missing = [c.bad_input for c in CASES if c.bad_input not in MESSAGES] + (["disk full"] if "disk full" not in MESSAGES else [])
     if missing:
         pytest.skip(f"not shown in this run: {', '.join(missing)}")
-    text = README.read_text()
+    text = ERRORS_PAGE.read_text()
     start, end = text.index(START) + len(START), text.index(END)
     expected = "\n" + table() + "\n"
-    if os.environ.get("BENCH_UPDATE_README") == "1":
-        README.write_text(text[:start] + expected + text[end:])
+    if os.environ.get("BENCH_UPDATE_DOCS") == "1":
+        ERRORS_PAGE.write_text(text[:start] + expected + text[end:])
         return
-    assert text[start:end] == expected, "README's bad-input table is stale: BENCH_UPDATE_README=1 to rewrite it"
+    assert text[start:end] == expected, "docs/errors.md's table is stale: BENCH_UPDATE_DOCS=1 to rewrite it"
