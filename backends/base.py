@@ -31,6 +31,7 @@ class EvalResult:
 
 class Backend(Protocol):
     name: str
+    schedule_source: str  # set by build: "native" or "reference" (see ``schedule_source``)
 
     def version(self) -> str:
         """The framework's version string."""
@@ -69,3 +70,9 @@ class Backend(Protocol):
 
     def synchronize(self) -> None:
         """Block until the device has finished queued work (timing)."""
+
+
+def schedule_source(native: dict, schedule: dict) -> str:
+    """"native" when the framework's own scheduler runs ``schedule`` (it is in the adapter's registry
+    ``native``), "reference" when the adapter drives the framework from bench/schedules.py."""
+    return "native" if schedule["name"] in native else "reference"

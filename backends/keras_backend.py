@@ -29,9 +29,9 @@ from keras import layers, ops  # noqa: E402
 
 from bench.errors import BenchError
 from bench.perf import BATCH, LR, MOMENTUM
-from bench.schedules import Schedule, after_epoch, base_lr
+from bench.schedules import Schedule, after_epoch, base_lr, reference_schedule
 
-from .base import EpochResult, EvalResult
+from .base import EpochResult, EvalResult, schedule_source
 
 schedules = keras.optimizers.schedules
 
@@ -111,20 +111,21 @@ class TorchFormSGD(keras.optimizers.SGD):
         self.assign_sub(variable, ops.multiply(step, lr))
 
 
+# name -> builder(p, lr): one per optimizer the core declares (bench/spec.py OPTIMIZERS). Weight decay
+# is added to the gradients in the training step (coupled, as torch and Paddle apply it).
+OPTIMIZERS = {
+    "sgd": lambda p, lr: {"torch": TorchFormSGD, "keras": keras.optimizers.SGD}[p["momentum_form"]](
+        learning_rate=lr, momentum=p["momentum"], nesterov=p["nesterov"]),
+    "adagrad": lambda p, lr: keras.optimizers.Adagrad(learning_rate=lr, epsilon=p["eps"],
+                                                      initial_accumulator_value=p["initial_accumulator_value"]),
+    "adam": lambda p, lr: keras.optimizers.Adam(learning_rate=lr, beta_1=p["beta1"], beta_2=p["beta2"], epsilon=p["eps"]),
+    "rmsprop": lambda p, lr: keras.optimizers.RMSprop(learning_rate=lr, rho=p["rho"], epsilon=p["eps"],
+                                                      momentum=p["momentum"], centered=p["centered"]),
+}
+
+
 def make_optimizer(spec: dict, lr):
-    p = spec
-    if p["name"] == "sgd":
-        cls = {"torch": TorchFormSGD, "keras": keras.optimizers.SGD}[p["momentum_form"]]
-        return cls(learning_rate=lr, momentum=p["momentum"], nesterov=p["nesterov"])
-    if p["name"] == "adagrad":
-        return keras.optimizers.Adagrad(learning_rate=lr, epsilon=p["eps"],
-                                        initial_accumulator_value=p["initial_accumulator_value"])
-    if p["name"] == "adam":
-        return keras.optimizers.Adam(learning_rate=lr, beta_1=p["beta1"], beta_2=p["beta2"], epsilon=p["eps"])
-    if p["name"] == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate=lr, rho=p["rho"], epsilon=p["eps"], momentum=p["momentum"],
-                                        centered=p["centered"])
-    raise BenchError(f"keras backend has no optimizer {p['name']!r}")
+    return OPTIMIZERS[spec["name"]](spec, lr)
 
 
 # ---------------------------------------------------------------- schedules
@@ -148,14 +149,16 @@ class PerEpoch(schedules.LearningRateSchedule):
         return ops.where(ops.equal(epoch, 0), ops.cast(self.first, value.dtype), value)
 
 
-class InverseSqrt(schedules.LearningRateSchedule):
-    """lr / sqrt(epoch + 1): Keras has no square-root decay (InverseTimeDecay is 1/t)."""
+class Reference(schedules.LearningRateSchedule):
+    """A schedule Keras has no object for, driven from the reference: its lr of every epoch, as a table."""
 
-    def __init__(self, lr: float):
-        self.lr = lr
+    HORIZON = 10_000  # epochs tabulated; later epochs read the last
+
+    def __init__(self, reference):
+        self.table = np.array([reference.lr(e) for e in range(self.HORIZON)], dtype=np.float64)
 
     def __call__(self, epoch):
-        return self.lr * ops.rsqrt(ops.cast(epoch, "float64") + 1.0)
+        return ops.take(ops.convert_to_tensor(self.table), ops.minimum(ops.cast(epoch, "int32"), self.HORIZON - 1))
 
 
 class Constant(schedules.LearningRateSchedule):
@@ -168,37 +171,45 @@ class Constant(schedules.LearningRateSchedule):
         return ops.cast(self.lr, "float64")
 
 
+def _multistep(p, lr):
+    """PiecewiseConstantDecay switches after a boundary: the lr of milestone m starts at epoch m."""
+    values = [lr * p["gamma"] ** k for k in range(len(p["milestones"]) + 1)]
+    return schedules.PiecewiseConstantDecay([m - 1 for m in p["milestones"]], values)
+
+
+def _warmup_cosine(p, lr):
+    w = p["warmup_epochs"]
+    return schedules.CosineDecay(np.float64(p["warmup_start_lr"]), decay_steps=p["t_max"] - w,
+                                 alpha=p["eta_min"] / lr, warmup_target=lr, warmup_steps=w)
+
+
+# name -> builder(p, lr) of a Keras schedule counted in epochs (``lr`` a float64: schedules compute in
+# its dtype): the schedules Keras has natively. Any other declared schedule is driven from the
+# reference (``Reference``); plateau is driven from the reference after each epoch (Keras has no
+# reduce-on-plateau schedule outside ``fit``).
+SCHEDULES = {
+    "constant": lambda p, lr: Constant(lr),
+    "step": lambda p, lr: schedules.ExponentialDecay(lr, decay_steps=p["step_size"], decay_rate=p["gamma"], staircase=True),
+    "multistep": _multistep,
+    "exponential": lambda p, lr: schedules.ExponentialDecay(lr, decay_steps=1, decay_rate=p["gamma"], staircase=True),
+    # alpha is a fraction of the initial lr, not a floor; CosineDecay holds it past decay_steps.
+    "cosine": lambda p, lr: schedules.CosineDecay(lr, decay_steps=p["t_max"], alpha=p["eta_min"] / lr),
+    "warmup_cosine": _warmup_cosine,
+    "cosine_restarts": lambda p, lr: schedules.CosineDecayRestarts(lr, first_decay_steps=p["t_0"], t_mul=float(p["t_mult"]),
+                                                                   m_mul=1.0, alpha=p["eta_min"] / lr),
+    "polynomial": lambda p, lr: schedules.PolynomialDecay(lr, decay_steps=p["t_max"], end_learning_rate=0.0,
+                                                          power=p["power"], cycle=False),
+}
+
+
 def make_schedule(spec: dict, lr: float, steps_per_epoch: int):
     """A Keras schedule with the reference's per-epoch values, or the plain lr."""
-    p, name = spec, spec["name"]
+    name = spec["name"]
     base = base_lr(spec, lr)
     if name == "plateau" or (name == "constant" and base == lr and not after_epoch(spec)):
         return lr
-    lr64 = np.float64(base)  # schedules compute in the dtype of their initial lr
-    if name == "constant":
-        inner = Constant(lr64)
-    elif name == "step":
-        inner = schedules.ExponentialDecay(lr64, decay_steps=p["step_size"], decay_rate=p["gamma"], staircase=True)
-    elif name == "multistep":
-        # PiecewiseConstantDecay switches after a boundary: the lr of milestone m starts at epoch m.
-        values = [lr64 * p["gamma"] ** k for k in range(len(p["milestones"]) + 1)]
-        inner = schedules.PiecewiseConstantDecay([m - 1 for m in p["milestones"]], values)
-    elif name == "exponential":
-        inner = schedules.ExponentialDecay(lr64, decay_steps=1, decay_rate=p["gamma"], staircase=True)
-    elif name == "cosine":
-        # alpha is a fraction of the initial lr, not a floor; CosineDecay holds it past decay_steps.
-        inner = schedules.CosineDecay(lr64, decay_steps=p["t_max"], alpha=p["eta_min"] / base)
-    elif name == "warmup_cosine":
-        w = p["warmup_epochs"]
-        inner = schedules.CosineDecay(np.float64(p["warmup_start_lr"]), decay_steps=p["t_max"] - w,
-                                      alpha=p["eta_min"] / base, warmup_target=lr64, warmup_steps=w)
-    elif name == "cosine_restarts":
-        inner = schedules.CosineDecayRestarts(lr64, first_decay_steps=p["t_0"], t_mul=float(p["t_mult"]),
-                                              m_mul=1.0, alpha=p["eta_min"] / base)
-    elif name == "inverse_sqrt":
-        inner = InverseSqrt(lr64)
-    else:
-        raise BenchError(f"keras backend has no schedule {name!r}")
+    build = SCHEDULES.get(name)
+    inner = build(spec, np.float64(base)) if build else Reference(reference_schedule(spec, base))
     return PerEpoch(inner, steps_per_epoch, np.float64(lr) if after_epoch(spec) else None)
 
 
@@ -399,6 +410,7 @@ class Backend:
         self.names = list(weights)
         self.model.set_weights(to_keras(weights, self.flatten_shape))
         self.optimizer = make_optimizer(optimizer, make_schedule(schedule, lr, steps_per_epoch))
+        self.schedule_source = schedule_source(SCHEDULES, schedule)
         self.plateau = Schedule("plateau", lr, {k: v for k, v in schedule.items() if k != "name"}) \
             if schedule["name"] == "plateau" else None
         self.steps = STEPS[self.engine](self.model, self.optimizer, optimizer["weight_decay"])

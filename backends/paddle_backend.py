@@ -27,9 +27,9 @@ from paddle.optimizer import lr as lr_sched
 
 from bench.errors import BenchError
 from bench.perf import BATCH, LR, MOMENTUM, timed_epochs
-from bench.schedules import Schedule, after_epoch, base_lr
+from bench.schedules import Schedule, after_epoch, base_lr, reference_schedule
 
-from .base import EpochResult, EvalResult
+from .base import EpochResult, EvalResult, schedule_source
 
 # Paddle's own default, kept because it is its fastest here: LeNet, one MNIST epoch, batch 128,
 # 16.6 s on 1 thread and 25.4 s on 2 (torch: 5.7 s and 4.6 s). Every run gets the same thread
@@ -118,6 +118,39 @@ class ReferencePlateau(lr_sched.LRScheduler):
         self.last_lr = self.reference.lr(0)
 
 
+def _plateau(p, lr):
+    """Paddle's ReduceOnPlateau; with a cooldown, the reference (Paddle's cooldown counts differently)."""
+    if p["cooldown"]:
+        return ReferencePlateau(lr, {k: v for k, v in p.items() if k != "name"})
+    return lr_sched.ReduceOnPlateau(lr, mode="min", factor=p["factor"], patience=p["patience"],
+                                    threshold=p["threshold"], threshold_mode="rel", cooldown=0, min_lr=p["min_lr"])
+
+
+def _warmup_cosine(p, lr):
+    w = p["warmup_epochs"]
+    cosine = lr_sched.CosineAnnealingDecay(lr, T_max=p["t_max"] - w, eta_min=p["eta_min"])
+    warm = lr_sched.LinearWarmup(cosine, warmup_steps=w, start_lr=p["warmup_start_lr"], end_lr=lr)
+    return HoldFloor(warm, p["t_max"], p["eta_min"])
+
+
+# name -> builder(p, lr) of a paddle.optimizer.lr scheduler (or the plain lr): the schedules Paddle has
+# natively. Any other declared schedule is driven from the reference (a LambdaDecay over it).
+SCHEDULES = {
+    "constant": lambda p, lr: lr,
+    "step": lambda p, lr: lr_sched.StepDecay(lr, step_size=p["step_size"], gamma=p["gamma"]),
+    "multistep": lambda p, lr: lr_sched.MultiStepDecay(lr, milestones=list(p["milestones"]), gamma=p["gamma"]),
+    "exponential": lambda p, lr: lr_sched.ExponentialDecay(lr, gamma=p["gamma"]),
+    "cosine": lambda p, lr: HoldFloor(lr_sched.CosineAnnealingDecay(lr, T_max=p["t_max"], eta_min=p["eta_min"]),
+                                      p["t_max"], p["eta_min"]),
+    "warmup_cosine": _warmup_cosine,
+    "cosine_restarts": lambda p, lr: lr_sched.CosineAnnealingWarmRestarts(lr, T_0=p["t_0"], T_mult=p["t_mult"],
+                                                                          eta_min=p["eta_min"]),
+    "polynomial": lambda p, lr: lr_sched.PolynomialDecay(lr, decay_steps=p["t_max"], end_lr=0.0, power=p["power"],
+                                                         cycle=False),
+    "plateau": _plateau,
+}
+
+
 def make_scheduler(spec: dict, lr: float):
     """Paddle's own scheduler with the reference semantics, or the plain lr.
 
@@ -125,62 +158,40 @@ def make_scheduler(spec: dict, lr: float):
     is the schedule one epoch late, after an epoch at the optimizer's lr (``AfterEpoch``).
     """
     if spec["name"] == "plateau":
-        p = spec
-        params = {k: v for k, v in spec.items() if k != "name"}
-        if p["cooldown"]:
-            return ReferencePlateau(lr, params)
-        return lr_sched.ReduceOnPlateau(lr, mode="min", factor=p["factor"], patience=p["patience"],
-                                        threshold=p["threshold"], threshold_mode="rel", cooldown=0, min_lr=p["min_lr"])
-    scheduler = _scheduler(spec, base_lr(spec, lr))
-    if after_epoch(spec):
-        return AfterEpoch(scheduler, lr)
-    return scheduler
+        return _plateau(spec, lr)
+    base = base_lr(spec, lr)
+    build = SCHEDULES.get(spec["name"])
+    if build is None:
+        reference = reference_schedule(spec, base)
+        scheduler = lr_sched.LambdaDecay(base, lambda e: reference.lr(e) / base)
+    else:
+        scheduler = build(spec, base)
+    return AfterEpoch(scheduler, lr) if after_epoch(spec) else scheduler
 
 
-def _scheduler(spec: dict, lr: float):
-    p, name = spec, spec["name"]
-    if name == "constant":
-        return lr
-    if name == "step":
-        return lr_sched.StepDecay(lr, step_size=p["step_size"], gamma=p["gamma"])
-    if name == "multistep":
-        return lr_sched.MultiStepDecay(lr, milestones=list(p["milestones"]), gamma=p["gamma"])
-    if name == "exponential":
-        return lr_sched.ExponentialDecay(lr, gamma=p["gamma"])
-    if name == "cosine":
-        return HoldFloor(lr_sched.CosineAnnealingDecay(lr, T_max=p["t_max"], eta_min=p["eta_min"]), p["t_max"], p["eta_min"])
-    if name == "warmup_cosine":
-        w = p["warmup_epochs"]
-        cosine = lr_sched.CosineAnnealingDecay(lr, T_max=p["t_max"] - w, eta_min=p["eta_min"])
-        warm = lr_sched.LinearWarmup(cosine, warmup_steps=w, start_lr=p["warmup_start_lr"], end_lr=lr)
-        return HoldFloor(warm, p["t_max"], p["eta_min"])
-    if name == "cosine_restarts":
-        return lr_sched.CosineAnnealingWarmRestarts(lr, T_0=p["t_0"], T_mult=p["t_mult"], eta_min=p["eta_min"])
-    if name == "inverse_sqrt":
-        return lr_sched.LambdaDecay(lr, lambda e: (e + 1) ** -0.5)  # Paddle has no square-root decay
-    raise BenchError(f"paddle backend has no schedule {name!r}")
+def _momentum(parameters, p, lr, decay):
+    if p["momentum"] == 0 and not p["nesterov"]:
+        return paddle.optimizer.SGD(lr, parameters=parameters, weight_decay=decay)
+    return paddle.optimizer.Momentum(lr, momentum=p["momentum"], parameters=parameters, use_nesterov=p["nesterov"],
+                                     weight_decay=decay)
+
+
+# name -> builder(parameters, p, lr, weight decay or None): one per optimizer the core declares.
+OPTIMIZERS = {
+    "sgd": _momentum,
+    "adagrad": lambda parameters, p, lr, decay: paddle.optimizer.Adagrad(
+        lr, epsilon=p["eps"], parameters=parameters, weight_decay=decay,
+        initial_accumulator_value=p["initial_accumulator_value"]),
+    "adam": lambda parameters, p, lr, decay: paddle.optimizer.Adam(
+        lr, beta1=p["beta1"], beta2=p["beta2"], epsilon=p["eps"], parameters=parameters, weight_decay=decay),
+    "rmsprop": lambda parameters, p, lr, decay: paddle.optimizer.RMSProp(
+        lr, rho=p["rho"], epsilon=p["eps"], momentum=p["momentum"], centered=p["centered"], parameters=parameters,
+        weight_decay=decay),
+}
 
 
 def make_optimizer(parameters, spec: dict, learning_rate):
-    p = spec
-    decay = p["weight_decay"] or None
-    if p["name"] == "sgd":
-        if p["momentum_form"] != "torch":
-            raise BenchError(f"Paddle's Momentum has only the torch form, not {p['momentum_form']!r}: drop momentum_form")
-        if p["momentum"] == 0 and not p["nesterov"]:
-            return paddle.optimizer.SGD(learning_rate, parameters=parameters, weight_decay=decay)
-        return paddle.optimizer.Momentum(learning_rate, momentum=p["momentum"], parameters=parameters,
-                                         use_nesterov=p["nesterov"], weight_decay=decay)
-    if p["name"] == "adagrad":
-        return paddle.optimizer.Adagrad(learning_rate, epsilon=p["eps"], parameters=parameters, weight_decay=decay,
-                                        initial_accumulator_value=p["initial_accumulator_value"])
-    if p["name"] == "adam":
-        return paddle.optimizer.Adam(learning_rate, beta1=p["beta1"], beta2=p["beta2"], epsilon=p["eps"],
-                                     parameters=parameters, weight_decay=decay)
-    if p["name"] == "rmsprop":
-        return paddle.optimizer.RMSProp(learning_rate, rho=p["rho"], epsilon=p["eps"], momentum=p["momentum"],
-                                        centered=p["centered"], parameters=parameters, weight_decay=decay)
-    raise BenchError(f"paddle backend has no optimizer {p['name']!r}")
+    return OPTIMIZERS[spec["name"]](parameters, spec, learning_rate, spec["weight_decay"] or None)
 
 
 class Backend:
@@ -209,6 +220,8 @@ class Backend:
         self.model.set_state_dict({k: paddle.to_tensor(_swap_dense(v)) for k, v in weights.items()})
         self.scheduler = make_scheduler(schedule, lr)
         self.optimizer = make_optimizer(self.model.parameters(), optimizer, self.scheduler)
+        self.schedule_source = "reference" if isinstance(self.scheduler, ReferencePlateau) else \
+            schedule_source(SCHEDULES, schedule)
 
     def applied_lr(self) -> float:
         return float(self.optimizer.get_lr())

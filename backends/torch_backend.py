@@ -20,9 +20,9 @@ from torch.optim import lr_scheduler
 from bench.errors import BenchError
 from bench.init import Architecture
 from bench.perf import BATCH, LR, MOMENTUM, timed_epochs
-from bench.schedules import after_epoch, base_lr
+from bench.schedules import after_epoch, base_lr, reference_schedule
 
-from .base import EpochResult, EvalResult
+from .base import EpochResult, EvalResult, schedule_source
 
 NEVER = 10**9  # total_iters for "from here on, for good"
 
@@ -55,23 +55,23 @@ class MLP(nn.Module):
 MODELS = {"lenet": LeNet, "mlp": MLP}
 
 
+# name -> builder(params, p, lr): one per optimizer the core declares (bench/spec.py OPTIMIZERS).
+OPTIMIZERS = {
+    "sgd": lambda params, p, lr: torch.optim.SGD(params, lr=lr, momentum=p["momentum"], nesterov=p["nesterov"],
+                                                 weight_decay=p["weight_decay"], dampening=0.0),
+    "adagrad": lambda params, p, lr: torch.optim.Adagrad(params, lr=lr, eps=p["eps"], weight_decay=p["weight_decay"],
+                                                         initial_accumulator_value=p["initial_accumulator_value"],
+                                                         lr_decay=0.0),
+    "adam": lambda params, p, lr: torch.optim.Adam(params, lr=lr, betas=(p["beta1"], p["beta2"]), eps=p["eps"],
+                                                   weight_decay=p["weight_decay"]),
+    "rmsprop": lambda params, p, lr: torch.optim.RMSprop(params, lr=lr, alpha=p["rho"], eps=p["eps"],
+                                                         momentum=p["momentum"], centered=p["centered"],
+                                                         weight_decay=p["weight_decay"]),
+}
+
+
 def make_optimizer(params, spec: dict, lr: float) -> torch.optim.Optimizer:
-    p = spec
-    if p["name"] == "sgd":
-        if p["momentum_form"] != "torch":
-            raise BenchError(f"torch SGD has only the torch momentum form, not {p['momentum_form']!r}: drop momentum_form")
-        return torch.optim.SGD(params, lr=lr, momentum=p["momentum"], nesterov=p["nesterov"],
-                               weight_decay=p["weight_decay"], dampening=0.0)
-    if p["name"] == "adagrad":
-        return torch.optim.Adagrad(params, lr=lr, eps=p["eps"], weight_decay=p["weight_decay"],
-                                   initial_accumulator_value=p["initial_accumulator_value"], lr_decay=0.0)
-    if p["name"] == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=(p["beta1"], p["beta2"]), eps=p["eps"],
-                                weight_decay=p["weight_decay"])
-    if p["name"] == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, alpha=p["rho"], eps=p["eps"], momentum=p["momentum"],
-                                   centered=p["centered"], weight_decay=p["weight_decay"])
-    raise BenchError(f"torch backend has no optimizer {p['name']!r}")
+    return OPTIMIZERS[spec["name"]](params, spec, lr)
 
 
 def make_scheduler(opt: torch.optim.Optimizer, spec: dict, lr: float):
@@ -103,39 +103,46 @@ def make_scheduler(opt: torch.optim.Optimizer, spec: dict, lr: float):
     return lr_scheduler.SequentialLR(opt, segments, milestones=milestones)
 
 
-def _segments(opt, spec: dict, lr: float) -> tuple[list, list[int]]:
-    """The schedule as torch schedulers and the epochs where each after the first takes over.
+def _cosine(opt, p, lr):
+    """Torch's cosine climbs back after T_max: a ConstantLR holds the floor from there."""
+    return [lr_scheduler.CosineAnnealingLR(opt, T_max=p["t_max"], eta_min=p["eta_min"]),
+            lr_scheduler.ConstantLR(opt, factor=p["eta_min"] / lr, total_iters=NEVER)], [p["t_max"]]
 
-    Torch's cosine climbs back after T_max, so cosine schedules are followed by a
-    ConstantLR that holds the floor; warm-up from lr 0 (which LinearLR refuses) and
-    inverse square root (which torch lacks) are LambdaLRs over the reference.
-    """
-    p = {k: v for k, v in spec.items() if k != "name"}
-    name = spec["name"]
-    if name == "constant":
-        return [], []
-    if name == "step":
-        return [lr_scheduler.StepLR(opt, step_size=p["step_size"], gamma=p["gamma"])], []
-    if name == "multistep":
-        return [lr_scheduler.MultiStepLR(opt, milestones=list(p["milestones"]), gamma=p["gamma"])], []
-    if name == "exponential":
-        return [lr_scheduler.ExponentialLR(opt, gamma=p["gamma"])], []
-    if name == "cosine":
-        return [lr_scheduler.CosineAnnealingLR(opt, T_max=p["t_max"], eta_min=p["eta_min"]),
-                lr_scheduler.ConstantLR(opt, factor=p["eta_min"] / lr, total_iters=NEVER)], [p["t_max"]]
-    if name == "warmup_cosine":
-        warmup, start = p["warmup_epochs"], p["warmup_start_lr"]
-        if start > 0:
-            warm = lr_scheduler.LinearLR(opt, start_factor=start / lr, end_factor=1.0, total_iters=warmup)
-        else:
-            warm = lr_scheduler.LambdaLR(opt, lambda e: e / warmup)
-        return [warm, lr_scheduler.CosineAnnealingLR(opt, T_max=p["t_max"] - warmup, eta_min=p["eta_min"]),
-                lr_scheduler.ConstantLR(opt, factor=p["eta_min"] / lr, total_iters=NEVER)], [warmup, p["t_max"]]
-    if name == "cosine_restarts":
-        return [lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=p["t_0"], T_mult=p["t_mult"], eta_min=p["eta_min"])], []
-    if name == "inverse_sqrt":
-        return [lr_scheduler.LambdaLR(opt, lambda e: (e + 1) ** -0.5)], []
-    raise BenchError(f"torch backend has no schedule {name!r}")
+
+def _warmup_cosine(opt, p, lr):
+    """Warm-up from lr 0 (which LinearLR refuses) is a LambdaLR; then cosine, then its floor held."""
+    warmup, start = p["warmup_epochs"], p["warmup_start_lr"]
+    if start > 0:
+        warm = lr_scheduler.LinearLR(opt, start_factor=start / lr, end_factor=1.0, total_iters=warmup)
+    else:
+        warm = lr_scheduler.LambdaLR(opt, lambda e: e / warmup)
+    return [warm, lr_scheduler.CosineAnnealingLR(opt, T_max=p["t_max"] - warmup, eta_min=p["eta_min"]),
+            lr_scheduler.ConstantLR(opt, factor=p["eta_min"] / lr, total_iters=NEVER)], [warmup, p["t_max"]]
+
+
+# name -> builder(opt, p, lr) -> (schedulers, the epochs where each after the first takes over): the
+# schedules torch has natively. Any other declared schedule is driven from the reference (a LambdaLR).
+SCHEDULES = {
+    "constant": lambda opt, p, lr: ([], []),
+    "step": lambda opt, p, lr: ([lr_scheduler.StepLR(opt, step_size=p["step_size"], gamma=p["gamma"])], []),
+    "multistep": lambda opt, p, lr: ([lr_scheduler.MultiStepLR(opt, milestones=list(p["milestones"]), gamma=p["gamma"])], []),
+    "exponential": lambda opt, p, lr: ([lr_scheduler.ExponentialLR(opt, gamma=p["gamma"])], []),
+    "cosine": _cosine,
+    "warmup_cosine": _warmup_cosine,
+    "cosine_restarts": lambda opt, p, lr: ([lr_scheduler.CosineAnnealingWarmRestarts(
+        opt, T_0=p["t_0"], T_mult=p["t_mult"], eta_min=p["eta_min"])], []),
+    "polynomial": lambda opt, p, lr: ([lr_scheduler.PolynomialLR(opt, total_iters=p["t_max"], power=p["power"])], []),
+    "plateau": None,  # ReduceLROnPlateau, in make_scheduler: it reads each epoch's val loss
+}
+
+
+def _segments(opt, spec: dict, lr: float) -> tuple[list, list[int]]:
+    """The schedule as torch schedulers and the epochs where each after the first takes over."""
+    build = SCHEDULES.get(spec["name"])
+    if build is None:  # no native scheduler (inverse square root): the reference, epoch by epoch
+        reference = reference_schedule(spec, lr)
+        return [lr_scheduler.LambdaLR(opt, lambda e: reference.lr(e) / lr)], []
+    return build(opt, spec, lr)
 
 
 class Backend:
@@ -168,6 +175,7 @@ class Backend:
         self.model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
         self.optimizer = make_optimizer(self.model.parameters(), optimizer, lr)
         self.scheduler = make_scheduler(self.optimizer, schedule, lr)
+        self.schedule_source = schedule_source(SCHEDULES, schedule)
 
     def applied_lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
@@ -277,6 +285,7 @@ class FusedBackend(Backend):
                        for _ in members]
         self.optimizers = [make_optimizer(p.values(), opt, lr) for p, (opt, _, lr) in zip(self.params, members)]
         self.schedulers = [make_scheduler(o, sched, lr) for o, (_, sched, lr) in zip(self.optimizers, members)]
+        self.sources = [schedule_source(SCHEDULES, sched) for _, sched, _ in members]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (members, batch, classes): grouped layers, or on a CPU LeNet each member's own forward.
@@ -319,6 +328,7 @@ class FusedMember:
     def __init__(self, fused: FusedBackend, k: int):
         self.fused, self.k = fused, k
         self.optimizer, self.scheduler = fused.optimizers[k], fused.schedulers[k]
+        self.schedule_source = fused.sources[k]
 
     applied_lr = Backend.applied_lr
     end_epoch = Backend.end_epoch

@@ -37,7 +37,8 @@ COLUMNS = [
 ]
 MANIFEST_COLUMNS = [
     "run_id", "study", "framework", "framework_version", "device", "threads", "fused", "model", "dataset",
-    "optimizer", "schedule", "lr", "batch_size", "seed", "init", "protocol", "epochs", "epochs_done", "status", "error",
+    "optimizer", "schedule", "lr", "batch_size", "seed", "init", "protocol", "schedule_source", "epochs", "epochs_done",
+    "status", "error",
     "wall_seconds", "first_epoch_seconds", "median_epoch_seconds", "python", "numpy", "platform",
     "started", "lrbench", "rows", "spec",
 ]

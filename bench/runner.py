@@ -131,6 +131,8 @@ def _fit(group, backend, specs: list[RunSpec], outs: list[Outcome], arch, weight
     group.build(arch, weights, [(OPTIMIZERS[s.optimizer["name"]].typed(s.optimizer),
                                  SCHEDULES[s.schedule["name"]].typed(s.schedule), s.lr) for s in specs], steps_per_epoch)
     members = [_Member(s, group.member(k), out, backend.version(), device) for k, (s, out) in enumerate(zip(specs, outs))]
+    for member in members:  # the framework's own scheduler, or the reference driving it
+        member.out.manifest["schedule_source"] = getattr(member.backend, "schedule_source", "")
     for epoch in range(1, spec.epochs + 1):
         order = next(orders)
         lrs = [m.backend.applied_lr() for m in members]
@@ -234,7 +236,7 @@ def _manifest_base(spec: RunSpec, threads: int, fused: int = 1) -> dict:
         "device": spec.device, "threads": threads, "fused": fused, "model": spec.model, "dataset": spec.dataset,
         "optimizer": spec.optimizer_label, "schedule": spec.schedule_label, "lr": spec.lr,
         "batch_size": spec.batch_size, "seed": spec.seed, "init": spec.init, "protocol": spec.protocol,
-        "epochs": spec.epochs, "epochs_done": 0,
+        "epochs": spec.epochs, "epochs_done": 0, "schedule_source": "",
         "status": "failed", "error": "", "wall_seconds": "", "first_epoch_seconds": "",
         "median_epoch_seconds": "", "python": sys.version.split()[0], "numpy": np.__version__,
         "platform": platform.platform(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -46,6 +46,7 @@ SCHEDULES: dict[str, Declaration] = {
     ),
     "cosine_restarts": _declare({"t_0": integer(ge=1), "t_mult": integer(1, ge=1), "eta_min": number(0.0, ge=0)}),
     "inverse_sqrt": _declare({}),
+    "polynomial": _declare({"t_max": integer(ge=1), "power": number(1.0, gt=0)}),
     "plateau": Declaration({"factor": number(0.1, gt=0, lt=1), "patience": integer(10, ge=0),
                             "threshold": number(1e-4, ge=0), "cooldown": integer(0, ge=0), "min_lr": number(0.0, ge=0)}),
 }
@@ -66,6 +67,12 @@ def base_lr(schedule: dict, run_lr: float) -> float:
 def after_epoch(schedule: dict) -> bool:
     """Whether the schedule is applied after each epoch (epoch 0 at the optimizer's lr, then f(e - 1))."""
     return schedule.get("timing", "epoch") == "after_epoch"
+
+
+def reference_schedule(spec: dict, lr: float) -> Schedule:
+    """The reference of schedule table ``spec`` (its name and parameters) at base ``lr``, as a backend
+    drives a schedule its framework has no object for; its own ``lr`` and ``timing`` are the backend's."""
+    return Schedule(spec["name"], lr, {k: v for k, v in spec.items() if k not in ("name", *COMMON)})
 
 
 @dataclass
@@ -142,6 +149,11 @@ def _inverse_sqrt(lr0, e):
     return lr0 * (e + 1) ** -0.5
 
 
+def _polynomial(lr0, e, t_max, power):
+    """Polynomial decay to 0 over t_max epochs, then 0 (torch's PolynomialLR; Keras's and Paddle's with end lr 0)."""
+    return lr0 * (1 - min(e, t_max) / t_max) ** power
+
+
 _FORMULAS = {
     "constant": _constant,
     "step": _step,
@@ -151,6 +163,7 @@ _FORMULAS = {
     "warmup_cosine": _warmup_cosine,
     "cosine_restarts": _cosine_restarts,
     "inverse_sqrt": _inverse_sqrt,
+    "polynomial": _polynomial,
 }
 
 

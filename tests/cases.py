@@ -11,6 +11,7 @@ SCHEDULE_CASES = {
     "warmup_cosine_from_lr": {"warmup_epochs": 3, "t_max": 12, "eta_min": 0.0, "warmup_start_lr": 0.03},
     "cosine_restarts": {"t_0": 4, "t_mult": 2, "eta_min": 0.001},
     "inverse_sqrt": {},
+    "polynomial": {"t_max": 30, "power": 2.0},
     "plateau": {"factor": 0.5, "patience": 2, "threshold": 1e-4, "cooldown": 1},
     # a schedule's own base lr, and the timing of schedules applied after each epoch (d2l's)
     "step_own_lr": {"step_size": 5, "gamma": 0.1, "lr": 0.1},

@@ -87,3 +87,8 @@ def test_timing_and_own_lr_are_checked():
         Schedule("inverse_sqrt", 0.1, {"lr": 0})
     with pytest.raises(SpecError, match="'plateau' has no parameter 'timing'"):
         Schedule("plateau", 0.1, {"timing": "after_epoch"})
+
+
+def test_polynomial_decays_to_zero_and_stays():
+    values = lrs("polynomial", 1.0, 8, t_max=4, power=2.0)
+    assert values == pytest.approx([1.0, 0.5625, 0.25, 0.0625, 0.0, 0.0, 0.0, 0.0])

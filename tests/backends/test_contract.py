@@ -16,6 +16,8 @@ from backends import DEFAULT_FRAMEWORKS, installed, load_adapter
 from bench.data import load_dataset
 from bench.results import COLUMNS
 from bench.runner import train
+from bench.schedules import SCHEDULES
+from bench.spec import OPTIMIZERS as DECLARED
 from bench.spec import RunSpec, load_study, optimizer_params
 from tests.backends.contract import applied_lrs, built, mlp_logits_match_numpy, weights_round_trip
 from tests.cases import SCHEDULE_CASES
@@ -27,13 +29,23 @@ FRAMEWORKS = NAMED.split(",") if NAMED else [f for f in DEFAULT_FRAMEWORKS if in
 assert not {"keras", "paddle"} <= set(FRAMEWORKS), (
     "TensorFlow and Paddle crash in one process: set BENCH_FRAMEWORKS to torch,keras or torch,paddle")
 LR_TOLERANCE = {"torch": 1e-9}  # the others compute some schedules in float32 arithmetic
-OPTIMIZERS = [
-    {"name": "sgd", "momentum": 0.9},
-    {"name": "sgd", "momentum": 0.9, "nesterov": True, "weight_decay": 1e-4},
-    {"name": "adagrad"},
-    {"name": "adam"},
-    {"name": "rmsprop"},
-]
+
+
+def other_value(param):
+    """A valid value of a declared parameter other than its default (choices are framework-specific: kept)."""
+    if param.kind == "flag":
+        return not param.default
+    if param.kind == "number" and param.high is not None:
+        return (param.low + param.high) / 2
+    if param.kind == "number":
+        return param.default * 10 if param.default else 1e-4
+    return param.default
+
+
+# From the core's declarations: each optimizer at its defaults, and with every parameter changed.
+OPTIMIZERS = [{"name": name} for name in DECLARED] + [
+    {"name": name, **{k: other_value(p) for k, p in declaration.params.items() if not p.choices}}
+    for name, declaration in DECLARED.items()]
 
 
 @pytest.fixture(params=FRAMEWORKS)
@@ -112,3 +124,17 @@ def test_perf_baselines_time_lenet_epochs(framework):
     for way, loop in baselines.items():
         seconds = loop(data.train_x, data.train_y, 2, "cpu")
         assert len(seconds) == 2 and all(s > 0 for s in seconds), way
+
+
+def test_registries_cover_the_declarations(framework):
+    """Every declared optimizer has a builder; a framework's native schedules are declared ones (the rest
+    run from the reference, and the manifest says which)."""
+    adapter = load_adapter(framework)
+    assert set(adapter.OPTIMIZERS) == set(DECLARED)
+    assert set(adapter.SCHEDULES) <= set(SCHEDULES)
+    assert "polynomial" in adapter.SCHEDULES  # native in all three
+    spec = RunSpec(study="t", framework=framework, model="mlp", dataset="digits", optimizer=optimizer_params({"name": "sgd"}),
+                   schedule={"name": "inverse_sqrt"}, lr=0.1, batch_size=64, epochs=1, seed=0, device="cpu",
+                   train_size=128, val_size=64)
+    source = train(spec, threads=1).manifest["schedule_source"]
+    assert source == ("native" if "inverse_sqrt" in adapter.SCHEDULES else "reference")

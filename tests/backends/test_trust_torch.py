@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from bench.cli import main
-from bench.results import TIMING_METRICS
+
+from .test_torch import deterministic
 
 pytestmark = pytest.mark.torch  # the tox envs that run this file (see tests/conftest.py)
 
@@ -26,12 +27,6 @@ log_every = 20
 [grid]
 lr = [0.1, 0.05]
 """
-
-
-def deterministic(path):
-    df = pd.read_csv(path)
-    df = df[~df["metric"].isin(TIMING_METRICS)]
-    return df.sort_values(["run_id", "epoch", "step", "split", "metric"]).reset_index(drop=True)
 
 
 @pytest.fixture(scope="module")
