@@ -19,6 +19,7 @@ class Framework:
     fusable: bool = False  # the adapter has a FusedBackend (``--fused``)
     dist: str = ""  # the distribution whose version the runs record (default: the first module of needs)
     momentum_forms: tuple[str, ...] = ("torch",)  # SGD momentum forms its optimizer has (see bench/spec.py)
+    style: tuple = ("#777777", (2, 2), "X")  # its colour, line dashes and marker in every comparison figure
 
     @property
     def distribution(self) -> str:
@@ -26,15 +27,18 @@ class Framework:
 
 
 FRAMEWORKS: dict[str, Framework] = {
-    "torch": Framework("torch", ("torch",), "torch", fusable=True),
+    "torch": Framework("torch", ("torch",), "torch", fusable=True, style=("#e4572e", "", "o")),
     "keras": Framework("keras", ("keras", "tensorflow"), "keras",
                        (("KERAS_BACKEND", "tensorflow"), ("TF_CPP_MIN_LOG_LEVEL", "2")),
-                       momentum_forms=("torch", "keras")),
-    "keras-jax": Framework("keras", ("keras", "jax"), "keras", (("KERAS_BACKEND", "jax"),), momentum_forms=("torch", "keras")),
+                       momentum_forms=("torch", "keras"), style=("#2e86ab", (4, 1.5), "s")),
+    "keras-jax": Framework("keras", ("keras", "jax"), "keras", (("KERAS_BACKEND", "jax"),), momentum_forms=("torch", "keras"),
+                           style=("#7b2cbf", (3, 1.2, 1, 1.2), "D")),
     "keras-torch": Framework("keras", ("keras", "torch"), "keras", (("KERAS_BACKEND", "torch"),),
-                             momentum_forms=("torch", "keras")),
-    "paddle": Framework("paddle", ("paddle",), "paddle", dist="paddlepaddle"),
+                             momentum_forms=("torch", "keras"), style=("#f2a541", (6, 2), "v")),
+    "paddle": Framework("paddle", ("paddle",), "paddle", dist="paddlepaddle", style=("#3bb273", (1, 1), "^")),
 }
+# The framework every other is compared against, paired by seed (report and figures).
+REFERENCE_FRAMEWORK = "torch"
 # What runs when --frameworks is not given (the Keras variants run when named).
 DEFAULT_FRAMEWORKS = ("torch", "keras", "paddle")
 

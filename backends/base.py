@@ -14,6 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
+from bench.errors import BenchError
 from bench.init import Architecture
 
 
@@ -76,3 +77,15 @@ def schedule_source(native: dict, schedule: dict) -> str:
     """"native" when the framework's own scheduler runs ``schedule`` (it is in the adapter's registry
     ``native``), "reference" when the adapter drives the framework from bench/schedules.py."""
     return "native" if schedule["name"] in native else "reference"
+
+
+def resolve_device(requested: str, has_gpu: bool, framework: str) -> str:
+    """"cuda" or "cpu" for ``--device auto|cpu|cuda``; ``cuda`` without a GPU is one line, in every framework alike."""
+    if requested == "cuda" and not has_gpu:
+        raise BenchError(f"--device cuda but {framework} sees no CUDA GPU: use --device cpu or auto")
+    return "cuda" if requested in ("cuda", "auto") and has_gpu else "cpu"
+
+
+def weights_dtype(weights: dict[str, np.ndarray]) -> str:
+    """The dtype the runner drew the weights in ("float32" or "float64"): the model is built in it."""
+    return str(next(iter(weights.values())).dtype)

@@ -27,11 +27,10 @@ import keras  # noqa: E402  (after the KERAS_BACKEND choice made by the runner)
 import numpy as np
 from keras import layers, ops  # noqa: E402
 
-from bench.errors import BenchError
 from bench.perf import BATCH, LR, MOMENTUM
 from bench.schedules import Schedule, after_epoch, base_lr, reference_schedule
 
-from .base import EpochResult, EvalResult, schedule_source
+from .base import EpochResult, EvalResult, resolve_device, schedule_source, weights_dtype
 
 schedules = keras.optimizers.schedules
 
@@ -355,9 +354,7 @@ class Backend:
     def setup(self, device: str, threads: int, seed: int) -> tuple[str, int]:
         self.engine = keras.backend.backend()
         gpus = self._gpus()
-        if device == "cuda" and not gpus:
-            raise BenchError(f"--device cuda but Keras ({self.engine}) sees no GPU: use --device cpu or auto")
-        self.device = "cuda" if device in ("cuda", "auto") and gpus else "cpu"
+        self.device = resolve_device(device, bool(gpus), f"Keras ({self.engine})")
         if self.engine == "tensorflow":
             import tensorflow as tf
 
@@ -405,7 +402,7 @@ class Backend:
 
     def build(self, arch, weights, optimizer, schedule, lr, steps_per_epoch) -> None:
         self.model_name = arch.model
-        keras.config.set_floatx(str(next(iter(weights.values())).dtype))
+        keras.config.set_floatx(weights_dtype(weights))
         self.model, self.flatten_shape = build_model(arch)
         self.names = list(weights)
         self.model.set_weights(to_keras(weights, self.flatten_shape))

@@ -25,11 +25,10 @@ import paddle.nn.functional as F
 from paddle import nn
 from paddle.optimizer import lr as lr_sched
 
-from bench.errors import BenchError
 from bench.perf import BATCH, LR, MOMENTUM, timed_epochs
 from bench.schedules import Schedule, after_epoch, base_lr, reference_schedule
 
-from .base import EpochResult, EvalResult, schedule_source
+from .base import EpochResult, EvalResult, resolve_device, schedule_source, weights_dtype
 
 # Paddle's own default, kept because it is its fastest here: LeNet, one MNIST epoch, batch 128,
 # 16.6 s on 1 thread and 25.4 s on 2 (torch: 5.7 s and 4.6 s). Every run gets the same thread
@@ -202,9 +201,7 @@ class Backend:
 
     def setup(self, device: str, threads: int, seed: int) -> tuple[str, int]:
         gpu = paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
-        if device == "cuda" and not gpu:
-            raise BenchError("--device cuda but Paddle sees no CUDA GPU (or is the CPU build): use --device cpu or auto")
-        self.gpu = device in ("cuda", "auto") and gpu
+        self.gpu = resolve_device(device, gpu, "Paddle") == "cuda"
         paddle.set_device("gpu" if self.gpu else "cpu")
         used = min(threads, CPU_THREADS)
         paddle.base.core.set_num_threads(used)
@@ -215,7 +212,7 @@ class Backend:
         self.train_x, self.train_y, self.val_x, self.val_y = map(paddle.to_tensor, (train_x, train_y, val_x, val_y))
 
     def build(self, arch, weights, optimizer, schedule, lr, steps_per_epoch) -> None:
-        paddle.set_default_dtype(str(next(iter(weights.values())).dtype))
+        paddle.set_default_dtype(weights_dtype(weights))
         self.model = MODELS[arch.model](arch)
         self.model.set_state_dict({k: paddle.to_tensor(_swap_dense(v)) for k, v in weights.items()})
         self.scheduler = make_scheduler(schedule, lr)

@@ -17,12 +17,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim import lr_scheduler
 
-from bench.errors import BenchError
 from bench.init import Architecture
 from bench.perf import BATCH, LR, MOMENTUM, timed_epochs
 from bench.schedules import after_epoch, base_lr, reference_schedule
 
-from .base import EpochResult, EvalResult, schedule_source
+from .base import EpochResult, EvalResult, resolve_device, schedule_source, weights_dtype
 
 NEVER = 10**9  # total_iters for "from here on, for good"
 
@@ -152,10 +151,7 @@ class Backend:
         return torch.__version__
 
     def setup(self, device: str, threads: int, seed: int) -> tuple[str, int]:
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        if device == "cuda" and not torch.cuda.is_available():
-            raise BenchError("--device cuda but torch sees no CUDA GPU: use --device cpu or auto")
+        device = resolve_device(device, torch.cuda.is_available(), "torch")
         self.device = torch.device(device)
         torch.set_num_threads(threads)
         torch.manual_seed(seed)
@@ -170,7 +166,7 @@ class Backend:
             self.train_x, self.val_x = (a.contiguous(memory_format=torch.channels_last) for a in (self.train_x, self.val_x))
 
     def build(self, arch, weights, optimizer, schedule, lr, steps_per_epoch) -> None:
-        dtype = getattr(torch, str(next(iter(weights.values())).dtype))
+        dtype = getattr(torch, weights_dtype(weights))
         self.model = MODELS[arch.model](arch).to(self.device, dtype, memory_format=torch.channels_last)
         self.model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
         self.optimizer = make_optimizer(self.model.parameters(), optimizer, lr)
@@ -277,7 +273,7 @@ class FusedBackend(Backend):
     """
 
     def build(self, arch, weights, members, steps_per_epoch) -> None:
-        dtype = getattr(torch, str(next(iter(weights.values())).dtype))
+        dtype = getattr(torch, weights_dtype(weights))
         self.model = MODELS[arch.model](arch).to(self.device, dtype, memory_format=torch.channels_last)
         self.padding = arch.conv1_padding
         self.grouped = FUSED_MODELS.get(arch.model) if self.device.type == "cuda" or arch.model == "mlp" else None

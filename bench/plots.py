@@ -21,6 +21,8 @@ import seaborn as sns  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from backends import FRAMEWORKS, REFERENCE_FRAMEWORK  # noqa: E402  (the registry: no framework is imported)
+
 from .results import COLUMNS, read_combined, read_manifests, with_run_columns  # noqa: E402
 
 CONFIG_COLUMNS = ("protocol", "model", "optimizer", "schedule", "lr", "batch_size")  # protocol: where rows carry it
@@ -200,11 +202,10 @@ def _weight_norms(df, study, hue, title, frameworks) -> plt.Figure:
 # --------------------------------------------------------------------------- framework comparison
 
 # One colour, line style and marker per framework in every comparison figure, whatever frameworks a study has.
-FRAMEWORK_PALETTE = {"torch": "#e4572e", "keras": "#2e86ab", "paddle": "#3bb273", "keras-jax": "#7b2cbf",
-                     "keras-torch": "#f2a541"}
-FRAMEWORK_DASHES = {"torch": "", "keras": (4, 1.5), "paddle": (1, 1), "keras-jax": (3, 1.2, 1, 1.2),
-                    "keras-torch": (6, 2)}
-FRAMEWORK_MARKERS = {"torch": "o", "keras": "s", "paddle": "^", "keras-jax": "D", "keras-torch": "v"}
+# (from the framework registry, backends/__init__.py)
+FRAMEWORK_PALETTE = {name: fw.style[0] for name, fw in FRAMEWORKS.items()}
+FRAMEWORK_DASHES = {name: fw.style[1] for name, fw in FRAMEWORKS.items()}
+FRAMEWORK_MARKERS = {name: fw.style[2] for name, fw in FRAMEWORKS.items()}
 COMPARED = [("val", "accuracy"), ("val", "loss"), ("train", "loss")]
 DIFFERENCES = [("val", "accuracy"), ("val", "loss")]
 MAX_CONFIG_COLUMNS = 8
@@ -280,7 +281,7 @@ def _epoch_rows(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["step"].isna()]
 
 
-def paired_differences(df: pd.DataFrame, metric_split: str, metric: str, reference: str = "torch") -> pd.DataFrame:
+def paired_differences(df: pd.DataFrame, metric_split: str, metric: str, reference: str = REFERENCE_FRAMEWORK) -> pd.DataFrame:
     """value(framework) - value(reference) for the same config, seed and epoch.
 
     Pairing by seed removes the seed-to-seed spread that both frameworks share (same init and batches),
@@ -447,7 +448,7 @@ def _applied_lr(df, study, order, frameworks) -> plt.Figure:
     return fig
 
 
-def plot_comparison(df: pd.DataFrame, study: str, out_dir: Path, reference: str = "torch") -> list[Path]:
+def plot_comparison(df: pd.DataFrame, study: str, out_dir: Path, reference: str = REFERENCE_FRAMEWORK) -> list[Path]:
     """Framework-vs-framework figures of one study for the report; a figure without rows is skipped.
 
     Writes ``<study>_frameworks_overlaid``, ``_differences`` (vs ``reference``), ``_epoch_seconds`` and,
@@ -501,7 +502,7 @@ def plot_study(df: pd.DataFrame, study: str, figures: list[str], out_dir: Path) 
     labels, order, title = config_labels(df)
     df = df.assign(config=labels)
     hue = (order, _config_palette(order))
-    frameworks = _frameworks(df, "torch")  # the reference first, as in every comparison figure
+    frameworks = _frameworks(df, REFERENCE_FRAMEWORK)  # the reference first, as in every comparison figure
     epochs, steps = df[df["step"].isna()], df[df["step"].notna()]
     paths = []
 

@@ -17,13 +17,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from backends import REFERENCE_FRAMEWORK
+
 from .claims import FILTERS, evaluate_claims, select
 from .plots import config_labels, plot_folder
 from .provenance import folder_study
 from .results import atomic_write, read_manifests, read_results, with_run_columns
 from .spec import bundled_figures
 
-REFERENCE = "torch"
+REFERENCE = REFERENCE_FRAMEWORK
 BOOTSTRAP = 10_000
 # A difference counts only when its interval excludes zero and its mean is beyond these
 # margins: half a point of accuracy (the parity tolerance), 2% of the reference's loss.
