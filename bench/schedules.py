@@ -59,6 +59,18 @@ def schedule_params(name, params: dict) -> dict:
     return SCHEDULES[name].fill("schedule", name, params)
 
 
+BELOW_BASE = ("eta_min", "warmup_start_lr")  # a floor and a warm-up start: at most the lr they lead from or to
+
+
+def check_against_lr(schedule: dict, run_lr: float) -> None:
+    """The rules between a schedule and the lr it starts from (frameworks refuse a cosine that climbs)."""
+    base = base_lr(schedule, run_lr)
+    for key in BELOW_BASE:
+        if schedule.get(key, 0) > base:
+            raise SpecError(f"schedule {schedule['name']!r}: {key} {schedule[key]:g} is above its base lr {base:g}: "
+                            f"lower {key} or raise lr")
+
+
 def base_lr(schedule: dict, run_lr: float) -> float:
     """The lr the schedule's formula starts from: its own ``lr`` if it has one, else the run's."""
     return float(schedule.get("lr", run_lr))

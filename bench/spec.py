@@ -27,7 +27,7 @@ from .claims import FILTERS, check_claim, parse_check
 from .data import DATASETS, SIZES, check_options
 from .errors import BenchError, SpecError
 from .params import Declaration, Param, choice, flag, integer, number, of_kind
-from .schedules import SCHEDULES, schedule_params
+from .schedules import SCHEDULES, check_against_lr, schedule_params
 
 STUDIES_DIR = Path(__file__).parent / "studies"
 MODELS = ("lenet", "mlp")
@@ -237,7 +237,7 @@ def _run_spec(study: StudySpec, m: dict, framework: str, seed: int, device: str)
         model=value["model"],
         dataset=value["dataset"],
         optimizer=optimizer_params(value["optimizer"], where),
-        schedule=_schedule(value["schedule"], where),
+        schedule=_schedule(value["schedule"], where, float(value["lr"])),
         lr=float(value["lr"]),
         batch_size=value["batch_size"],
         epochs=value["epochs"],
@@ -267,13 +267,14 @@ def optimizer_params(table: dict, where: str = "optimizer") -> dict:
         raise SpecError(f"{where}: {e}") from None
 
 
-def _schedule(table: dict, where: str) -> dict:
+def _schedule(table: dict, where: str, lr: float) -> dict:
     name = table.get("name")
     try:
-        params = schedule_params(name, {k: v for k, v in table.items() if k != "name"})
+        schedule = {"name": name, **schedule_params(name, {k: v for k, v in table.items() if k != "name"})}
+        check_against_lr(schedule, lr)
     except SpecError as e:
         raise SpecError(f"{where}: {e}") from None
-    return {"name": name, **params}
+    return schedule
 
 
 def _check_reference(entry, path: Path) -> None:

@@ -29,6 +29,8 @@ CASES = [  # (what, the file's changes, extra text, a part of the message)
     ("step_size 0", {"schedule": '{ name = "step", step_size = 0 }'}, "", "step_size must be an integer >= 1, got 0"),
     ("gamma 0", {"schedule": '{ name = "step", step_size = 1, gamma = 0 }'}, "", "gamma must be a finite number > 0"),
     ("gamma negative", {"schedule": '{ name = "exponential", gamma = -0.5 }'}, "", "gamma must be a finite number > 0"),
+    ("a cosine floor above its lr", {"schedule": '{ name = "cosine", t_max = 2, eta_min = 1 }'}, "",
+     "eta_min 1 is above its base lr 0.1"),
     ("t_max 0", {"schedule": '{ name = "cosine", t_max = 0 }'}, "", "t_max must be an integer >= 1, got 0"),
     ("t_max a float", {"schedule": '{ name = "cosine", t_max = 2.5 }'}, "", "t_max must be an integer >= 1, got 2.5"),
     ("plateau factor 1", {"schedule": '{ name = "plateau", factor = 1.0 }'}, "", "factor must be a finite number in (0, 1)"),

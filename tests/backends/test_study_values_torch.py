@@ -64,6 +64,8 @@ def studies(draw):
         site = draw(st.sampled_from(["optimizer", "schedule", "base", "grid"]))
         if site in ("optimizer", "schedule"):
             family = OPTIMIZERS if site == "optimizer" else SCHEDULES
+            if not isinstance(study[site], dict):  # a base mutation replaced the whole table already
+                continue
             params = sorted(family[study[site]["name"]].params)
             if params:
                 study[site][draw(st.sampled_from(params))] = draw(values)  # a declared parameter, any value
