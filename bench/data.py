@@ -429,9 +429,13 @@ def _check_size(value, label: str) -> None:
 def _subset(x, y, n, label, name):
     if n is None:
         return x, y
-    if n > len(x):
-        raise DataError(f"{label}={n} but {name} has only {len(x)} examples in that split: use {label} <= {len(x)}")
+    _check_fits(n, label, name, len(x))
     return x[:n], y[:n]
+
+
+def _check_fits(n: int | None, label: str, name: str, available: int) -> None:
+    if n is not None and n > available:
+        raise DataError(f"{label}={n} but {name} has only {available} examples in that split: use {label} <= {available}")
 
 
 _CHANNELS = {"mnist": 1, "fashion-mnist": 1, "cifar-10": 3, "signs": 3, "digits": 1}
@@ -445,8 +449,7 @@ def check_options(name: str, normalize="unit", train_size: int | None = None, va
     _check_normalize(normalize, _CHANNELS[name])
     for label, n, available in (("train_size", train_size, SIZES[name][0]), ("val_size", val_size, SIZES[name][1])):
         _check_size(n, label)
-        if n is not None and n > available:
-            raise DataError(f"{label}={n} but {name} has only {available} examples in that split: use {label} <= {available}")
+        _check_fits(n, label, name, available)
 _CLASSES = {"mnist": 10, "fashion-mnist": 10, "cifar-10": 10, "signs": 6, "digits": 10}
 
 

@@ -127,13 +127,13 @@ def framework_notes(store: ResultStore, frameworks: list[str]) -> list[str]:
     """One line per framework whose finished runs in the folder were made with another version than the installed one."""
     from backends import FRAMEWORKS
 
-    notes = []
+    notes, trusted = [], store.verify()[0]
     for framework in frameworks:
         try:
             installed = metadata.version(FRAMEWORKS[framework].distribution)
         except metadata.PackageNotFoundError:
             continue
-        older = {m.get("framework_version", "") for m in store.verify()[0]
+        older = {m.get("framework_version", "") for m in trusted
                  if m["framework"] == framework and m["status"] in FINISHED}
         older = sorted(v for v in older if v and installed.split("+")[0] not in v)
         if older:
@@ -142,16 +142,18 @@ def framework_notes(store: ResultStore, frameworks: list[str]) -> list[str]:
     return notes
 
 
-def folder_study(study_dir: Path, name: str) -> StudySpec | None:
-    """The study whose claims, target and references the report applies to a folder.
+def folder_study(study_dir: Path, name: str) -> tuple[StudySpec | None, str]:
+    """The study whose claims, target and references the report applies to a folder, and why there is none.
 
     The folder's record says: a bundled study is read from the installed lrbench (its claims
     may have been refined since), a user's study from the text stored when it ran. A folder
     from before the record falls back to the bundled study of that name, if there is one."""
     rec = _read(Path(study_dir) / RECORD)
     if rec is None or rec["source"] == "bundled":
-        return load_study(name) if name in study_names() else None
+        if name in study_names():
+            return load_study(name), ""
+        return None, f"no definition of study {name!r} is stored with these runs: its claims are not evaluated"
     try:
-        return parse_study(rec["study_file"], Path(rec["source"]))
-    except BenchError:  # a stored definition this lrbench no longer reads: the numbers are still shown
-        return None
+        return parse_study(rec["study_file"], Path(rec["source"])), ""
+    except BenchError as e:  # a stored definition this lrbench no longer reads: the numbers are still shown
+        return None, f"the definition stored in {RECORD} no longer loads ({e}): its claims are not evaluated"

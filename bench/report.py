@@ -186,13 +186,15 @@ def study_blocks(study_dir: Path, root: Path) -> list[tuple[str, object]]:
         return []
     df = with_run_columns(df, manifest)
     first = (df if len(df) else manifest).iloc[0]
-    spec = folder_study(study_dir, first["study"])
+    spec, missing = folder_study(study_dir, first["study"])
     target = spec.target if spec else None
     runs = per_run(df, manifest, target)
     models = sorted(set(pd.concat([df["model"], manifest["model"]]).dropna().astype(str)))
     blocks = [("h2", f"{study_dir.name}: {first['dataset']}, {', '.join(models)}")]
     if spec and spec.description:
         blocks.append(("p", spec.description))
+    if missing:
+        blocks.append(("p", f"**Note**: {missing}."))
     blocks += [("h3", "Per config and framework"), ("table", summary_table(runs, target))]
     flagged = runs[runs["status"].isin(["diverged", "collapsed", "failed"])]
     if len(flagged):

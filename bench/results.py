@@ -127,7 +127,7 @@ class ResultStore:
         for path in sorted(self.runs_dir.glob("*.json")):
             with contextlib.suppress(json.JSONDecodeError, UnicodeDecodeError):
                 entry = json.loads(path.read_text())
-                if isinstance(entry, dict) and entry.get("run_id") == path.stem:
+                if isinstance(entry, dict) and entry.get("run_id") == path.stem and entry.get("status") in STATUSES:
                     entries.append(entry)
         return entries
 

@@ -78,3 +78,12 @@ def test_a_killed_writers_temp_files_are_cleared_by_the_next_writer(tmp_path):
         assert store.finished() == {"a"}
     left = sorted(p.name for p in store.dir.rglob("*") if p.is_file())
     assert left == [".lock", "a.csv", "a.json", "manifest.csv", "results.csv"]
+
+
+def test_a_manifest_without_a_status_is_damaged_not_trusted(tmp_path):
+    store = ResultStore(tmp_path, "s")
+    with store.lock():
+        store.save_run(*fake_run("a"))
+        (store.runs_dir / "b.json").write_text(json.dumps({"run_id": "b"}))  # parses, but says nothing of the run
+        trusted, damaged = store.verify()
+    assert [m["run_id"] for m in trusted] == ["a"] and "b" in damaged

@@ -5,7 +5,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 
 import pandas as pd
@@ -13,7 +12,7 @@ import pytest
 
 from bench.cli import main
 
-from .test_torch import deterministic
+from .test_torch import deterministic, sweep
 
 pytestmark = pytest.mark.torch  # the tox envs that run this file (see tests/conftest.py)
 
@@ -79,11 +78,6 @@ def test_resume_repairs_a_damaged_folder(clean, tmp_path, capsys, damage):
     if damage.startswith("run C") or damage == "run manifest emptied":
         assert "is damaged" in err and "runs again" in err  # named, not silently skipped
     assert main(["report", str(tmp_path / "out")]) == 0
-
-
-def sweep(study, out):
-    return subprocess.Popen([sys.executable, "-m", "bench.cli", "run", str(study), "--out", str(out), "--frameworks", "torch"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
 def alive(group: int) -> bool:
