@@ -48,12 +48,14 @@ def train(spec: RunSpec, data_dir=None, threads: int | None = None) -> Outcome:
     return train_group([spec], data_dir, threads)[0]
 
 
-def train_group(specs: list[RunSpec], data_dir=None, threads: int | None = None) -> list[Outcome]:
+def train_group(specs: list[RunSpec], data_dir=None, threads: int | None = None, verify: bool = True) -> list[Outcome]:
     """Runs that train together in one process: one run alone, a fused group, or a warm-start chain.
 
     Fused (``--fused``): runs that differ only in lr or schedule train at once as one model;
     each member gets the rows and manifest it would get alone, and its epoch seconds are the
     fused model's, as that is the time the member's epoch took.
+    ``verify``: check the data files' checksums; a local worker is spared it, as the driver
+    checked the same files before any run (a Ray worker on another machine checks its own).
     Warm start (``protocol = "warm_start"``): the stages of one chain; the network trains at
     each lr of the chain in turn from where the previous stage left it, so every stage up to
     the last one asked for is trained, and the outcomes of the stages asked for are returned.
@@ -63,7 +65,7 @@ def train_group(specs: list[RunSpec], data_dir=None, threads: int | None = None)
     outs = [Outcome(manifest=_manifest_base(spec, threads, fused=fused)) for spec in specs]
     start = time.perf_counter()
     try:
-        _train(specs, data_dir, threads, outs)
+        _train(specs, data_dir, threads, outs, verify)
     except Exception as e:  # the run fails, the sweep goes on
         for out in outs:
             if out.manifest["status"] == "failed" and not out.manifest["error"]:
@@ -90,7 +92,7 @@ class _Alone:
         return self.backend
 
 
-def _train(specs: list[RunSpec], data_dir, threads: int, outs: list[Outcome]) -> None:
+def _train(specs: list[RunSpec], data_dir, threads: int, outs: list[Outcome], verify: bool) -> None:
     from backends import load_backend  # imports the framework, in this process only
 
     spec = specs[0]  # what the runs share: everything but lr and schedule
@@ -102,7 +104,7 @@ def _train(specs: list[RunSpec], data_dir, threads: int, outs: list[Outcome]) ->
     for out in outs:
         out.manifest.update(framework_version=backend.version(), device=device, threads=threads_used)
 
-    data = load_dataset(spec.dataset, data_dir, normalize=spec.normalize,
+    data = load_dataset(spec.dataset, data_dir, normalize=spec.normalize, verify=verify,
                         train_size=spec.train_size, val_size=spec.val_size)
     n = len(data.train_y)
     if spec.batch_size > n:
