@@ -77,6 +77,13 @@ def load_adapter(name: str):
     return importlib.import_module(f"backends.{fw.adapter}_backend")
 
 
+def load_baselines(name: str) -> dict:
+    """``bench perf``'s hand-written loops of framework ``name`` (``backends/<adapter>_baselines.py``)."""
+    fw = FRAMEWORKS[name]
+    os.environ.update(dict(fw.env))
+    return importlib.import_module(f"backends.{fw.adapter}_baselines").BASELINES
+
+
 def load_backend(name: str, fused: bool = False):
     """A fresh ``Backend`` of framework ``name`` (see ``load_adapter``).
 

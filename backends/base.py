@@ -22,6 +22,7 @@ from bench.init import Architecture
 class EpochResult:
     batch_losses: np.ndarray  # mean loss of each batch, in order (float64)
     correct: int  # correct predictions over the epoch's forward passes
+    batch_lrs: np.ndarray | None = None  # a per-step schedule's lr applied to each batch, in order
 
 
 @dataclass
@@ -49,7 +50,9 @@ class Backend(Protocol):
               steps_per_epoch: int) -> None:
         """Model from canonical weights (in their dtype); the optimizer and the schedule as framework objects.
 
-        steps_per_epoch is for frameworks whose schedules count optimizer steps."""
+        steps_per_epoch is for frameworks whose schedules count optimizer steps, and for the
+        per-step schedules (bench/schedules.py PER_STEP), which the backend steps after every
+        batch instead of after every epoch, reporting each batch's lr in ``batch_lrs``."""
 
     def applied_lr(self) -> float:
         """The lr the framework's optimizer will apply to the next batch."""
@@ -71,6 +74,50 @@ class Backend(Protocol):
 
     def synchronize(self) -> None:
         """Block until the device has finished queued work (timing)."""
+
+
+class Member(Protocol):
+    """One run of a fused group, as the runner sees it: what it asks of one run besides training."""
+
+    schedule_source: str
+
+    def applied_lr(self) -> float: ...
+
+    def evaluate(self, batch_size: int) -> EvalResult: ...
+
+    def end_epoch(self, val_loss: float) -> None: ...
+
+    def weights(self) -> dict[str, np.ndarray]: ...
+
+    def synchronize(self) -> None: ...
+
+
+class FusedBackend(Protocol):
+    """Runs that differ only in lr or schedule, trained at once as one model (``--fused``).
+
+    An adapter whose framework registry says ``fusable`` defines one beside its ``Backend``;
+    ``version``, ``setup``, ``set_data`` and ``synchronize`` are the ``Backend``'s. Each member
+    gets the same initial weights and batches; the runner evaluates and schedules each through
+    ``member(k)``, and times the shared epoch."""
+
+    name: str
+
+    def version(self) -> str: ...
+
+    def setup(self, device: str, threads: int, seed: int) -> tuple[str, int]: ...
+
+    def set_data(self, train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray) -> None: ...
+
+    def build(self, arch: Architecture, weights: dict[str, np.ndarray], members: list[tuple[dict, dict, float]],
+              steps_per_epoch: int) -> None:
+        """One model holding a copy of ``weights`` per member: (optimizer, schedule, lr) each."""
+
+    def train_epoch(self, order: np.ndarray, batch_size: int) -> list[EpochResult]:
+        """One epoch of every member over the same order: one result per member, in member order."""
+
+    def member(self, k: int) -> Member: ...
+
+    def synchronize(self) -> None: ...
 
 
 def schedule_source(native: dict, schedule: dict) -> str:

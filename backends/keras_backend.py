@@ -23,74 +23,41 @@ Pinned against Keras's defaults, so the math is that of the other backends:
 
 from __future__ import annotations
 
+import os
+
 import keras  # noqa: E402  (after the KERAS_BACKEND choice made by the runner)
 import numpy as np
 from keras import layers, ops  # noqa: E402
 
-from bench.perf import BATCH, LR, MOMENTUM
-from bench.schedules import Schedule, after_epoch, base_lr, reference_schedule
+from bench.layout import CHANNELS_LAST, from_layout, to_layout
+from bench.schedules import PER_STEP, Schedule, after_epoch, base_lr, range_factor, reference_schedule
 
 from .base import EpochResult, EvalResult, resolve_device, schedule_source, weights_dtype
 
 schedules = keras.optimizers.schedules
 
 
-# ---------------------------------------------------------------- layout conversions
-
-
-def _fc1_rows(shape: tuple[int, int, int]):
-    """Row permutation of fc1: the canonical (C, H, W) flatten -> Keras's (H, W, C) flatten."""
-    c, h, w = shape
-    return np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).reshape(-1)
-
-
-def to_keras(weights: dict, flatten_shape) -> list[np.ndarray]:
-    out = []
-    for name, w in weights.items():
-        if w.ndim == 4:  # (out, in, kh, kw) -> (kh, kw, in, out)
-            w = w.transpose(2, 3, 1, 0)
-        elif w.ndim == 2:  # (out, in) -> (in, out)
-            w = w.T[_fc1_rows(flatten_shape)] if name == "fc1.weight" else w.T
-        out.append(np.ascontiguousarray(w))
-    return out
-
-
-def from_keras(names: list[str], values: list[np.ndarray], flatten_shape) -> dict:
-    out = {}
-    for name, w in zip(names, values):
-        if w.ndim == 4:
-            w = w.transpose(3, 2, 0, 1)
-        elif w.ndim == 2:
-            if name == "fc1.weight":
-                w = w[np.argsort(_fc1_rows(flatten_shape))]
-            w = w.T
-        out[name] = np.ascontiguousarray(w)
-    return out
-
-
 # ---------------------------------------------------------------- models
 
 
-def build_model(arch) -> tuple[keras.Model, tuple[int, int, int]]:
-    """The model and the (C, H, W) shape that its fc1 flattens."""
-    layers_ = arch.layers
+def build_model(arch) -> keras.Model:
+    """LeNet or the MLP in channels-last layout, its shapes read from the architecture."""
+    shapes = arch.layers
     if arch.model == "lenet":
-        c, side = layers_["conv1"][1], 28 if arch.conv1_padding else 32
+        (c1, c, k1, _), (c2, _, k2, _) = shapes["conv1"], shapes["conv2"]
+        side = 28 if arch.conv1_padding else 32
         inputs = keras.Input((side, side, c))
-        x = layers.Conv2D(6, 5, padding="same" if arch.conv1_padding else "valid", activation="relu", name="conv1")(inputs)
+        x = layers.Conv2D(c1, k1, padding="same" if arch.conv1_padding else "valid", activation="relu", name="conv1")(inputs)
         x = layers.MaxPooling2D(2)(x)
-        x = layers.Conv2D(16, 5, activation="relu", name="conv2")(x)
+        x = layers.Conv2D(c2, k2, activation="relu", name="conv2")(x)
         x = layers.MaxPooling2D(2)(x)
-        flatten_shape = (16, x.shape[1], x.shape[2])
     else:
-        fan_in = layers_["fc1"][1]
-        inputs = x = keras.Input((fan_in,))
-        flatten_shape = (1, 1, fan_in)  # fed already flat, see Backend.set_data
+        inputs = x = keras.Input((shapes["fc1"][1],))  # fed already flat, see Backend.set_data
     x = layers.Flatten()(x)
-    x = layers.Dense(layers_["fc1"][0], activation="relu", name="fc1")(x)
-    x = layers.Dense(layers_["fc2"][0], activation="relu", name="fc2")(x)
-    outputs = layers.Dense(layers_["fc3"][0], name="fc3")(x)
-    return keras.Model(inputs, outputs, name=arch.model), flatten_shape
+    x = layers.Dense(shapes["fc1"][0], activation="relu", name="fc1")(x)
+    x = layers.Dense(shapes["fc2"][0], activation="relu", name="fc2")(x)
+    outputs = layers.Dense(shapes["fc3"][0], name="fc3")(x)
+    return keras.Model(inputs, outputs, name=arch.model)
 
 
 # ---------------------------------------------------------------- optimizers
@@ -149,15 +116,22 @@ class PerEpoch(schedules.LearningRateSchedule):
 
 
 class Reference(schedules.LearningRateSchedule):
-    """A schedule Keras has no object for, driven from the reference: its lr of every epoch, as a table."""
+    """A schedule Keras has no object for, driven from the reference: its lr at every epoch (or, for a
+    per-step schedule, every step), as a table; counts past the table read its last entry."""
 
-    HORIZON = 10_000  # epochs tabulated; later epochs read the last
+    EPOCHS = 10_000  # an epoch schedule's epochs tabulated
+    STEPS = 200_000  # a per-step schedule's steps (427 MNIST epochs at batch 128); one-cycle's whole cycle
 
-    def __init__(self, reference):
-        self.table = np.array([reference.lr(e) for e in range(self.HORIZON)], dtype=np.float64)
+    def __init__(self, reference, steps_per_epoch: int):
+        if reference.name == "one_cycle":
+            horizon = reference.params["cycle_epochs"] * steps_per_epoch
+        else:
+            horizon = self.STEPS if reference.name in PER_STEP else self.EPOCHS
+        self.table = np.array([reference.at(t, steps_per_epoch) for t in range(horizon)], dtype=np.float64)
 
-    def __call__(self, epoch):
-        return ops.take(ops.convert_to_tensor(self.table), ops.minimum(ops.cast(epoch, "int32"), self.HORIZON - 1))
+    def __call__(self, count):
+        last = len(self.table) - 1
+        return ops.take(ops.convert_to_tensor(self.table), ops.minimum(ops.cast(count, "int32"), last))
 
 
 class Constant(schedules.LearningRateSchedule):
@@ -198,17 +172,24 @@ SCHEDULES = {
                                                                    m_mul=1.0, alpha=p["eta_min"] / lr),
     "polynomial": lambda p, lr: schedules.PolynomialDecay(lr, decay_steps=p["t_max"], end_learning_rate=0.0,
                                                           power=p["power"], cycle=False),
+    # per step, counted in the optimizer's steps (one-cycle and cyclical: Keras has none; the reference)
+    "cosine_per_step": lambda p, lr: schedules.CosineDecay(lr, decay_steps=p["t_max"], alpha=p["eta_min"] / lr),
+    "range_test": lambda p, lr: schedules.ExponentialDecay(np.float64(p["min_lr"]), decay_steps=1,
+                                                          decay_rate=range_factor(lr, p["min_lr"], p["steps"])),
 }
 
 
 def make_schedule(spec: dict, lr: float, steps_per_epoch: int):
-    """A Keras schedule with the reference's per-epoch values, or the plain lr."""
+    """A Keras schedule with the reference's values, or the plain lr: counted in epochs (``PerEpoch``),
+    or for a per-step schedule in the optimizer's steps."""
     name = spec["name"]
     base = base_lr(spec, lr)
     if name == "plateau" or (name == "constant" and base == lr and not after_epoch(spec)):
         return lr
     build = SCHEDULES.get(name)
-    inner = build(spec, np.float64(base)) if build else Reference(reference_schedule(spec, base))
+    inner = build(spec, np.float64(base)) if build else Reference(reference_schedule(spec, base), steps_per_epoch)
+    if name in PER_STEP:
+        return inner
     return PerEpoch(inner, steps_per_epoch, np.float64(lr) if after_epoch(spec) else None)
 
 
@@ -353,15 +334,18 @@ class Backend:
 
     def setup(self, device: str, threads: int, seed: int) -> tuple[str, int]:
         self.engine = keras.backend.backend()
+        keras.backend.clear_session()  # a worker's earlier runs leave nothing behind (graphs, layer names)
         gpus = self._gpus()
         self.device = resolve_device(device, bool(gpus), f"Keras ({self.engine})")
         if self.engine == "tensorflow":
             import tensorflow as tf
 
             if tf.config.threading.get_intra_op_parallelism_threads() != threads:
-                # threads for each op's kernels, as torch.set_num_threads; ops run one at a time
-                tf.config.threading.set_intra_op_parallelism_threads(threads)
-                tf.config.threading.set_inter_op_parallelism_threads(1)
+                try:  # threads for each op's kernels, as torch.set_num_threads; ops run one at a time
+                    tf.config.threading.set_intra_op_parallelism_threads(threads)
+                    tf.config.threading.set_inter_op_parallelism_threads(1)
+                except RuntimeError:  # TensorFlow ran already in this process: its threads are fixed, say which
+                    threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count() or 1
             for gpu in tf.config.list_physical_devices("GPU"):
                 tf.config.experimental.set_memory_growth(gpu, True)  # never take the whole GPU
             if self.device == "cpu" and gpus:
@@ -403,11 +387,12 @@ class Backend:
     def build(self, arch, weights, optimizer, schedule, lr, steps_per_epoch) -> None:
         self.model_name = arch.model
         keras.config.set_floatx(weights_dtype(weights))
-        self.model, self.flatten_shape = build_model(arch)
-        self.names = list(weights)
-        self.model.set_weights(to_keras(weights, self.flatten_shape))
-        self.optimizer = make_optimizer(optimizer, make_schedule(schedule, lr, steps_per_epoch))
+        self.arch, self.model, self.names = arch, build_model(arch), list(weights)
+        self.model.set_weights(list(to_layout(weights, arch, CHANNELS_LAST).values()))
+        self.schedule = make_schedule(schedule, lr, steps_per_epoch)
+        self.optimizer = make_optimizer(optimizer, self.schedule)
         self.schedule_source = schedule_source(SCHEDULES, schedule)
+        self.per_step, self.steps_done = schedule["name"] in PER_STEP, 0
         self.plateau = Schedule("plateau", lr, {k: v for k, v in schedule.items() if k != "name"}) \
             if schedule["name"] == "plateau" else None
         self.steps = STEPS[self.engine](self.model, self.optimizer, optimizer["weight_decay"])
@@ -431,7 +416,14 @@ class Backend:
             correct.append(right)
         self.steps.end()
         losses = ops.convert_to_numpy(ops.stack(losses)).astype(np.float64)
-        return EpochResult(losses, int(ops.convert_to_numpy(ops.sum(ops.stack(correct)))))
+        first, self.steps_done = self.steps_done, self.steps_done + len(losses)
+        return EpochResult(losses, int(ops.convert_to_numpy(ops.sum(ops.stack(correct)))),
+                           self._lrs(first, len(losses)) if self.per_step else None)
+
+    def _lrs(self, first: int, n: int) -> np.ndarray:
+        """The lr of each of the epoch's steps: the optimizer's schedule object at the step counts the
+        optimizer gave it (its iterations before each update), read once per epoch."""
+        return ops.convert_to_numpy(ops.stack([self.schedule(first + i) for i in range(n)])).astype(np.float64)
 
     def evaluate(self, batch_size) -> EvalResult:
         loss_sum, predictions = 0.0, []
@@ -450,7 +442,7 @@ class Backend:
             self.optimizer.learning_rate = self.plateau.lr(0)
 
     def weights(self) -> dict[str, np.ndarray]:
-        return from_keras(self.names, self.model.get_weights(), self.flatten_shape)
+        return from_layout(dict(zip(self.names, self.model.get_weights())), self.arch, CHANNELS_LAST)
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         return ops.convert_to_numpy(self.model(self._array(self._layout(x)), training=False))
@@ -461,37 +453,3 @@ class Backend:
 
             torch.cuda.synchronize()
         # TensorFlow and JAX: the epoch's results are fetched as numpy, which waits for the device.
-
-
-# ------------------------------------------------------------- baseline for `bench perf` (PERF_BASELINES)
-
-
-def hand_loop(x, y, epochs: int, device: str) -> list[float]:
-    """LeNet epochs as a Keras user writes them: Sequential, compile(jit_compile=True), fit."""
-    import time
-
-    model = keras.Sequential([
-        keras.Input((28, 28, 1)), layers.Conv2D(6, 5, padding="same", activation="relu"), layers.MaxPooling2D(),
-        layers.Conv2D(16, 5, activation="relu"), layers.MaxPooling2D(), layers.Flatten(),
-        layers.Dense(120, activation="relu"), layers.Dense(84, activation="relu"), layers.Dense(10),
-    ])
-    model.compile(optimizer=keras.optimizers.SGD(LR, momentum=MOMENTUM), jit_compile=True,
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-
-    class EpochTimes(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.seconds: list[float] = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):  # fit has waited for the epoch's last step here
-            self.seconds.append(time.perf_counter() - self.start)
-
-    times = EpochTimes()
-    model.fit(x.transpose(0, 2, 3, 1), y, batch_size=BATCH, epochs=epochs, shuffle=True, verbose=0, callbacks=[times])
-    return times.seconds
-
-
-PERF_BASELINES = {"hand": hand_loop}

@@ -25,8 +25,8 @@ import paddle.nn.functional as F
 from paddle import nn
 from paddle.optimizer import lr as lr_sched
 
-from bench.perf import BATCH, LR, MOMENTUM, timed_epochs
-from bench.schedules import Schedule, after_epoch, base_lr, reference_schedule
+from bench.layout import DENSE_IN_OUT, from_layout, to_layout
+from bench.schedules import Schedule, after_epoch, base_lr, per_step, range_factor, reference_schedule
 
 from .base import EpochResult, EvalResult, resolve_device, schedule_source, weights_dtype
 
@@ -43,8 +43,9 @@ def _linears(arch):
 class LeNet(nn.Layer):
     def __init__(self, arch):
         super().__init__()
-        self.conv1 = nn.Conv2D(arch.layers["conv1"][1], 6, 5, padding=arch.conv1_padding)
-        self.conv2 = nn.Conv2D(6, 16, 5)
+        (c1, c, k1, _), (c2, _, k2, _) = arch.layers["conv1"], arch.layers["conv2"]
+        self.conv1 = nn.Conv2D(c, c1, k1, padding=arch.conv1_padding)
+        self.conv2 = nn.Conv2D(c1, c2, k2)
         self.fc1, self.fc2, self.fc3 = _linears(arch)
 
     def forward(self, x):
@@ -65,11 +66,6 @@ class MLP(nn.Layer):
 
 
 MODELS = {"lenet": LeNet, "mlp": MLP}
-
-
-def _swap_dense(w: np.ndarray) -> np.ndarray:
-    """Canonical (out, in) dense kernels <-> Paddle's (in, out); convolutions are OIHW in both."""
-    return np.ascontiguousarray(w.T) if w.ndim == 2 else w
 
 
 class HoldFloor(lr_sched.LRScheduler):
@@ -147,22 +143,40 @@ SCHEDULES = {
     "polynomial": lambda p, lr: lr_sched.PolynomialDecay(lr, decay_steps=p["t_max"], end_lr=0.0, power=p["power"],
                                                          cycle=False),
     "plateau": _plateau,
+    # per step, stepped after every batch. Paddle's one-cycle ends at an absolute end_learning_rate
+    # (default 1e-4): pinned to torch's peak / div_factor / final_div_factor.
+    "one_cycle": lambda p, lr: lr_sched.OneCycleLR(
+        lr, total_steps=p["cycle_epochs"] * p["steps_per_epoch"], divide_factor=p["div_factor"],
+        end_learning_rate=lr / p["div_factor"] / p["final_div_factor"], phase_pct=p["pct_start"],
+        anneal_strategy=p["anneal"], three_phase=p["three_phase"]),
+    "cyclic": lambda p, lr: lr_sched.CyclicLR(p["min_lr"], lr, step_size_up=p["step_size_up"],
+                                              step_size_down=p.get("step_size_down"), mode=p["mode"], exp_gamma=p["gamma"]),
+    "cosine_per_step": lambda p, lr: SCHEDULES["cosine"](p, lr),  # its t_max counted in steps
+    "range_test": lambda p, lr: _range_test(p["min_lr"], range_factor(lr, p["min_lr"], p["steps"])),
 }
 
 
-def make_scheduler(spec: dict, lr: float):
+def _range_test(min_lr: float, factor: float):
+    """ExponentialDecay refuses a factor above 1; MultiplicativeDecay multiplies the lr by it per step."""
+    return lr_sched.MultiplicativeDecay(min_lr, lambda step: factor)
+
+
+def make_scheduler(spec: dict, lr: float, steps_per_epoch: int = 1):
     """Paddle's own scheduler with the reference semantics, or the plain lr.
 
     A schedule's own base lr is the scheduler's ``learning_rate``; ``timing = "after_epoch"``
     is the schedule one epoch late, after an epoch at the optimizer's lr (``AfterEpoch``).
+    A per-step schedule's builder is also told the steps per epoch.
     """
+    if per_step(spec):
+        spec = {**spec, "steps_per_epoch": steps_per_epoch}
     if spec["name"] == "plateau":
         return _plateau(spec, lr)
     base = base_lr(spec, lr)
     build = SCHEDULES.get(spec["name"])
     if build is None:
-        reference = reference_schedule(spec, base)
-        scheduler = lr_sched.LambdaDecay(base, lambda e: reference.lr(e) / base)
+        reference, steps = reference_schedule(spec, base), spec.get("steps_per_epoch", 1)
+        scheduler = lr_sched.LambdaDecay(base, lambda t: reference.at(t, steps) / base)
     else:
         scheduler = build(spec, base)
     return AfterEpoch(scheduler, lr) if after_epoch(spec) else scheduler
@@ -214,8 +228,10 @@ class Backend:
     def build(self, arch, weights, optimizer, schedule, lr, steps_per_epoch) -> None:
         paddle.set_default_dtype(weights_dtype(weights))
         self.model = MODELS[arch.model](arch)
-        self.model.set_state_dict({k: paddle.to_tensor(_swap_dense(v)) for k, v in weights.items()})
-        self.scheduler = make_scheduler(schedule, lr)
+        self.arch = arch
+        self.model.set_state_dict({k: paddle.to_tensor(v) for k, v in to_layout(weights, arch, DENSE_IN_OUT).items()})
+        self.scheduler = make_scheduler(schedule, lr, steps_per_epoch)
+        self.per_step = per_step(schedule)
         self.optimizer = make_optimizer(self.model.parameters(), optimizer, self.scheduler)
         self.schedule_source = "reference" if isinstance(self.scheduler, ReferencePlateau) else \
             schedule_source(SCHEDULES, schedule)
@@ -227,17 +243,23 @@ class Backend:
         self.model.train()
         order = paddle.to_tensor(order)
         losses, correct = [], paddle.zeros([], dtype="int64")
+        lrs = [] if self.per_step else None  # host floats: no device sync
         for start in range(0, order.shape[0], batch_size):
             idx = order[start:start + batch_size]
             x, y = paddle.gather(self.train_x, idx), paddle.gather(self.train_y, idx)
             logits = self.model(x)
             loss = F.cross_entropy(logits, y)
             loss.backward()
+            if lrs is not None:
+                lrs.append(self.optimizer.get_lr())
             self.optimizer.step()
+            if lrs is not None:
+                self.scheduler.step()
             self.optimizer.clear_grad()
             losses.append(loss.detach())
             correct += (logits.detach().argmax(1) == y).astype("int64").sum()
-        return EpochResult(paddle.stack(losses).numpy().astype(np.float64), int(correct))
+        return EpochResult(paddle.stack(losses).numpy().astype(np.float64), int(correct),
+                           None if lrs is None else np.array(lrs, dtype=np.float64))
 
     @paddle.no_grad()
     def evaluate(self, batch_size) -> EvalResult:
@@ -251,13 +273,15 @@ class Backend:
         return EvalResult(float(loss_sum), paddle.concat(predictions).numpy())
 
     def end_epoch(self, val_loss: float) -> None:
+        if self.per_step:  # stepped after every batch
+            return
         if isinstance(self.scheduler, (lr_sched.ReduceOnPlateau, ReferencePlateau)):
             self.scheduler.step(val_loss)
         elif isinstance(self.scheduler, lr_sched.LRScheduler):
             self.scheduler.step()
 
     def weights(self) -> dict[str, np.ndarray]:
-        return {k: _swap_dense(v.numpy()) for k, v in self.model.state_dict().items()}
+        return from_layout({k: v.numpy() for k, v in self.model.state_dict().items()}, self.arch, DENSE_IN_OUT)
 
     @paddle.no_grad()
     def logits(self, x: np.ndarray) -> np.ndarray:
@@ -267,30 +291,3 @@ class Backend:
     def synchronize(self) -> None:
         if self.gpu:
             paddle.device.synchronize()
-
-
-# ------------------------------------------------------------- baseline for `bench perf` (PERF_BASELINES)
-
-
-def hand_loop(x, y, epochs: int, device: str) -> list[float]:
-    """LeNet epochs as a Paddle user writes them: dygraph Sequential, Momentum, a randperm."""
-    model = nn.Sequential(
-        nn.Conv2D(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2D(2), nn.Conv2D(6, 16, 5), nn.ReLU(), nn.MaxPool2D(2),
-        nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
-    )
-    opt = paddle.optimizer.Momentum(learning_rate=LR, momentum=MOMENTUM, parameters=model.parameters())
-    X, Y = paddle.to_tensor(x), paddle.to_tensor(y)
-
-    def epoch():
-        perm = paddle.randperm(len(x))
-        for i in range(0, len(x), BATCH):
-            idx = perm[i:i + BATCH]
-            loss = F.cross_entropy(model(X[idx]), Y[idx])
-            loss.backward()
-            opt.step()
-            opt.clear_grad()
-
-    return timed_epochs(epochs, epoch, paddle.device.cuda.synchronize if device == "cuda" else (lambda: None))
-
-
-PERF_BASELINES = {"hand": hand_loop}

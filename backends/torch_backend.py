@@ -9,8 +9,6 @@ epoch after 30 s of compiling, so runs stay eager.
 
 from __future__ import annotations
 
-from functools import partial
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -18,8 +16,7 @@ from torch import nn
 from torch.optim import lr_scheduler
 
 from bench.init import Architecture
-from bench.perf import BATCH, LR, MOMENTUM, timed_epochs
-from bench.schedules import after_epoch, base_lr, reference_schedule
+from bench.schedules import after_epoch, base_lr, per_step, range_factor, reference_schedule
 
 from .base import EpochResult, EvalResult, resolve_device, schedule_source, weights_dtype
 
@@ -29,9 +26,9 @@ NEVER = 10**9  # total_iters for "from here on, for good"
 class LeNet(nn.Module):
     def __init__(self, arch: Architecture):
         super().__init__()
-        in_channels = arch.layers["conv1"][1]
-        self.conv1 = nn.Conv2d(in_channels, 6, 5, padding=arch.conv1_padding)
-        self.conv2 = nn.Conv2d(6, 16, 5)
+        (c1, c, k1, _), (c2, _, k2, _) = arch.layers["conv1"], arch.layers["conv2"]
+        self.conv1 = nn.Conv2d(c, c1, k1, padding=arch.conv1_padding)
+        self.conv2 = nn.Conv2d(c1, c2, k2)
         self.fc1, self.fc2, self.fc3 = (nn.Linear(i, o) for o, i in (arch.layers[f"fc{k}"] for k in (1, 2, 3)))
 
     def forward(self, x):
@@ -73,21 +70,26 @@ def make_optimizer(params, spec: dict, lr: float) -> torch.optim.Optimizer:
     return OPTIMIZERS[spec["name"]](params, spec, lr)
 
 
-def make_scheduler(opt: torch.optim.Optimizer, spec: dict, lr: float):
+def make_scheduler(opt: torch.optim.Optimizer, spec: dict, lr: float, steps_per_epoch: int = 1):
     """torch's own schedulers with the reference semantics; None for a constant lr.
 
     A schedule's own base lr goes where torch's schedulers read theirs (each param group's
     ``initial_lr``); ``timing = "after_epoch"`` is a one-epoch segment at the optimizer's lr
-    before the schedule, in a SequentialLR.
+    before the schedule, in a SequentialLR. A per-step schedule's builder is also told the
+    steps per epoch; the backend steps it after every batch.
     """
+    if per_step(spec):
+        spec = {**spec, "steps_per_epoch": steps_per_epoch}
     p = {k: v for k, v in spec.items() if k != "name"}
     if spec["name"] == "plateau":
         return lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=p["factor"], patience=p["patience"],
                                               threshold=p["threshold"], threshold_mode="rel",
                                               cooldown=p["cooldown"], min_lr=p["min_lr"])
     base = base_lr(spec, lr)
-    for group in opt.param_groups:
-        group["lr"] = group["initial_lr"] = base
+    for group in opt.param_groups:  # a per-step scheduler sets its own (CyclicLR reads a preset initial_lr as its floor)
+        group["lr"] = base
+        if not per_step(spec):
+            group["initial_lr"] = base
     segments, milestones = _segments(opt, spec, base)
     if base != lr and not segments:  # a constant at its own base
         segments = [lr_scheduler.LambdaLR(opt, lambda e: 1.0)]
@@ -132,15 +134,32 @@ SCHEDULES = {
         opt, T_0=p["t_0"], T_mult=p["t_mult"], eta_min=p["eta_min"])], []),
     "polynomial": lambda opt, p, lr: ([lr_scheduler.PolynomialLR(opt, total_iters=p["t_max"], power=p["power"])], []),
     "plateau": None,  # ReduceLROnPlateau, in make_scheduler: it reads each epoch's val loss
+    # per step, stepped after every batch; momentum is not cycled (bench/schedules.py)
+    "one_cycle": lambda opt, p, lr: ([lr_scheduler.OneCycleLR(
+        opt, max_lr=lr, total_steps=p["cycle_epochs"] * p["steps_per_epoch"], pct_start=p["pct_start"],
+        anneal_strategy=p["anneal"], div_factor=p["div_factor"], final_div_factor=p["final_div_factor"],
+        three_phase=p["three_phase"], cycle_momentum=False)], []),
+    "cyclic": lambda opt, p, lr: ([lr_scheduler.CyclicLR(
+        opt, base_lr=p["min_lr"], max_lr=lr, step_size_up=p["step_size_up"], step_size_down=p.get("step_size_down"),
+        mode=p["mode"], gamma=p["gamma"], cycle_momentum=False)], []),
+    "cosine_per_step": _cosine,  # its t_max counted in steps
+    "range_test": lambda opt, p, lr: _range_test(opt, p, lr),
 }
+
+
+def _range_test(opt, p, lr):
+    """ExponentialLR multiplies the optimizer's lr per step: it starts from min_lr."""
+    for group in opt.param_groups:
+        group["lr"] = p["min_lr"]
+    return [lr_scheduler.ExponentialLR(opt, gamma=range_factor(lr, p["min_lr"], p["steps"]))], []
 
 
 def _segments(opt, spec: dict, lr: float) -> tuple[list, list[int]]:
     """The schedule as torch schedulers and the epochs where each after the first takes over."""
     build = SCHEDULES.get(spec["name"])
-    if build is None:  # no native scheduler (inverse square root): the reference, epoch by epoch
-        reference = reference_schedule(spec, lr)
-        return [lr_scheduler.LambdaLR(opt, lambda e: reference.lr(e) / lr)], []
+    if build is None:  # no native scheduler (inverse square root): the reference, epoch by epoch (or step by step)
+        reference, steps = reference_schedule(spec, lr), spec.get("steps_per_epoch", 1)
+        return [lr_scheduler.LambdaLR(opt, lambda t: reference.at(t, steps) / lr)], []
     return build(opt, spec, lr)
 
 
@@ -170,8 +189,9 @@ class Backend:
         self.model = MODELS[arch.model](arch).to(self.device, dtype, memory_format=torch.channels_last)
         self.model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
         self.optimizer = make_optimizer(self.model.parameters(), optimizer, lr)
-        self.scheduler = make_scheduler(self.optimizer, schedule, lr)
+        self.scheduler = make_scheduler(self.optimizer, schedule, lr, steps_per_epoch)
         self.schedule_source = schedule_source(SCHEDULES, schedule)
+        self.per_step = per_step(schedule)
 
     def applied_lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
@@ -182,16 +202,21 @@ class Backend:
         batches = order.split(batch_size)
         losses = torch.empty(len(batches), dtype=torch.float64, device=self.device)
         correct = torch.zeros((), dtype=torch.int64, device=self.device)
+        lrs = np.empty(len(batches)) if self.per_step else None  # host floats: no device sync
         for i, idx in enumerate(batches):
             x, y = self.train_x[idx], self.train_y[idx]
             logits = self.model(x)
             loss = F.cross_entropy(logits, y)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if lrs is not None:
+                lrs[i] = self.optimizer.param_groups[0]["lr"]
             self.optimizer.step()
+            if lrs is not None:
+                self.scheduler.step()
             losses[i] = loss.detach()
             correct += (logits.detach().argmax(1) == y).sum()
-        return EpochResult(losses.cpu().numpy(), int(correct))
+        return EpochResult(losses.cpu().numpy(), int(correct), lrs)
 
     @torch.no_grad()
     def evaluate(self, batch_size) -> EvalResult:
@@ -208,6 +233,8 @@ class Backend:
         return EvalResult(float(loss_sum), torch.cat(predictions).cpu().numpy())
 
     def end_epoch(self, val_loss: float) -> None:
+        if self.per_step:  # stepped after every batch
+            return
         if isinstance(self.scheduler, lr_scheduler.ReduceLROnPlateau):
             self.scheduler.step(val_loss)
         elif self.scheduler is not None:
@@ -325,6 +352,7 @@ class FusedMember:
         self.fused, self.k = fused, k
         self.optimizer, self.scheduler = fused.optimizers[k], fused.schedulers[k]
         self.schedule_source = fused.sources[k]
+        self.per_step = False  # a per-step schedule trains alone (bench/executors.py groups)
 
     applied_lr = Backend.applied_lr
     end_epoch = Backend.end_epoch
@@ -341,71 +369,3 @@ class FusedMember:
 
     def weights(self) -> dict[str, np.ndarray]:
         return {k: v.detach().cpu().numpy().copy() for k, v in self.fused.params[self.k].items()}
-
-
-# ------------------------------------------------------------- baselines for `bench perf` (PERF_BASELINES)
-
-
-def _plain_lenet(device, channels_last: bool):
-    model = nn.Sequential(
-        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
-    )
-    return model.to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-
-
-def _sync(device):
-    return torch.cuda.synchronize if device == "cuda" else (lambda: None)
-
-
-def hand_loop(x, y, epochs: int, device: str, channels_last: bool = True) -> list[float]:
-    """LeNet epochs as a user writes them: tensors on the device, a randperm, the usual four lines.
-
-    Channels-last by default, the layout the backend uses, so runner / hand is the
-    harness's own cost; ``channels_last=False`` is the loop as most users write it.
-    """
-    model = _plain_lenet(device, channels_last)
-    opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
-    X, Y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
-    if channels_last:
-        X = X.contiguous(memory_format=torch.channels_last)
-
-    def epoch():
-        for idx in torch.randperm(len(X), device=device).split(BATCH):
-            loss = F.cross_entropy(model(X[idx]), Y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-
-    return timed_epochs(epochs, epoch, _sync(device))
-
-
-def dataloader_loop(x, y, epochs: int, device: str) -> list[float]:
-    """The seed experiments' style: a DataLoader over a TensorDataset, ``.item()`` every batch."""
-    from torch.utils.data import DataLoader, TensorDataset
-
-    model = _plain_lenet(device, channels_last=False)
-    criterion = nn.CrossEntropyLoss()
-    opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
-    loader = DataLoader(TensorDataset(torch.from_numpy(x), torch.from_numpy(y)), batch_size=BATCH, shuffle=True)
-
-    def epoch():
-        running_loss, correct = 0.0, 0
-        for inputs, labels in loader:
-            inputs, labels = inputs.to(device), labels.to(device)
-            outputs = model(inputs)
-            loss = criterion(outputs, labels)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            running_loss += loss.item()
-            correct += (outputs.argmax(1) == labels).sum().item()
-
-    return timed_epochs(epochs, epoch, _sync(device))
-
-
-PERF_BASELINES = {
-    "hand": hand_loop,
-    "hand-contiguous": partial(hand_loop, channels_last=False),
-    "dataloader": dataloader_loop,
-}

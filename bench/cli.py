@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import argparse
 import errno
+import math
 import signal
 import sys
 from collections import Counter
 from pathlib import Path
 
-from backends import DEFAULT_FRAMEWORKS, FRAMEWORKS, check_frameworks, check_runs, installed
+from backends import DEFAULT_FRAMEWORKS, FRAMEWORKS, REFERENCE_FRAMEWORK, check_frameworks, check_runs, installed
 
 from .data import load_dataset
 from .errors import BenchError, DataError
-from .executors import EXECUTORS, check_device, connect_ray, groups, run_local, run_ray
+from .executors import EXECUTORS, check_device, connect_ray, groups, in_own_process, run_local, run_ray, thread_budget
+from .find_lr import DEFAULTS
 from .provenance import claim_folder, framework_notes, record
 from .results import ResultStore, check_writable, read_results
 from .spec import StudySpec, bundled_figures, load_study, study_names
@@ -78,7 +80,10 @@ def _parser() -> argparse.ArgumentParser:
     run_options.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     run_options.add_argument("--out", type=Path, default=Path(DEFAULT_OUT), help=f"results folder (default {DEFAULT_OUT})")
     run_options.add_argument("--data-dir", type=Path, help="dataset folder (default: $BENCH_DATA_DIR, then ~/.cache/lrbench)")
-    run_options.add_argument("--jobs", type=int, default=1, help="runs at once, each in its own process (default 1)")
+    run_options.add_argument("--jobs", type=int, default=1,
+                             help="runs at once, each in a worker process of its framework (default 1)")
+    run_options.add_argument("--fresh-process", action="store_true",
+                             help="start a process for every run (default: a worker trains its framework's runs in turn)")
     run_options.add_argument("--threads", type=int, help="threads per run (default: the cores divided by --jobs; 1 on Ray)")
     run_options.add_argument("--fused", action="store_true",
                              help="torch: train the runs that differ only in lr or schedule as one model")
@@ -101,6 +106,18 @@ def _parser() -> argparse.ArgumentParser:
     perf.add_argument("--out", type=Path, default=Path(DEFAULT_OUT), help="writes OUT/perf/perf-DEVICE.csv")
     perf.add_argument("--data-dir", type=Path, help="folder holding mnist/ (default: $BENCH_DATA_DIR, then the cache)")
     perf.set_defaults(func=cmd_perf)
+
+    find = sub.add_parser("find-lr", help="the LR range test on a study's model, data and optimizer, per framework")
+    find.add_argument("study")
+    find.add_argument("--frameworks", help="comma-separated (default: every installed one)")
+    find.add_argument("--min-lr", type=float, default=DEFAULTS["min_lr"], help=f"first lr (default {DEFAULTS['min_lr']:g})")
+    find.add_argument("--max-lr", type=float, default=DEFAULTS["max_lr"], help=f"last lr (default {DEFAULTS['max_lr']:g})")
+    find.add_argument("--steps", type=int, default=DEFAULTS["steps"], help=f"steps from min to max (default {DEFAULTS['steps']})")
+    find.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    find.add_argument("--threads", type=int, help="threads (default: all cores)")
+    find.add_argument("--out", type=Path, default=Path(DEFAULT_OUT), help="writes OUT/STUDY-find-lr/")
+    find.add_argument("--data-dir", type=Path, help="dataset folder (default: $BENCH_DATA_DIR, then ~/.cache/lrbench)")
+    find.set_defaults(func=cmd_find_lr)
 
     for name, func, helptext in (("plot", cmd_plot, "figures from results CSVs"), ("report", cmd_report, "markdown report")):
         cmd = sub.add_parser(name, help=helptext)
@@ -216,7 +233,7 @@ def _execute(specs, args):
     work = groups(specs, args.fused)
     if args.executor == "ray":
         return run_ray(work, args.data_dir, args.threads, args.ray_address)
-    return run_local(work, args.data_dir, args.threads, max(1, min(args.jobs, len(work))))
+    return run_local(work, args.data_dir, args.threads, max(1, min(args.jobs, len(work))), fresh=args.fresh_process)
 
 
 def _plot(folder: Path, figures_for: dict[str, list[str]]) -> list[Path]:
@@ -288,6 +305,45 @@ def cmd_perf(args) -> int:
     columns = ["framework", "device", "threads", "way", "median_epoch_seconds", "runner_over_hand", "over_runner"]
     print(tabulate([[r[c] for c in columns] for r in rows], headers=columns))
     print(path)
+    return 0
+
+
+def cmd_find_lr(args) -> int:
+    from tabulate import tabulate
+
+    from .find_lr import CHUNK, SMOOTHING, STOP, compare, range_spec, range_test, to_rows_csv
+    from .plots import plot_find_lr
+    from .results import atomic_write
+
+    study = load_study(args.study)
+    _check_options(args)
+    if not 0 < args.min_lr < args.max_lr or not math.isfinite(args.max_lr):
+        raise BenchError(f"--min-lr {args.min_lr:g} and --max-lr {args.max_lr:g}: need 0 < min-lr < max-lr")
+    if args.steps < 2:
+        raise BenchError(f"--steps must be at least 2, got {args.steps}")
+    load_dataset(study.dataset, args.data_dir)  # present and intact (or downloaded) before any run
+    check_writable(args.out)
+    frameworks = _frameworks(args)
+    _check_device(frameworks, args.device)
+    rows = []
+    for framework in frameworks:  # one after the other, each in a process of its own
+        spec = range_spec(study, framework, args.min_lr, args.max_lr, args.steps, args.device)
+        ran, what = in_own_process(range_test, spec, args.data_dir, thread_budget(1, args.threads))
+        rows += ran
+        print(f"{framework}: {what['steps_run']} of {args.steps} steps" + (" (stopped: the loss climbed)" if
+              what["stopped_early"] else ""), file=sys.stderr)
+    folder = args.out / f"{study.name}-find-lr"
+    df = to_rows_csv(rows)
+    atomic_write(folder / "find-lr.csv", df.to_csv(index=False))
+    table = compare(df, frameworks[0] if REFERENCE_FRAMEWORK not in frameworks else REFERENCE_FRAMEWORK)
+    atomic_write(folder / "suggestions.csv", table.to_csv(index=False))
+    figure = plot_find_lr(df, study.name, folder / "figures")
+    print(f"LR range test, {study.name}: lr x{(args.max_lr / args.min_lr) ** (1 / (args.steps - 1)):.4g} per step from "
+          f"{args.min_lr:g} to {args.max_lr:g}; loss smoothed (EMA {SMOOTHING}); stopped once above {STOP:g}x its minimum "
+          f"(checked every {CHUNK} steps).\nSuggested: steepest = where the smoothed loss falls fastest per decade of lr; "
+          f"minimum / 10 = a tenth of the lr at its lowest.")
+    print(tabulate(table, headers="keys", showindex=False, floatfmt=".4g"))
+    print(figure)
     return 0
 
 

@@ -1,9 +1,14 @@
-"""Where runs execute: each in its own fresh process, so frameworks never share one.
+"""Where runs execute: in processes of their own, one framework per process, never the driver's.
 
-A crash, an out-of-memory kill or a missing framework fails that run alone; the
-driver, which alone writes results, records it as ``failed`` and goes on.
+A crash, an out-of-memory kill or a missing framework fails the run in flight alone;
+the driver, which alone writes results, records it as ``failed`` and goes on.
 
-- local: ``jobs`` spawned processes at once, each with its share of the cores.
+- local: up to ``jobs`` worker processes at once, each with its share of the cores. A
+  worker imports one framework and trains that framework's runs one after another, each
+  from a fresh backend (its own seeds, weights, model and optimizer), so a sweep pays for
+  the process and the import once per worker instead of once per run; a worker that dies
+  takes only its run in flight with it, and the next run gets a new worker.
+  ``fresh=True`` (``--fresh-process``) starts a process for every run instead.
 - ray: each run is a Ray task asking for its threads as CPUs (and a GPU with
   ``--device cuda``); a task's worker process serves that one run and exits.
 
@@ -18,6 +23,7 @@ import dataclasses
 import multiprocessing as mp
 import os
 import socket
+import time
 from collections.abc import Iterator
 from multiprocessing.connection import wait
 
@@ -25,6 +31,7 @@ from backends import FRAMEWORKS
 
 from .errors import BenchError
 from .runner import Outcome, _manifest_base, train_group
+from .schedules import per_step
 from .spec import RunSpec
 
 EXECUTORS = ("local", "ray")
@@ -37,7 +44,7 @@ def groups(specs: list[RunSpec], fused: bool = False) -> list[list[RunSpec]]:
     for spec in specs:
         if spec.chain:
             key = dataclasses.replace(spec, lr=spec.chain[0]).to_json()
-        elif fused and FRAMEWORKS[spec.framework].fusable:
+        elif fused and FRAMEWORKS[spec.framework].fusable and not per_step(spec.schedule):  # a per-step one trains alone
             key = dataclasses.replace(spec, lr=1.0, schedule={"name": "constant"}).to_json()
         else:
             key = spec.run_id
@@ -50,9 +57,70 @@ def _train_group(specs_json: list[str], data_dir, threads: int, verify: bool = T
     return [(o.rows, o.manifest) for o in outcomes]
 
 
-def _worker(specs_json: list[str], data_dir, threads: int, conn) -> None:
-    conn.send(_train_group(specs_json, data_dir, threads, verify=False))  # the driver checked these files
+def _serve(conn, data_dir, threads: int) -> None:
+    """A worker's life: train each group it is sent, answer with its outcomes; ``None`` ends it.
+
+    Each outcome's manifest says the how-manieth group of its process it was (``process_run``:
+    1 paid for the process and the framework's import)."""
+    served = 0
+    while (work := conn.recv()) is not None:
+        served += 1
+        outcomes = _train_group(work, data_dir, threads, verify=False)  # the driver checked these files
+        for _, manifest in outcomes:
+            manifest["process_run"] = served
+        conn.send(outcomes)
     conn.close()
+
+
+class _Worker:
+    """A spawned process that serves groups of one framework, one group at a time."""
+
+    def __init__(self, ctx, framework: str, data_dir, threads: int):
+        self.framework, self.group, self.sent = framework, None, 0.0
+        self.conn, theirs = ctx.Pipe()
+        self.process = ctx.Process(target=_serve, args=(theirs, data_dir, threads), daemon=True)
+        self.process.start()
+        theirs.close()
+
+    def send(self, group: list[RunSpec]) -> None:
+        self.group, self.sent = group, time.perf_counter()
+        self.conn.send([s.to_json() for s in group])
+
+    def receive(self, threads: int) -> list[Outcome]:
+        """The group's outcomes; ``failed`` ones when the process died before answering."""
+        try:
+            outcomes = [Outcome(*o) for o in self.conn.recv()]
+        except EOFError:
+            self.process.join()
+            return _failed(self.group, threads, f"run process exited with code {self.process.exitcode} before finishing")
+        seconds = round(time.perf_counter() - self.sent, 3)  # as the driver saw it: the run and its passage
+        for outcome in outcomes:
+            outcome.manifest["process_seconds"] = seconds
+        return outcomes
+
+    def stop(self) -> None:
+        """Let the process end by itself (Paddle reports a terminate as a crash)."""
+        try:
+            self.conn.send(None)
+        except OSError:
+            pass
+        self.process.join(timeout=30)
+        self.kill()
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join()
+
+
+def in_own_process(fn, *args):
+    """``fn(*args)`` in a spawned process of its own (one framework per process), its result returned here."""
+    pool = mp.get_context("spawn").Pool(1)
+    try:
+        return pool.apply(fn, args)
+    finally:
+        pool.close()  # let the process exit by itself: Paddle reports a terminate as a crash
+        pool.join()
 
 
 def _probe(framework: str, device: str, conn) -> None:
@@ -95,34 +163,47 @@ def _failed(group: list[RunSpec], threads: int, error: str) -> list[Outcome]:
     return outcomes
 
 
-def run_local(work: list[list[RunSpec]], data_dir=None, threads: int | None = None, jobs: int = 1) -> Iterator[Outcome]:
-    """Run groups in up to ``jobs`` spawned processes at once; yield outcomes as they finish."""
+def run_local(work: list[list[RunSpec]], data_dir=None, threads: int | None = None, jobs: int = 1,
+              fresh: bool = False) -> Iterator[Outcome]:
+    """Run groups on up to ``jobs`` workers at once; yield outcomes as they finish.
+
+    A free worker takes the next group of its framework; a group of another framework gets a
+    new worker, in place of an idle one when ``jobs`` are alive. ``fresh``: a new worker for
+    every group (the process of each run serves that run alone).
+    """
     threads = thread_budget(jobs, threads)
     ctx = mp.get_context("spawn")
-    waiting = list(reversed(work))
-    running: dict = {}  # receiving end of the pipe -> (process, group)
+    waiting = list(work)
+    idle: list[_Worker] = []
+    busy: dict = {}  # connection -> worker
     try:
-        while waiting or running:
-            while waiting and len(running) < jobs:
-                group = waiting.pop()
-                receive, send = ctx.Pipe(duplex=False)
-                process = ctx.Process(target=_worker, args=([s.to_json() for s in group], data_dir, threads, send))
-                process.start()
-                send.close()
-                running[receive] = (process, group)
-            for receive in wait(list(running)):
-                process, group = running.pop(receive)
-                try:
-                    outcomes = [Outcome(*o) for o in receive.recv()]
-                except EOFError:  # the process died before answering
-                    process.join()
-                    outcomes = _failed(group, threads, f"run process exited with code {process.exitcode} before finishing")
-                process.join()
+        while waiting or busy:
+            while waiting and len(busy) < jobs:
+                frameworks = {w.framework for w in idle}
+                group = waiting.pop(next((i for i, g in enumerate(waiting) if g[0].framework in frameworks), 0))
+                worker = next((w for w in idle if w.framework == group[0].framework), None)
+                if worker:
+                    idle.remove(worker)
+                else:
+                    if len(idle) + len(busy) >= jobs:
+                        idle.pop(0).stop()
+                    worker = _Worker(ctx, group[0].framework, data_dir, threads)
+                worker.send(group)
+                busy[worker.conn] = worker
+            for conn in wait(list(busy)):
+                worker = busy.pop(conn)
+                outcomes = worker.receive(threads)
+                if fresh or not worker.process.is_alive() or outcomes[0].manifest["status"] == "failed":
+                    worker.stop()  # a failed run may have left its framework in a bad state: start clean
+                else:
+                    idle.append(worker)
                 yield from outcomes
-    finally:  # the driver stopped early (an error, Ctrl-C): no orphaned runs
-        for process, _ in running.values():
-            process.kill()
-            process.join()
+    except BaseException:  # the driver stopped early (an error, Ctrl-C, SIGTERM): no orphaned runs
+        for worker in [*busy.values(), *idle]:
+            worker.kill()
+        raise
+    for worker in idle:
+        worker.stop()
 
 
 def check_ray_address(address: str, timeout: float = 5.0) -> None:

@@ -15,11 +15,13 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Architecture:
-    """Layer name -> canonical weight shape, in forward order, plus LeNet's first padding."""
+    """Layer name -> canonical weight shape, in forward order, plus LeNet's first padding and the
+    (C, H, W) shape its first dense layer flattens (empty for a model without convolutions)."""
 
     model: str
     layers: dict[str, tuple[int, ...]]
     conv1_padding: int = 0
+    flatten: tuple[int, ...] = ()
 
 
 def architecture(model: str, input_shape: tuple[int, int, int], classes: int) -> Architecture:
@@ -35,7 +37,7 @@ def architecture(model: str, input_shape: tuple[int, int, int], classes: int) ->
             "fc2": (84, 120),
             "fc3": (classes, 84),
         }
-        return Architecture(model, layers, padding)
+        return Architecture(model, layers, padding, (16, side, side))
     if model == "mlp":
         layers = {"fc1": (25, c * h * w), "fc2": (12, 25), "fc3": (classes, 12)}
         return Architecture(model, layers)

@@ -5,7 +5,7 @@ batch 128, SGD momentum 0.9) several ways, each for one warm-up epoch and then
 ``epochs`` timed ones, device-synchronised, the ways taking turns for ``rounds`` rounds:
 
 - runner:  ``bench.runner.train`` through the framework's backend, exactly as a study runs;
-- then each loop of the adapter's ``PERF_BASELINES``, hand-written in that framework over
+- then each loop of ``backends/<adapter>_baselines.py`` (``BASELINES``), hand-written in that framework over
   in-memory arrays and sharing nothing with the backend: ``hand`` everywhere (Keras:
   ``model.fit`` with ``jit_compile=True``; torch: in the backend's channels-last layout,
   so runner / hand is the harness's own cost); for torch also ``hand-contiguous`` (the
@@ -18,31 +18,17 @@ compare code, not machines. The median epoch is reported.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import platform
 import statistics
-import time
 from collections import defaultdict
 
-from backends import load_adapter
+from backends import load_baselines
 
 from .data import load_dataset
+from .executors import in_own_process
 from .runner import train
 from .spec import RunSpec, optimizer_params
-
-BATCH, LR, MOMENTUM = 128, 0.01, 0.9
-
-
-def timed_epochs(epochs: int, one_epoch, synchronize=lambda: None) -> list[float]:
-    """Seconds of each call of ``one_epoch``, the device synchronised before and after."""
-    seconds = []
-    for _ in range(epochs):
-        synchronize()
-        start = time.perf_counter()
-        one_epoch()
-        synchronize()
-        seconds.append(time.perf_counter() - start)
-    return seconds
+from .timing import BATCH, LR, MOMENTUM
 
 
 def measure(framework: str, device: str, epochs: int, rounds: int, data_dir, threads: int | None) -> list[dict]:
@@ -63,7 +49,7 @@ def measure(framework: str, device: str, epochs: int, rounds: int, data_dir, thr
             raise RuntimeError(f"{framework}: the runner's run {m['status']}: {m['error']}")
         raw = "cuda" if m["device"].startswith("cuda") else "cpu"
         ways = {"runner": [r["value"] for r in outcome.rows if r["metric"] == "epoch_seconds"]}
-        for way, loop in load_adapter(framework).PERF_BASELINES.items():  # imported by the run already
+        for way, loop in load_baselines(framework).items():
             ways[way] = loop(data.train_x, data.train_y, 1 + epochs, raw)
         for way, seconds in ways.items():
             firsts[way].append(seconds[0])
@@ -79,12 +65,8 @@ def measure(framework: str, device: str, epochs: int, rounds: int, data_dir, thr
 def run_perf(frameworks: list[str], device: str, epochs: int, rounds: int = 2, data_dir=None,
              threads: int | None = None) -> list[dict]:
     rows = []
-    ctx = mp.get_context("spawn")
     for framework in frameworks:  # one after the other: each has the machine to itself
-        pool = ctx.Pool(1)
-        rows += pool.apply(measure, (framework, device, epochs, rounds, data_dir, threads))
-        pool.close()  # let the process exit by itself: Paddle reports a terminate as a crash
-        pool.join()
+        rows += in_own_process(measure, framework, device, epochs, rounds, data_dir, threads)
     by = {(r["framework"], r["way"]): r["median_epoch_seconds"] for r in rows}
     for r in rows:
         r["runner_over_hand"] = round(by[(r["framework"], "runner")] / by[(r["framework"], "hand")], 3)

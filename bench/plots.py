@@ -448,11 +448,75 @@ def _applied_lr(df, study, order, frameworks) -> plt.Figure:
     return fig
 
 
+SENSITIVITY = [("final val accuracy", "val", "accuracy", "last"), ("best val accuracy", "val", "accuracy", "max"),
+               ("final train loss", "train", "loss", "last")]
+GROUP_COLUMNS = tuple(c for c in CONFIG_COLUMNS if c != "lr")  # what else a config varies besides its lr
+
+
+def lr_sensitivity(df: pd.DataFrame) -> pd.DataFrame:
+    """Each run's final and best val accuracy and final train loss, for the configs that differ by lr alone.
+
+    A group is the study's configs that share everything but the lr (optimizer, schedule, ...);
+    groups with fewer than two lrs are left out. A diverged run's last finite epoch is its final.
+    Columns: group, framework, seed, lr, measure, value.
+    """
+    epochs = _epoch_rows(df)
+    if epochs.empty:
+        return pd.DataFrame(columns=["group", "framework", "seed", "lr", "measure", "value"])
+    runs = epochs.drop_duplicates("run_id").set_index("run_id")
+    varying = [c for c in GROUP_COLUMNS if c in runs and runs[c].nunique(dropna=False) > 1]
+    group = runs.apply(lambda r: " ".join(str(r[c]) for c in varying) or "all runs", axis=1)
+    rows = []
+    for measure, split, metric, how in SENSITIVITY:
+        sel = _select(epochs, split, metric).sort_values("epoch")
+        values = sel.groupby("run_id")["value"].agg(how)
+        rows.append(pd.DataFrame({"group": group[values.index], "framework": runs.loc[values.index, "framework"],
+                                  "seed": runs.loc[values.index, "seed"], "lr": runs.loc[values.index, "lr"].astype(float),
+                                  "measure": measure, "value": values.values}))
+    out = pd.concat(rows, ignore_index=True)
+    lrs = out.groupby("group")["lr"].nunique()
+    return out[out["group"].isin(lrs[lrs >= 2].index)].reset_index(drop=True)
+
+
+def _lr_sensitivity(table: pd.DataFrame, df: pd.DataFrame, study: str, frameworks: list[str]) -> plt.Figure:
+    """Measures against lr on a log axis, one line per framework; the band spans the seeds (min to max)."""
+    groups = list(dict.fromkeys(table["group"]))
+    palette, dashes, markers = _framework_styles(frameworks)
+    fig, axes = plt.subplots(len(groups), len(SENSITIVITY), figsize=(3.6 * len(SENSITIVITY) + 1.2, 3.1 * len(groups)),
+                             squeeze=False, layout="constrained")
+    widths = _nested_widths(frameworks)
+    for row, name in enumerate(groups):
+        for col, (measure, *_) in enumerate(SENSITIVITY):
+            ax = axes[row, col]
+            data = table[(table["group"] == name) & (table["measure"] == measure)]
+            for fw in frameworks:
+                points = data[data["framework"] == fw].groupby("lr")["value"]
+                if not len(points):
+                    continue
+                mean = points.mean()
+                ax.plot(mean.index, mean.values, color=palette[fw], marker=markers[fw], lw=widths[fw], markersize=5,
+                        **({"dashes": dashes[fw]} if dashes[fw] else {}))
+                if (points.size() > 1).any():
+                    ax.fill_between(mean.index, points.min().values, points.max().values, color=palette[fw], alpha=0.15)
+            ax.set_xscale("log")
+            if measure.endswith("loss"):
+                _log_if_wide(ax, data["value"])
+            ax.set(xlabel="lr", title=measure if len(groups) == 1 else f"{measure}\n{_wrap(name)}")
+            ax.grid(alpha=0.3, which="both")
+    seeds = df["seed"].nunique()
+    band = f"; band: min to max over {seeds} seeds" if seeds > 1 else ""
+    which = f"{groups[0]}, " if len(groups) == 1 and groups[0] != "all runs" else ""
+    fig.suptitle(_title(df, study, f"lr sensitivity ({which}mean{band})"))
+    fig.legend(handles=_framework_handles(frameworks), title="framework", loc="outside right center", frameon=False)
+    return fig
+
+
 def plot_comparison(df: pd.DataFrame, study: str, out_dir: Path, reference: str = REFERENCE_FRAMEWORK) -> list[Path]:
     """Framework-vs-framework figures of one study for the report; a figure without rows is skipped.
 
-    Writes ``<study>_frameworks_overlaid``, ``_differences`` (vs ``reference``), ``_epoch_seconds`` and,
-    when the lr moves within a run, ``_applied_lr`` as PNG and SVG into ``out_dir``; returns the PNG paths.
+    Writes ``<study>_frameworks_overlaid``, ``_differences`` (vs ``reference``), ``_epoch_seconds``,
+    when the lr moves within a run ``_applied_lr``, and when configs differ by lr alone ``_lr_sensitivity``,
+    as PNG and SVG into ``out_dir``; returns the PNG paths.
     """
     epochs = _epoch_rows(df)
     if epochs.empty:
@@ -483,6 +547,11 @@ def plot_comparison(df: pd.DataFrame, study: str, out_dir: Path, reference: str 
     if (lr.groupby("run_id")["value"].nunique() > 1).any():
         present = [cfg for cfg in order if cfg in set(lr["config"])]
         paths.append(_save(_applied_lr(lr, study, present, frameworks), out_dir, f"{study}_applied_lr"))
+
+    sensitivity = lr_sensitivity(epochs)
+    if not sensitivity.empty:
+        present = [fw for fw in frameworks if fw in set(sensitivity["framework"])]
+        paths.append(_save(_lr_sensitivity(sensitivity, epochs, study, present), out_dir, f"{study}_lr_sensitivity"))
     return paths
 
 
@@ -554,3 +623,55 @@ def plot_folder(folder: Path, figures_for: dict[str, list[str]] | None = None) -
             paths += plot_study(rows, name, figures, csv.parent / "figures")
             paths += plot_comparison(rows, name, csv.parent / "figures")
     return paths
+
+
+def plot_find_lr(df: pd.DataFrame, study: str, out_dir: Path, reference: str = REFERENCE_FRAMEWORK) -> Path:
+    """The LR range test: loss against lr (log axis) per framework, raw and smoothed, each framework's
+    suggestions marked; beside it, each framework's loss relative to the reference's, step by step."""
+    from .find_lr import AGREE, STOP, suggest  # the rules live with the test
+
+    FLOOR = 1e-9  # noqa: N806  (float32 rounding of a loss near 2 is about 1e-7)
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    frameworks = _frameworks(df, reference)
+    palette, dashes, markers = _framework_styles(frameworks)
+    widths = _nested_widths(frameworks)
+    curves = {fw: df[df["framework"] == fw].pivot_table(index="step", columns="metric", values="value")
+              for fw in frameworks}
+    fig, (ax, diff) = plt.subplots(1, 2, figsize=(11.5, 4.2), layout="constrained", width_ratios=(1.6, 1))
+    for fw in frameworks:
+        c = curves[fw]
+        ax.plot(c["lr"], c["loss"], color=palette[fw], lw=0.8, alpha=0.3)
+        ax.plot(c["lr"], c["smoothed_loss"], color=palette[fw], lw=widths[fw], **({"dashes": dashes[fw]} if dashes[fw] else {}))
+        s = suggest(c.reset_index())
+        for rule, marker in (("steepest", markers[fw]), ("minimum / 10", "|")):
+            at = c["lr"].sub(s[rule]).abs().idxmin() if rule == "steepest" else None
+            y = c.loc[at, "smoothed_loss"] if at is not None else np.interp(np.log(s[rule]), np.log(c["lr"]),
+                                                                              c["smoothed_loss"])
+            ax.plot([s[rule]], [y], marker=marker, color=palette[fw], markersize=9 if marker == "|" else 7,
+                    markeredgewidth=2, linestyle="none")
+        if fw != reference and reference in curves:
+            ref = curves[reference]
+            shared = c.index.intersection(ref.index)
+            rel = (c.loc[shared, "loss"] - ref.loc[shared, "loss"]).abs() / ref.loc[shared, "loss"].abs()
+            diff.plot(ref.loc[shared, "lr"], rel.clip(lower=FLOOR), color=palette[fw], lw=1.4, drawstyle="steps-mid",
+                      **({"dashes": dashes[fw]} if dashes[fw] else {}))
+    ax.set(xscale="log", xlabel="lr (grows each step)", ylabel="train loss (faint: raw; bold: smoothed)",
+           title="loss against lr; markers: steepest descent, | : minimum / 10")
+    smooth = df[df["metric"] == "smoothed_loss"]["value"]
+    raw = df[df["metric"] == "loss"]["value"]
+    low = min(smooth.min(), raw[np.isfinite(raw)].min())
+    top = min(STOP * smooth[np.isfinite(smooth)].min(), 1.15 * smooth[np.isfinite(smooth)].max())  # the stop rule's reach
+    ax.set_ylim(low - 0.05 * abs(low), top)
+    diff.set(xscale="log", yscale="log", xlabel="lr", ylabel=f"|loss - {reference}'s| / {reference}'s",
+             title=f"against {reference}, step by step (floor {FLOOR:g}; dotted {AGREE:g})")
+    diff.axhline(AGREE, color="0.5", lw=0.8, ls=":")
+    diff.set_ylim(bottom=FLOOR / 2)
+    for a in (ax, diff):
+        a.grid(alpha=0.3, which="both")
+    first = df.iloc[0]
+    fig.suptitle(f"{study} — {first['dataset']}, {first['model']}, {first['optimizer']}, batch {first['batch_size']}: "
+                 f"LR range test")
+    fig.legend(handles=_framework_handles(frameworks), title="framework", loc="outside right center", frameon=False)
+    return _save(fig, out_dir, f"{study}_find_lr")

@@ -39,7 +39,8 @@ MANIFEST_COLUMNS = [
     "run_id", "study", "framework", "framework_version", "device", "threads", "fused", "model", "dataset",
     "optimizer", "schedule", "lr", "batch_size", "seed", "init", "protocol", "schedule_source", "epochs", "epochs_done",
     "status", "error",
-    "wall_seconds", "first_epoch_seconds", "median_epoch_seconds", "python", "numpy", "platform",
+    "wall_seconds", "first_epoch_seconds", "median_epoch_seconds",
+    "import_seconds", "data_seconds", "build_seconds", "process_seconds", "process_run", "python", "numpy", "platform",
     "started", "lrbench", "rows", "spec",
 ]
 # The rows every epoch of a run has (split, metric); weight_norm/<layer> and step losses come on top.

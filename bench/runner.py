@@ -76,7 +76,8 @@ def train_group(specs: list[RunSpec], data_dir=None, threads: int | None = None,
 
 
 class _Alone:
-    """One backend as a group of one, so that the loop below serves single and fused runs alike."""
+    """One ``Backend`` as a ``FusedBackend`` of one member (backends/base.py), so that the loop
+    below serves single and fused runs alike."""
 
     def __init__(self, backend):
         self.backend = backend
@@ -92,27 +93,50 @@ class _Alone:
         return self.backend
 
 
-def _train(specs: list[RunSpec], data_dir, threads: int, outs: list[Outcome], verify: bool) -> None:
+@dataclass
+class Prepared:
+    """A framework ready to train ``spec``: its backend set up, the data on its device, the initial weights."""
+
+    backend: object
+    device: str
+    threads: int
+    data: object
+    arch: object
+    weights: dict
+    import_seconds: float  # the framework's import and setup
+    data_seconds: float  # the dataset loaded and put on the device, the weights drawn
+
+
+def prepare(spec: RunSpec, data_dir, threads: int, verify: bool = True, fused: bool = False) -> Prepared:
+    """Seeds, the framework's backend, the data and the initial weights: what every run starts from."""
     from backends import load_backend  # imports the framework, in this process only
 
-    spec = specs[0]  # what the runs share: everything but lr and schedule
     random.seed(spec.seed)
     np.random.seed(spec.seed)
-    fused = len(specs) > 1 and not spec.chain
+    t0 = time.perf_counter()
     backend = load_backend(spec.framework, fused=fused)
     device, threads_used = backend.setup(spec.device, threads, spec.seed)
-    for out in outs:
-        out.manifest.update(framework_version=backend.version(), device=device, threads=threads_used)
-
+    t1 = time.perf_counter()
     data = load_dataset(spec.dataset, data_dir, normalize=spec.normalize, verify=verify,
                         train_size=spec.train_size, val_size=spec.val_size)
-    n = len(data.train_y)
-    if spec.batch_size > n:
-        raise BenchError(f"batch_size {spec.batch_size} is larger than the {n} training examples: lower it")
+    if spec.batch_size > len(data.train_y):
+        raise BenchError(f"batch_size {spec.batch_size} is larger than the {len(data.train_y)} training examples: lower it")
     arch = architecture(spec.model, data.input_shape, data.classes)
     backend.set_data(data.train_x.astype(spec.dtype), data.train_y, data.val_x.astype(spec.dtype), data.val_y)
     weights = {k: v.astype(spec.dtype) for k, v in initial_weights(arch, spec.seed, spec.init).items()}
-    orders = batch_orders(spec.seed, n)  # one stream of batches, also across the stages of a chain
+    return Prepared(backend, device, threads_used, data, arch, weights, round(t1 - t0, 3),
+                    round(time.perf_counter() - t1, 3))
+
+
+def _train(specs: list[RunSpec], data_dir, threads: int, outs: list[Outcome], verify: bool) -> None:
+    spec = specs[0]  # what the runs share: everything but lr and schedule
+    fused = len(specs) > 1 and not spec.chain
+    ready = prepare(spec, data_dir, threads, verify, fused)
+    backend, device, data, arch, weights = ready.backend, ready.device, ready.data, ready.arch, ready.weights
+    for out in outs:
+        out.manifest.update(framework_version=backend.version(), device=device, threads=ready.threads,
+                            import_seconds=ready.import_seconds, data_seconds=ready.data_seconds)
+    orders = batch_orders(spec.seed, len(data.train_y))  # one stream of batches, also across the stages of a chain
     if not spec.chain:
         _fit(backend if fused else _Alone(backend), backend, specs, outs, arch, weights, data, orders, device)
         return
@@ -130,11 +154,13 @@ def _fit(group, backend, specs: list[RunSpec], outs: list[Outcome], arch, weight
     """Build the model(s) from ``weights`` and train every epoch of ``specs``: the loop, timing in plain sight."""
     spec, n = specs[0], len(data.train_y)
     steps_per_epoch = -(-n // spec.batch_size)
+    start = time.perf_counter()
     group.build(arch, weights, [(OPTIMIZERS[s.optimizer["name"]].typed(s.optimizer),
                                  SCHEDULES[s.schedule["name"]].typed(s.schedule), s.lr) for s in specs], steps_per_epoch)
     members = [_Member(s, group.member(k), out, backend.version(), device) for k, (s, out) in enumerate(zip(specs, outs))]
     for member in members:  # the framework's own scheduler, or the reference driving it
-        member.out.manifest["schedule_source"] = getattr(member.backend, "schedule_source", "")
+        member.out.manifest.update(schedule_source=getattr(member.backend, "schedule_source", ""),
+                                   build_seconds=round(time.perf_counter() - start, 3))
     for epoch in range(1, spec.epochs + 1):
         order = next(orders)
         lrs = [m.backend.applied_lr() for m in members]
@@ -197,6 +223,8 @@ class _Member:
                 logged = i % spec.log_every == 0 if spec.log_at == "batch_id" else (first_step + i + 1) % spec.log_every == 0
                 if logged:
                     rows.append(row(epoch, "train", "loss", float(loss), step=first_step + i + 1))
+                    if result.batch_lrs is not None:  # a per-step schedule: the lr that step applied
+                        rows.append(row(epoch, "train", "lr", float(result.batch_lrs[i]), step=first_step + i + 1))
         self.out.rows.extend(rows)
         self.out.manifest["epochs_done"] = epoch
         self.progress.epoch(epoch, train_loss, val_acc)
@@ -240,7 +268,8 @@ def _manifest_base(spec: RunSpec, threads: int, fused: int = 1) -> dict:
         "batch_size": spec.batch_size, "seed": spec.seed, "init": spec.init, "protocol": spec.protocol,
         "epochs": spec.epochs, "epochs_done": 0, "schedule_source": "",
         "status": "failed", "error": "", "wall_seconds": "", "first_epoch_seconds": "",
-        "median_epoch_seconds": "", "python": sys.version.split()[0], "numpy": np.__version__,
+        "median_epoch_seconds": "", "import_seconds": "", "data_seconds": "", "build_seconds": "",
+        "process_seconds": "", "process_run": "", "python": sys.version.split()[0], "numpy": np.__version__,
         "platform": platform.platform(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "lrbench": lrbench_version(), "spec": spec.to_json(),
     }

@@ -2,9 +2,14 @@
 
 Convention, written down once: epochs are counted from 0 and the lr of epoch ``e``
 is ``f(e)``, applied from the first batch of epoch ``e`` to its last. (Result rows
-number epochs from 1, so row epoch ``k`` trained at ``f(k - 1)``.) Every schedule
-here is per epoch; reduce-on-plateau is the one that also needs the validation loss
-of each finished epoch.
+number epochs from 1, so row epoch ``k`` trained at ``f(k - 1)``.) Reduce-on-plateau
+also needs the validation loss of each finished epoch.
+
+Per-step schedules (``PER_STEP``) change the lr at every optimizer step instead: steps
+are counted from 0 over the whole run, and step ``s`` (batch ``s % steps_per_epoch`` of
+epoch ``s // steps_per_epoch``) trains at ``g(s)`` (``Schedule.lr_at``). Their step
+counts are in optimizer steps (one-cycle's length in epochs, as torch's ``epochs=``).
+They cycle the lr only: torch's cycling of momentum is off (``cycle_momentum=False``).
 
 Two keys every schedule (but plateau) accepts, for experiments written another way:
 - ``lr``: the schedule's own base, when it is not the optimizer's lr (d2l's
@@ -21,7 +26,7 @@ import math
 from dataclasses import dataclass, field
 
 from .errors import SpecError
-from .params import ABSENT, Declaration, choice, integer, milestones, number
+from .params import ABSENT, Declaration, choice, flag, integer, milestones, number
 
 # Keys every schedule but plateau accepts (see the module docstring); present only when given,
 # so that the run_id of a schedule written without them does not change.
@@ -47,9 +52,28 @@ SCHEDULES: dict[str, Declaration] = {
     "cosine_restarts": _declare({"t_0": integer(ge=1), "t_mult": integer(1, ge=1), "eta_min": number(0.0, ge=0)}),
     "inverse_sqrt": _declare({}),
     "polynomial": _declare({"t_max": integer(ge=1), "power": number(1.0, gt=0)}),
+    # per step (PER_STEP): the run's lr is the cycle's peak
+    "one_cycle": Declaration(
+        {"cycle_epochs": integer(ge=1), "pct_start": number(0.3, gt=0, lt=1), "div_factor": number(25.0, gt=0),
+         "final_div_factor": number(1e4, gt=0), "anneal": choice("cos", "cos", "linear"), "three_phase": flag(False)},
+        ((lambda p: not p["three_phase"] or p["pct_start"] < 0.5, "three_phase needs pct_start below 0.5"),)),
+    "cyclic": Declaration(
+        {"min_lr": number(gt=0), "step_size_up": integer(ge=1), "step_size_down": integer(ABSENT, ge=1),
+         "mode": choice("triangular", "triangular", "triangular2", "exp_range"), "gamma": number(1.0, gt=0)}),
+    "cosine_per_step": Declaration({"t_max": integer(ge=1), "eta_min": number(0.0, ge=0)}),
+    # the LR range test's (``bench find-lr``): from min_lr up by a constant factor per step, reaching the
+    # run's lr at step ``steps - 1`` (and growing on past it)
+    "range_test": Declaration({"min_lr": number(gt=0), "steps": integer(ge=2)}),
     "plateau": Declaration({"factor": number(0.1, gt=0, lt=1), "patience": integer(10, ge=0),
                             "threshold": number(1e-4, ge=0), "cooldown": integer(0, ge=0), "min_lr": number(0.0, ge=0)}),
 }
+
+
+PER_STEP = ("one_cycle", "cyclic", "cosine_per_step", "range_test")  # the lr moves at every step (see the module docstring)
+
+
+def per_step(schedule: dict) -> bool:
+    return schedule["name"] in PER_STEP
 
 
 def schedule_params(name, params: dict) -> dict:
@@ -59,7 +83,8 @@ def schedule_params(name, params: dict) -> dict:
     return SCHEDULES[name].fill("schedule", name, params)
 
 
-BELOW_BASE = ("eta_min", "warmup_start_lr")  # a floor and a warm-up start: at most the lr they lead from or to
+# A floor or a start (cyclic's and the range test's min_lr too): at most the lr they lead from or to.
+BELOW_BASE = ("eta_min", "warmup_start_lr", "min_lr")
 
 
 def check_against_lr(schedule: dict, run_lr: float) -> None:
@@ -69,6 +94,20 @@ def check_against_lr(schedule: dict, run_lr: float) -> None:
         if schedule.get(key, 0) > base:
             raise SpecError(f"schedule {schedule['name']!r}: {key} {schedule[key]:g} is above its base lr {base:g}: "
                             f"lower {key} or raise lr")
+
+
+def check_against_run(schedule: dict, epochs: int, steps_per_epoch: int) -> None:
+    """A one-cycle shorter than its run would step past its end, which torch and Paddle refuse; its
+    warm-up needs more than one step (torch and Paddle divide by its length)."""
+    if schedule["name"] != "one_cycle":
+        return
+    if schedule["cycle_epochs"] < epochs:
+        raise SpecError(f"schedule 'one_cycle': its cycle of {schedule['cycle_epochs']} epochs ends before the run's "
+                        f"{epochs}: set cycle_epochs to at least {epochs}")
+    if schedule["pct_start"] * schedule["cycle_epochs"] * steps_per_epoch <= 1:
+        raise SpecError(f"schedule 'one_cycle': pct_start {schedule['pct_start']:g} of "
+                        f"{schedule['cycle_epochs'] * steps_per_epoch} steps leaves its warm-up no step: raise pct_start "
+                        f"or cycle_epochs")
 
 
 def base_lr(schedule: dict, run_lr: float) -> float:
@@ -108,6 +147,17 @@ class Schedule:
             epoch -= 1
         formula = {k: v for k, v in self.params.items() if k not in COMMON}
         return _FORMULAS[self.name](base_lr(self.params, self.base_lr), epoch, **formula)
+
+    def lr_at(self, step: int, steps_per_epoch: int) -> float:
+        """The lr of optimizer step ``step`` (from 0 over the run): a per-step schedule's own, else its epoch's."""
+        if self.name not in PER_STEP:
+            return self.lr(step // steps_per_epoch)
+        return _STEP_FORMULAS[self.name](self.base_lr, step, steps_per_epoch, **self.params)
+
+    def at(self, count: int, steps_per_epoch: int) -> float:
+        """The lr at ``count`` of the schedule's own unit: steps for a per-step schedule, else epochs
+        (what a framework's scheduler counts when a backend drives it from the reference)."""
+        return self.lr_at(count, steps_per_epoch) if self.name in PER_STEP else self.lr(count)
 
     def observe(self, val_loss: float) -> None:
         """Called once after each epoch with its validation loss (only plateau uses it)."""
@@ -165,6 +215,66 @@ def _polynomial(lr0, e, t_max, power):
     """Polynomial decay to 0 over t_max epochs, then 0 (torch's PolynomialLR; Keras's and Paddle's with end lr 0)."""
     return lr0 * (1 - min(e, t_max) / t_max) ** power
 
+
+def _anneal(start: float, end: float, pct: float, how: str) -> float:
+    if how == "cos":
+        return end + (start - end) / 2 * (math.cos(math.pi * pct) + 1)
+    return (end - start) * pct + start
+
+
+def one_cycle_phases(peak: float, total: int, pct_start, div_factor, final_div_factor, three_phase):
+    """The phases as torch's OneCycleLR (and Paddle's) define them: (last step, start lr, end lr) each.
+
+    Up from peak / div_factor to the peak by step pct_start * total - 1, then down to
+    peak / div_factor / final_div_factor at step total - 1; with three_phase, down to the
+    start first (by 2 * pct_start * total - 2), then to the floor."""
+    initial = peak / div_factor
+    floor = initial / final_div_factor
+    if three_phase:
+        return [(pct_start * total - 1, initial, peak), (2 * pct_start * total - 2, peak, initial),
+                (total - 1, initial, floor)]
+    return [(pct_start * total - 1, initial, peak), (total - 1, peak, floor)]
+
+
+def _one_cycle(lr0, s, steps_per_epoch, cycle_epochs, pct_start, div_factor, final_div_factor, anneal, three_phase):
+    phases = one_cycle_phases(lr0, cycle_epochs * steps_per_epoch, pct_start, div_factor, final_div_factor, three_phase)
+    start = 0.0
+    for i, (end, lr_start, lr_end) in enumerate(phases):
+        if s <= end or i == len(phases) - 1:
+            return _anneal(lr_start, lr_end, (s - start) / (end - start), anneal)
+        start = end
+
+
+def _cyclic(lr0, s, steps_per_epoch, min_lr, step_size_up, mode, gamma, step_size_down=None):
+    """Smith's cyclical lr between min_lr and lr0 (torch's CyclicLR, Paddle's CyclicLR)."""
+    size = step_size_up + (step_size_down or step_size_up)
+    cycle = 1 + s // size
+    x = 1.0 + s / size - cycle
+    up = step_size_up / size
+    scale = x / up if x <= up else (x - 1) / (up - 1)
+    height = (lr0 - min_lr) * scale
+    if mode == "triangular2":
+        height *= 0.5 ** (cycle - 1)  # torch's 1 / 2 ** (cycle - 1), which overflows past 1024 cycles
+    elif mode == "exp_range":
+        height *= gamma**s
+    return min_lr + height
+
+
+def _cosine_per_step(lr0, s, steps_per_epoch, t_max, eta_min):
+    return _cosine(lr0, s, t_max, eta_min)
+
+
+def range_factor(peak: float, min_lr: float, steps: int) -> float:
+    """The range test's factor per step: ``steps - 1`` of them take min_lr to the peak."""
+    return (peak / min_lr) ** (1 / (steps - 1))
+
+
+def _range_test(lr0, s, steps_per_epoch, min_lr, steps):
+    return min_lr * range_factor(lr0, min_lr, steps) ** s
+
+
+_STEP_FORMULAS = {"one_cycle": _one_cycle, "cyclic": _cyclic, "cosine_per_step": _cosine_per_step,
+                  "range_test": _range_test}
 
 _FORMULAS = {
     "constant": _constant,

@@ -27,7 +27,7 @@ from .claims import FILTERS, check_claim, parse_check
 from .data import DATASETS, SIZES, check_options
 from .errors import BenchError, SpecError
 from .params import Declaration, Param, choice, flag, integer, number, of_kind
-from .schedules import SCHEDULES, check_against_lr, schedule_params
+from .schedules import SCHEDULES, check_against_lr, check_against_run, schedule_params
 
 STUDIES_DIR = Path(__file__).parent / "studies"
 MODELS = ("lenet", "mlp")
@@ -231,13 +231,18 @@ def _run_spec(study: StudySpec, m: dict, framework: str, seed: int, device: str)
     if value["batch_size"] > examples:
         raise SpecError(f"{where}: batch_size {value['batch_size']} is larger than its {examples} training examples: "
                         f"lower batch_size or raise train_size")
+    schedule = _schedule(value["schedule"], where, float(value["lr"]))
+    try:
+        check_against_run(schedule, value["epochs"], -(-min(examples, SIZES[value["dataset"]][0]) // value["batch_size"]))
+    except SpecError as e:
+        raise SpecError(f"{where}: {e}") from None
     return RunSpec(
         study=study.name,
         framework=framework,
         model=value["model"],
         dataset=value["dataset"],
         optimizer=optimizer_params(value["optimizer"], where),
-        schedule=_schedule(value["schedule"], where, float(value["lr"])),
+        schedule=schedule,
         lr=float(value["lr"]),
         batch_size=value["batch_size"],
         epochs=value["epochs"],

@@ -20,6 +20,20 @@ SCHEDULE_CASES = {
     "cosine_after_epoch": {"t_max": 20, "eta_min": 0.01, "timing": "after_epoch"},
     "multistep_after_epoch": {"milestones": [15, 30], "gamma": 0.5, "timing": "after_epoch"},
 }
+# Per-step schedules (bench/schedules.py PER_STEP), checked at every step of STEP_EPOCHS epochs of
+# STEPS_PER_EPOCH_PER_STEP steps: one-cycle's whole cycle, its last step included.
+STEP_CASES = {
+    "one_cycle": {"cycle_epochs": 2},
+    "one_cycle_linear_three_phase": {"cycle_epochs": 2, "anneal": "linear", "three_phase": True, "pct_start": 0.25,
+                                     "div_factor": 10.0, "final_div_factor": 100.0},
+    "cyclic": {"min_lr": 0.01, "step_size_up": 3, "step_size_down": 2},
+    "cyclic_triangular2": {"min_lr": 0.01, "step_size_up": 2, "mode": "triangular2"},
+    "cyclic_exp_range": {"min_lr": 0.01, "step_size_up": 4, "mode": "exp_range", "gamma": 0.9},
+    "cosine_per_step": {"t_max": 15, "eta_min": 0.01},  # past t_max: the floor, held
+    "range_test": {"min_lr": 1e-4, "steps": 20},  # past steps - 1: on up
+}
+STEP_EPOCHS = 2
+STEPS_PER_EPOCH_PER_STEP = 12
 EPOCHS = 40
 BASE_LR = 0.3
 

@@ -117,7 +117,8 @@ def test_plot_folder_writes_into_each_study(tmp_path):
         (tmp_path / study).mkdir()
         make_results(study=study, **small).to_csv(tmp_path / study / "results.csv", index=False)
     pngs = plot_folder(tmp_path, {"a": ["steps"]})  # b gets the default: curves, and steps since it logged them
-    comparison = ["frameworks_overlaid.png", "epoch_seconds.png"]  # one framework: no differences figure
+    # one framework: no differences figure; three lrs of one config: the lr-sensitivity figure
+    comparison = ["frameworks_overlaid.png", "epoch_seconds.png", "lr_sensitivity.png"]
     assert sorted(p.relative_to(tmp_path).as_posix() for p in pngs) == sorted(
         ["a/figures/a_steps.png", "b/figures/b_curves_by_framework.png", "b/figures/b_curves_torch.png",
          "b/figures/b_steps.png"] + [f"{s}/figures/{s}_{name}" for s in "ab" for name in comparison])

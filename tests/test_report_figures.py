@@ -5,7 +5,7 @@ import math
 import pandas as pd
 import pytest
 
-from bench.plots import paired_differences, plot_comparison
+from bench.plots import lr_sensitivity, paired_differences, plot_comparison
 from bench.results import COLUMNS
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -80,7 +80,8 @@ def test_differences_need_a_second_framework(tmp_path):
 def test_constant_lr_gets_no_applied_lr_figure(tmp_path):
     df = make_study(frameworks=("torch", "keras"), configs=[{"lr": 0.1}, {"lr": 0.01}], seeds=(0,), epochs=3)
     pngs = plot_comparison(df, "lr-sweep", tmp_path)
-    assert [p.stem for p in pngs] == ["lr-sweep_frameworks_overlaid", "lr-sweep_differences", "lr-sweep_epoch_seconds"]
+    assert [p.stem for p in pngs] == ["lr-sweep_frameworks_overlaid", "lr-sweep_differences", "lr-sweep_epoch_seconds",
+                                      "lr-sweep_lr_sensitivity"]
     assert not list(tmp_path.glob("lr-sweep_applied_lr.*"))
 
 
@@ -108,3 +109,25 @@ def test_paired_differences_recover_a_known_offset(split, metric):
 def test_paired_differences_against_a_missing_reference():
     df = make_study(frameworks=("keras", "paddle"), seeds=(0,), epochs=2)
     assert paired_differences(df, "val", "loss", reference="torch").empty
+
+
+def test_lr_sensitivity_reads_final_and_best_per_run_for_configs_that_differ_by_lr():
+    """Final and best val accuracy, final train loss, per run; a group with one lr (adam) is left out;
+    a diverged run's final is its last finite epoch."""
+    configs = [{"lr": 0.1}, {"lr": 0.01}, {"lr": 0.001, "optimizer": "adam"}]
+    df = make_study(frameworks=("torch", "keras"), configs=configs, seeds=(0, 1), epochs=4, nan_at=("keras", 4))
+    table = lr_sensitivity(df)
+    assert set(table["group"]) == {"sgd(momentum=0.9)"} and set(table["lr"]) == {0.1, 0.01}
+    assert len(table) == 2 * 2 * 2 * 3  # frameworks x lrs x seeds x measures
+    pick = lambda fw, lr, seed, measure: table.query(  # noqa: E731
+        "framework == @fw and lr == @lr and seed == @seed and measure == @measure")["value"].item()
+    rows = df[(df["step"].isna()) & (df["framework"] == "torch") & (df["lr"] == 0.01) & (df["seed"] == 1)]
+    val_acc = rows[(rows["split"] == "val") & (rows["metric"] == "accuracy")].sort_values("epoch")["value"]
+    assert pick("torch", 0.01, 1, "final val accuracy") == val_acc.iloc[-1]
+    assert pick("torch", 0.01, 1, "best val accuracy") == val_acc.max()
+    train_loss = rows[(rows["split"] == "train") & (rows["metric"] == "loss")].sort_values("epoch")["value"]
+    assert pick("torch", 0.01, 1, "final train loss") == train_loss.iloc[-1]
+    diverged = df[(df["framework"] == "keras") & (df["lr"] == 0.1) & (df["seed"] == 0) & (df["split"] == "val")
+                  & (df["metric"] == "accuracy") & (df["epoch"] == 3)]["value"].item()
+    assert pick("keras", 0.1, 0, "final val accuracy") == diverged
+    assert lr_sensitivity(make_study(configs=[{"lr": 0.1}], seeds=(0,))).empty  # one lr: nothing to draw

@@ -5,8 +5,8 @@ import math
 import pytest
 
 from bench.errors import SpecError
-from bench.schedules import SCHEDULES, Schedule
-from tests.cases import SCHEDULE_CASES, schedule_name
+from bench.schedules import PER_STEP, SCHEDULES, Schedule, schedule_params
+from tests.cases import SCHEDULE_CASES, STEP_CASES, schedule_name
 
 
 def lrs(name, lr0=0.3, epochs=40, **params):
@@ -15,7 +15,8 @@ def lrs(name, lr0=0.3, epochs=40, **params):
 
 
 def test_every_schedule_has_a_case():
-    assert {schedule_name(c) for c in SCHEDULE_CASES} == set(SCHEDULES)
+    assert {schedule_name(c) for c in {**SCHEDULE_CASES, **STEP_CASES}} == set(SCHEDULES)
+    assert {schedule_name(c) for c in STEP_CASES} == set(PER_STEP)
 
 
 def test_cosine_holds_its_floor_after_the_horizon():
@@ -92,3 +93,48 @@ def test_timing_and_own_lr_are_checked():
 def test_polynomial_decays_to_zero_and_stays():
     values = lrs("polynomial", 1.0, 8, t_max=4, power=2.0)
     assert values == pytest.approx([1.0, 0.5625, 0.25, 0.0625, 0.0, 0.0, 0.0, 0.0])
+
+
+def steps(name, lr0, n, spe=10, **params):
+    s = Schedule(name, lr0, params)
+    return [s.lr_at(t, spe) for t in range(n)]
+
+
+def test_one_cycle_rises_to_its_peak_then_falls_to_peak_over_div_over_final_div():
+    """torch's OneCycleLR: start 1/25 of the peak, the peak at step pct_start * total - 1, the floor at the last step."""
+    values = steps("one_cycle", 1.0, 40, spe=10, cycle_epochs=4)  # 40 steps: the peak at step 11
+    assert values[0] == pytest.approx(1 / 25)
+    assert values[11] == pytest.approx(1.0) and max(values) == values[11]
+    assert values[-1] == pytest.approx(1 / 25 / 1e4)
+    assert all(a < b for a, b in zip(values[:11], values[1:12])) and all(a > b for a, b in zip(values[11:], values[12:]))
+    three = steps("one_cycle", 1.0, 40, spe=10, cycle_epochs=4, three_phase=True, anneal="linear")
+    assert three[11] == pytest.approx(1.0) and three[22] == pytest.approx(1 / 25)  # back to the start at 2 * 12 - 2
+    assert three[5] == pytest.approx(1 / 25 + (1 - 1 / 25) * 5 / 11)  # linear
+
+
+def test_cyclic_modes():
+    tri = steps("cyclic", 1.0, 9, min_lr=0.2, step_size_up=2)
+    assert tri == pytest.approx([0.2, 0.6, 1.0, 0.6, 0.2, 0.6, 1.0, 0.6, 0.2])
+    tri2 = steps("cyclic", 1.0, 9, min_lr=0.2, step_size_up=2, mode="triangular2")
+    assert tri2[2] == pytest.approx(1.0) and tri2[6] == pytest.approx(0.6)  # the second cycle's peak is halved
+    exp = steps("cyclic", 1.0, 3, min_lr=0.2, step_size_up=2, mode="exp_range", gamma=0.5)
+    assert exp == pytest.approx([0.2, 0.2 + 0.4 * 0.5, 0.2 + 0.8 * 0.25])
+
+
+def test_cosine_per_step_counts_steps_and_an_epoch_schedule_holds_through_its_epoch():
+    per_step = steps("cosine_per_step", 1.0, 12, t_max=10, eta_min=0.0)
+    assert per_step[5] == pytest.approx(0.5) and per_step[10:] == [0.0, 0.0]
+    epoch = Schedule("step", 1.0, {"step_size": 1, "gamma": 0.5})
+    assert [epoch.lr_at(t, 3) for t in range(7)] == [1, 1, 1, 0.5, 0.5, 0.5, 0.25]
+
+
+def test_one_cycle_must_cover_its_run(tmp_path):
+    from bench.spec import load_study
+
+    study = tmp_path / "cycle.toml"
+    study.write_text('name = "cycle"\ndataset = "digits"\nmodel = "mlp"\nepochs = 5\nbatch_size = 64\nlr = 0.1\n'
+                     'schedule = { name = "one_cycle", cycle_epochs = 4 }\n')
+    with pytest.raises(SpecError, match="cycle of 4 epochs ends before the run's 5: set cycle_epochs to at least 5"):
+        load_study(str(study))
+    with pytest.raises(SpecError, match="three_phase needs pct_start below 0.5"):
+        schedule_params("one_cycle", {"cycle_epochs": 2, "three_phase": True, "pct_start": 0.5})

@@ -5,7 +5,7 @@ import pytest
 from bench.errors import SpecError
 from bench.spec import load_study, study_names
 
-STUDIES = ["digits", "lr-sweep", "optimizers", "schedules", "signs", "step-decay"]
+STUDIES = ["digits", "lr-sweep", "one-cycle", "optimizers", "schedules", "signs", "step-decay"]
 
 
 def write(tmp_path, text):
@@ -28,6 +28,9 @@ def test_bundled_studies_load_and_expand():
     assert {r.init for r in load_study("signs").runs(["torch"])} == {"glorot"}
     schedules = load_study("schedules").runs(["torch", "keras"], quick=True, seeds=2)
     assert len(schedules) == 4 * 2 * 2 and {r.epochs for r in schedules} == {6}
+    one_cycle = load_study("one-cycle").runs(["torch"])
+    assert [(r.schedule["name"], r.lr) for r in one_cycle] == [("one_cycle", 0.175), ("one_cycle", 0.02), ("inverse_sqrt", 0.3)]
+    assert one_cycle[0].schedule["cycle_epochs"] == one_cycle[0].epochs == 30
     optimizers = load_study("optimizers").runs(["torch"])
     assert [r.optimizer_label for r in optimizers][:4] == ["sgd", "sgd", "sgd", "sgd(momentum=0.9)"]
     assert load_study("digits").runs(["torch"])[0].schedule_label == "constant"

@@ -6,7 +6,16 @@ from backends import load_backend
 from bench.init import architecture, initial_weights
 from bench.schedules import Schedule
 from bench.spec import optimizer_params
-from tests.cases import BASE_LR, EPOCHS, SCHEDULE_CASES, VAL_LOSSES, schedule_name
+from tests.cases import (
+    BASE_LR,
+    EPOCHS,
+    SCHEDULE_CASES,
+    STEP_CASES,
+    STEP_EPOCHS,
+    STEPS_PER_EPOCH_PER_STEP,
+    VAL_LOSSES,
+    schedule_name,
+)
 
 STEPS_PER_EPOCH = 2
 
@@ -42,6 +51,30 @@ def applied_lrs(framework, case):
         backend.end_epoch(VAL_LOSSES[epoch])
         reference.observe(VAL_LOSSES[epoch])
     assert (len(set(np.round(expected, 12))) > 1) == (case != "constant")  # the case exercises the schedule
+    return np.array(applied), np.array(expected)
+
+
+def applied_step_lrs(framework, case):
+    """The lr the framework applied at every step of a per-step schedule, training for real, and the reference's."""
+    name = schedule_name(case)
+    reference = Schedule(name, BASE_LR, STEP_CASES[case])
+    steps, batch = STEPS_PER_EPOCH_PER_STEP, 4
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(steps * batch, 1, 8, 8)).astype(np.float32)
+    y = rng.integers(0, 10, len(x))
+    arch = architecture("mlp", (1, 8, 8), 10)
+    backend = load_backend(framework)
+    backend.setup("cpu", 1, 0)
+    backend.set_data(x, y, x, y)
+    backend.build(arch, initial_weights(arch, 0), optimizer_params({"name": "sgd"}), {"name": name, **reference.params},
+                  BASE_LR, steps)
+    applied, first_of_epoch = [], []
+    for _ in range(STEP_EPOCHS):
+        first_of_epoch.append(backend.applied_lr())
+        applied.extend(backend.train_epoch(rng.permutation(len(x)), batch).batch_lrs)
+        backend.end_epoch(1.0)
+    expected = [reference.lr_at(t, steps) for t in range(STEP_EPOCHS * steps)]
+    assert first_of_epoch == [applied[e * steps] for e in range(STEP_EPOCHS)]  # the epoch row's lr is its first step's
     return np.array(applied), np.array(expected)
 
 

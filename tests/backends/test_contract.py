@@ -12,15 +12,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backends import DEFAULT_FRAMEWORKS, installed, load_adapter
+from backends import DEFAULT_FRAMEWORKS, installed, load_adapter, load_baselines
 from bench.data import load_dataset
-from bench.results import COLUMNS
+from bench.executors import groups, run_local
+from bench.results import COLUMNS, TIMING_METRICS
 from bench.runner import train
 from bench.schedules import SCHEDULES
 from bench.spec import OPTIMIZERS as DECLARED
 from bench.spec import RunSpec, load_study, optimizer_params
-from tests.backends.contract import applied_lrs, built, mlp_logits_match_numpy, weights_round_trip
-from tests.cases import SCHEDULE_CASES
+from tests.backends.contract import applied_lrs, applied_step_lrs, built, mlp_logits_match_numpy, weights_round_trip
+from tests.cases import SCHEDULE_CASES, STEP_CASES
 
 pytestmark = [pytest.mark.torch, pytest.mark.keras, pytest.mark.paddle]  # the tox envs that run this file (see tests/conftest.py)
 
@@ -58,6 +59,14 @@ def framework(request):
 def test_applied_lr_matches_reference(framework, case):
     applied, expected = applied_lrs(framework, case)
     np.testing.assert_allclose(applied, expected, rtol=0, atol=LR_TOLERANCE.get(framework, 1e-7))
+
+
+@pytest.mark.parametrize("case", sorted(STEP_CASES))
+def test_applied_lr_matches_reference_at_every_step(framework, case):
+    """Every step of two epochs, one-cycle's last step included, to 1e-7."""
+    applied, expected = applied_step_lrs(framework, case)
+    assert len(applied) == len(expected) and len(set(np.round(expected, 12))) > 2
+    np.testing.assert_allclose(applied, expected, rtol=0, atol=1e-7)
 
 
 def _originals_lr(schedule: str, epoch: int) -> float:
@@ -115,11 +124,34 @@ def test_every_optimizer_trains_the_lenet(framework, optimizer):
     assert loss[1] < loss[0]
 
 
+def test_a_workers_later_runs_give_the_rows_of_a_process_of_their_own(framework):
+    """One worker trains a LeNet, an MLP with Adam on a schedule, then a LeNet again: each run's rows equal
+    those of the same run in a fresh process (nothing of an earlier run leaks into a later one)."""
+    base = dict(study="worker", framework=framework, dataset="digits", batch_size=32, epochs=2, seed=0, device="cpu",
+                train_size=256, val_size=128, optimizer=optimizer_params({"name": "sgd", "momentum": 0.9}),
+                schedule={"name": "constant"}, lr=0.05, log_every=2)
+    specs = [RunSpec(**{**base, "model": "lenet"}),
+             RunSpec(**{**base, "model": "mlp", "optimizer": optimizer_params({"name": "adam"}), "lr": 0.01,
+                        "schedule": {"name": "step", "step_size": 1, "gamma": 0.5}}),
+             RunSpec(**{**base, "model": "lenet", "seed": 1})]
+
+    def rows(fresh):
+        outcomes = list(run_local(groups(specs), threads=1, fresh=fresh))
+        assert [o.manifest["status"] for o in outcomes] == ["done"] * 3, [o.manifest["error"] for o in outcomes]
+        df = pd.DataFrame([r for o in outcomes for r in o.rows], columns=COLUMNS)
+        df = df[~df["metric"].isin(TIMING_METRICS)].sort_values(["run_id", "epoch", "step", "split", "metric"])
+        return df.reset_index(drop=True), sorted(o.manifest["process_run"] for o in outcomes)
+
+    (alone, runs_alone), (in_turn, runs_in_turn) = rows(fresh=True), rows(fresh=False)
+    assert runs_alone == [1, 1, 1] and runs_in_turn == [1, 2, 3]
+    pd.testing.assert_frame_equal(in_turn, alone)
+
+
 def test_perf_baselines_time_lenet_epochs(framework):
     """`bench perf`'s hand-written loops run in every framework (on 512 digits, as MNIST-shaped images)."""
     data = load_dataset("digits", train_size=512, val_size=256)
     assert data.train_x.shape[1:] == (1, 28, 28)
-    baselines = load_adapter(framework).PERF_BASELINES
+    baselines = load_baselines(framework)
     assert "hand" in baselines
     for way, loop in baselines.items():
         seconds = loop(data.train_x, data.train_y, 2, "cpu")

@@ -85,3 +85,23 @@ def test_grouped_lenet_layers_compute_each_members_lenet(real_data_dir):
     assert grouped.shape == (3, 64, 10)
     assert not torch.allclose(per_member[0], per_member[1])
     torch.testing.assert_close(grouped, per_member, rtol=1e-5, atol=1e-5)
+
+
+def _protocol_names(protocol) -> set[str]:
+    return {n for n in vars(protocol) if not n.startswith("_")} | set(getattr(protocol, "__annotations__", {}))
+
+
+def test_torch_fused_backend_implements_the_protocol():
+    """backends/base.py's FusedBackend and Member say what --fused asks of an adapter; torch's has all of it."""
+    from backends import base, load_backend
+    from bench.init import architecture, initial_weights
+
+    fused = load_backend("torch", fused=True)
+    missing = {n for n in _protocol_names(base.FusedBackend) if not hasattr(fused, n)}
+    assert not missing
+    fused.setup("cpu", 1, 0)
+    arch = architecture("mlp", (1, 8, 8), 10)
+    fused.build(arch, initial_weights(arch, 0), [(optimizer_params({"name": "sgd"}), {"name": "constant"}, 0.1)] * 2, 4)
+    member = fused.member(1)
+    assert not {n for n in _protocol_names(base.Member) if not hasattr(member, n)}
+    assert member.schedule_source == "native"

@@ -1,0 +1,151 @@
+"""`bench find-lr`: the LR range test (Smith 2015, 2017) on a study's model, data and optimizer.
+
+In every framework, from the same initial weights and the same batches, the lr grows by a
+constant factor per step from ``min_lr`` to ``max_lr`` over ``steps`` steps (the
+``range_test`` schedule, run by each framework's own scheduler). Per step it records the
+lr applied, the loss and the smoothed loss: an exponential moving average (``SMOOTHING``,
+bias-corrected, as fastai's ``lr_find``). The test stops at the first step whose smoothed
+loss exceeds ``STOP`` times its minimum so far, or is not finite (checked every ``CHUNK``
+steps; the rows end at that step).
+
+Suggestions, per framework, by two rules written here once:
+- steepest: the lr at which the smoothed loss falls fastest per decade of lr, before its minimum;
+- minimum / 10: a tenth of the lr at which the smoothed loss is lowest.
+Both are points of the grid of lrs the test ran; frameworks are compared in grid steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pandas as pd
+
+from .results import COLUMNS
+from .runner import batch_orders, prepare
+from .schedules import SCHEDULES
+from .spec import OPTIMIZERS, RunSpec, StudySpec
+
+SMOOTHING = 0.98
+STOP = 4.0
+CHUNK = 10
+DEFAULTS = {"min_lr": 1e-5, "max_lr": 10.0, "steps": 100}
+SUGGESTIONS = ("steepest", "minimum / 10")
+
+
+def range_spec(study: StudySpec, framework: str, min_lr: float, max_lr: float, steps: int, device: str = "cpu") -> RunSpec:
+    """The study's first config (its model, data, optimizer, batch size, seed 0) under the range test's schedule."""
+    spec = study.runs([framework], device=device)[0]
+    return dataclasses.replace(spec, study=f"{study.name}-find-lr", lr=float(max_lr), epochs=1, log_every=1,
+                               schedule={"name": "range_test", "min_lr": float(min_lr), "steps": int(steps)})
+
+
+def _batches(spec: RunSpec, n: int):
+    """The runner's batch order, epoch after epoch: (epoch from 1, batch indices); an epoch's last batch may be short."""
+    for epoch, order in enumerate(batch_orders(spec.seed, n), start=1):
+        for start in range(0, n, spec.batch_size):
+            yield epoch, order[start:start + spec.batch_size]
+
+
+def smoothed(losses: np.ndarray, beta: float = SMOOTHING) -> np.ndarray:
+    """Bias-corrected exponential moving average; a non-finite loss makes it non-finite from there on."""
+    out, avg = np.empty(len(losses)), 0.0
+    for i, loss in enumerate(losses):
+        avg = beta * avg + (1 - beta) * loss
+        out[i] = avg / (1 - beta ** (i + 1))
+    return out
+
+
+def stop_step(smooth: np.ndarray) -> int | None:
+    """The index of the first step past the stop rule, or None."""
+    best = math.inf
+    for i, value in enumerate(smooth):
+        if not math.isfinite(value) or value > STOP * best:
+            return i
+        best = min(best, value)
+    return None
+
+
+def range_test(spec: RunSpec, data_dir=None, threads: int = 1) -> tuple[list[dict], dict]:
+    """Train ``spec``'s range test in this process; its rows and what ran (framework version, device, steps)."""
+    ready = prepare(spec, data_dir, threads, verify=False)
+    backend, data = ready.backend, ready.data
+    n = len(data.train_y)
+    steps_per_epoch = -(-n // spec.batch_size)
+    backend.build(ready.arch, ready.weights, OPTIMIZERS[spec.optimizer["name"]].typed(spec.optimizer),
+                  SCHEDULES["range_test"].typed(spec.schedule), spec.lr, steps_per_epoch)
+    total = spec.schedule["steps"]
+    losses, lrs, epochs = [], [], []
+    batches = _batches(spec, n)
+    while len(losses) < total:
+        chunk = []  # up to CHUNK batches; a short batch ends a chunk (train_epoch splits by batch size)
+        for epoch, idx in batches:
+            chunk.append((epoch, idx))
+            if len(chunk) == min(CHUNK, total - len(losses)) or len(idx) < spec.batch_size:
+                break
+        result = backend.train_epoch(np.concatenate([idx for _, idx in chunk]), spec.batch_size)
+        losses += list(result.batch_losses)
+        lrs += list(result.batch_lrs)
+        epochs += [epoch for epoch, _ in chunk]
+        stop = stop_step(smoothed(np.array(losses)))
+        if stop is not None:
+            losses, lrs, epochs = losses[:stop + 1], lrs[:stop + 1], epochs[:stop + 1]
+            break
+    smooth = smoothed(np.array(losses))
+    base = {"run_id": spec.run_id, "study": spec.study, "framework": spec.framework,
+            "framework_version": backend.version(), "device": ready.device, "model": spec.model,
+            "dataset": spec.dataset, "optimizer": spec.optimizer_label, "schedule": spec.schedule_label, "lr": spec.lr,
+            "batch_size": spec.batch_size, "seed": spec.seed, "split": "train"}
+    rows = [{**base, "epoch": epoch, "step": i + 1, "metric": metric, "value": value}
+            for i, (epoch, loss, s, lr) in enumerate(zip(epochs, losses, smooth, lrs))
+            for metric, value in (("lr", lr), ("loss", loss), ("smoothed_loss", s))]
+    stopped = stop_step(smooth) is not None
+    return rows, {"framework": spec.framework, "framework_version": backend.version(), "device": ready.device,
+                  "threads": ready.threads, "steps_run": len(losses), "stopped_early": stopped}
+
+
+def suggest(curve: pd.DataFrame) -> dict:
+    """One framework's suggestions from its rows (step, lr, smoothed_loss), by the module's two rules."""
+    curve = curve.sort_values("step")
+    lr, smooth = curve["lr"].to_numpy(), curve["smoothed_loss"].to_numpy()
+    finite = np.isfinite(smooth)
+    low = int(np.argmin(np.where(finite, smooth, np.inf)))
+    descent = smooth[:low + 1]
+    steepest = int(np.argmin(np.gradient(descent, np.log10(lr[:low + 1])))) if low >= 2 else 0
+    return {"steepest": lr[steepest], "steepest_step": steepest + 1, "minimum / 10": lr[low] / 10,
+            "minimum_step": low + 1, "minimum_smoothed_loss": smooth[low]}
+
+
+AGREE = 1e-3  # relative loss difference that counts as agreeing, step by step
+
+
+def compare(rows: pd.DataFrame, reference: str) -> pd.DataFrame:
+    """Per framework: its suggestions, their distance in grid steps from the reference's, and how far its
+    losses are from the reference's: the largest relative difference up to the step of the reference's
+    lowest loss (where the loss starts to climb), and the first step where it exceeds ``AGREE``."""
+    curves = {fw: g.pivot_table(index="step", columns="metric", values="value").reset_index()
+              for fw, g in rows.groupby("framework", sort=False)}
+    ref = curves.get(reference)
+    ref_suggestion = suggest(ref) if ref is not None else None
+    climb = int(ref.set_index("step")["loss"].idxmin()) if ref is not None else None
+    table = []
+    for fw, curve in curves.items():
+        s = suggest(curve)
+        entry = {"framework": fw, "steps run": int(curve["step"].max()), "steepest lr": s["steepest"],
+                 "minimum lr / 10": s["minimum / 10"], "lowest smoothed loss": s["minimum_smoothed_loss"]}
+        if ref_suggestion is not None:
+            entry[f"steepest: grid steps from {reference}"] = s["steepest_step"] - ref_suggestion["steepest_step"]
+            entry[f"minimum: grid steps from {reference}"] = s["minimum_step"] - ref_suggestion["minimum_step"]
+            a, b = curve.set_index("step")["loss"], ref.set_index("step")["loss"]
+            shared = a.index.intersection(b.index)
+            rel = (a[shared] - b[shared]).abs() / b[shared].abs()
+            entry[f"loss vs {reference} to step {climb} (its lowest; max rel)"] = float(rel.loc[:climb].max())
+            beyond = rel[rel > AGREE]
+            entry[f"first step beyond {AGREE:g}"] = int(beyond.index[0]) if len(beyond) else "none"
+        table.append(entry)
+    return pd.DataFrame(table)
+
+
+def to_rows_csv(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=COLUMNS)

@@ -1,0 +1,76 @@
+"""The LR range test's rules (bench/find_lr.py): smoothing, the stop rule, the suggestions, the comparison."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.find_lr import AGREE, SMOOTHING, STOP, compare, smoothed, stop_step, suggest
+from bench.report import write_report
+from bench.results import COLUMNS
+from bench.schedules import Schedule
+
+GRID = Schedule("range_test", 10.0, {"min_lr": 1e-5, "steps": 61})
+
+
+def curve(shift=0, steps=61, noise=0.0):
+    """A range test's rows: flat, a descent around lr 1e-2 (shifted by ``shift`` grid steps), then a blow-up."""
+    lrs = np.array([GRID.lr_at(t, 1) for t in range(steps)])
+    x = np.log10(lrs) - shift / 10  # 10 grid steps per decade
+    loss = 2.3 - 1.5 / (1 + np.exp(-4 * (x + 2))) + np.where(x > -0.7, 30 * (x + 0.7) ** 2, 0)
+    loss = loss + noise * np.random.default_rng(0).normal(size=steps)
+    return pd.DataFrame({"step": np.arange(1, steps + 1), "lr": lrs, "loss": loss, "smoothed_loss": smoothed(loss)})
+
+
+def rows(frameworks):
+    out = []
+    for fw, c in frameworks.items():
+        for _, r in c.iterrows():
+            for metric in ("lr", "loss", "smoothed_loss"):
+                out.append({"run_id": fw, "study": "t-find-lr", "framework": fw, "framework_version": "1", "device": "cpu",
+                            "model": "lenet", "dataset": "mnist", "optimizer": "sgd", "schedule": "range_test",
+                            "lr": 10.0, "batch_size": 64, "seed": 0, "epoch": 1, "step": int(r["step"]),
+                            "split": "train", "metric": metric, "value": r[metric]})
+    return pd.DataFrame(out, columns=COLUMNS)
+
+
+def test_smoothing_is_a_bias_corrected_moving_average():
+    assert smoothed(np.full(5, 2.0)) == pytest.approx([2.0] * 5)  # no pull towards 0 at the start
+    values = smoothed(np.array([1.0, 3.0]))
+    assert values[1] == pytest.approx((SMOOTHING * 0.02 * 1 + 0.02 * 3) / (1 - SMOOTHING**2))
+    assert math.isnan(smoothed(np.array([1.0, math.nan, 1.0]))[2])
+
+
+def test_the_test_stops_past_four_times_the_minimum_or_at_a_non_finite_loss():
+    assert stop_step(np.array([2.0, 1.0, 3.9, 4.1])) == 3
+    assert stop_step(np.array([2.0, 1.0, STOP * 1.0])) is None  # at 4x: not past it
+    assert stop_step(np.array([2.0, math.inf])) == 1
+    assert stop_step(np.array([2.0, 1.5])) is None
+
+
+def test_suggestions_find_the_descent_and_a_tenth_of_the_minimum():
+    s = suggest(curve())
+    lr_min = curve().set_index("step")["lr"][s["minimum_step"]]
+    assert s["minimum / 10"] == pytest.approx(lr_min / 10)
+    assert 1e-3 < s["steepest"] < lr_min  # in the descent (centred on 1e-2, the smoothing lags it), before the minimum
+
+
+def test_compare_counts_grid_steps_and_where_losses_part():
+    table = compare(rows({"torch": curve(), "keras": curve(), "paddle": curve(shift=1)}), "torch").set_index("framework")
+    grid = "steepest: grid steps from torch"
+    assert table.loc["torch", grid] == 0 and table.loc["keras", grid] == 0
+    assert table.loc["paddle", grid] == 1 and table.loc["paddle", "minimum: grid steps from torch"] == 1
+    agree = [c for c in table if c.startswith("loss vs torch")][0]
+    assert table.loc["keras", agree] == 0 and table.loc["keras", f"first step beyond {AGREE:g}"] == "none"
+    assert table.loc["paddle", agree] > AGREE
+
+
+def test_the_report_shows_a_find_lr_folder(tmp_path):
+    folder = tmp_path / "schedules-find-lr"
+    folder.mkdir()
+    rows({"torch": curve(), "keras": curve(noise=1e-6)}).to_csv(folder / "find-lr.csv", index=False)
+    text = write_report(tmp_path).read_text()
+    assert "## schedules-find-lr: LR range test" in text and "steepest" in text
+    assert (folder / "figures" / "schedules_find_lr.png").stat().st_size > 10_000
+    assert "![schedules_find_lr](schedules-find-lr/figures/schedules_find_lr.png)" in text
