@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 
 from backends import FRAMEWORKS, REFERENCE_FRAMEWORK  # noqa: E402  (the registry: no framework is imported)
 
@@ -499,6 +499,9 @@ def _lr_sensitivity(table: pd.DataFrame, df: pd.DataFrame, study: str, framework
                 if (points.size() > 1).any():
                     ax.fill_between(mean.index, points.min().values, points.max().values, color=palette[fw], alpha=0.15)
             ax.set_xscale("log")
+            lrs = sorted(data["lr"].unique())
+            ax.set_xticks(lrs, [f"{lr:g}" for lr in lrs])  # the study's own lrs, not decades it may not span
+            ax.xaxis.set_minor_formatter(NullFormatter())
             if measure.endswith("loss"):
                 _log_if_wide(ax, data["value"])
             ax.set(xlabel="lr", title=measure if len(groups) == 1 else f"{measure}\n{_wrap(name)}")
