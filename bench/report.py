@@ -349,10 +349,14 @@ def find_lr_blocks(folder: Path, root: Path) -> list[tuple[str, object]]:
             ("table", compare(df, reference)), ("img", figure.relative_to(root))]
 
 
-def write_report(folder: Path) -> Path:
-    """report.md and report.html for every study folder (and `bench find-lr` folder) under ``folder``; returns the .md path."""
+def write_report(folder: Path, replot: bool = True) -> Path:
+    """report.md and report.html for every study folder (and `bench find-lr` folder) under ``folder``; returns the .md path.
+
+    ``replot``: draw every figure again from the CSVs (``bench report``); ``bench all`` has just drawn
+    those of the studies it ran and skips it (a folder it did not run keeps the figures it has)."""
     folder = Path(folder)
-    plot_folder(folder, bundled_figures())  # the figures, too, come from the CSVs alone
+    if replot:
+        plot_folder(folder, bundled_figures())  # the figures, too, come from the CSVs alone
     find_dirs = sorted(p.parent for p in folder.glob("*/find-lr.csv"))
     study_dirs = [p.parent for p in sorted(folder.glob("*/results.csv"))] or ([] if find_dirs else [folder])
     blocks: list = [("h1", "lrbench report"),

@@ -17,6 +17,9 @@ def test_committed_report_regenerates_from_the_csvs(tmp_path):
         study.mkdir()
         shutil.copy(csv, study / "results.csv")
         shutil.copy(csv.parent / "manifest.csv", study / "manifest.csv")
+    for csv in sorted(RESULTS.glob("*/find-lr.csv")):  # `bench find-lr` folders: their rows alone
+        (tmp_path / csv.parent.name).mkdir()
+        shutil.copy(csv, tmp_path / csv.parent.name / "find-lr.csv")
     assert list(tmp_path.iterdir()), "no reference results committed"
     regenerated = write_report(tmp_path).read_text()
     assert regenerated == (RESULTS / "report.md").read_text()
