@@ -126,13 +126,13 @@ def writing(folder):
 def test_killed_at_several_points_then_resumed_gives_the_rows_of_one_clean_sweep(tmp_path):
     """SIGKILL (driver and run process) while starting, while writing, mid-run; then resume to the end."""
     study = tmp_path / "resume.toml"
-    study.write_text(STUDY)
+    study.write_text(STUDY.replace("epochs = 3", "epochs = 8"))  # runs long enough to be killed in one
     folder = tmp_path / "killed" / "resume"
 
-    def mid_run():  # a run has just finished and the next one is training
+    def mid_run():  # a run has just finished and the next one is training (a worker starts it at once)
         done = finished_runs(folder)
         wait_until(lambda: finished_runs(folder) > done, 120)
-        time.sleep(0.7)
+        time.sleep(0.2)
 
     kill_points = {
         "while starting": lambda: time.sleep(1.0),
