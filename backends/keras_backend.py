@@ -30,7 +30,7 @@ import numpy as np
 from keras import layers, ops  # noqa: E402
 
 from bench.layout import CHANNELS_LAST, from_layout, to_layout
-from bench.schedules import PER_STEP, Schedule, after_epoch, base_lr, range_factor, reference_schedule
+from bench.schedules import PER_STEP, Schedule, after_epoch, base_lr, per_step, range_factor, reference_schedule, warmup
 
 from .base import EpochResult, EvalResult, resolve_device, schedule_source, weights_dtype
 
@@ -123,10 +123,7 @@ class Reference(schedules.LearningRateSchedule):
     STEPS = 200_000  # a per-step schedule's steps (427 MNIST epochs at batch 128); one-cycle's whole cycle
 
     def __init__(self, reference, steps_per_epoch: int):
-        if reference.name == "one_cycle":
-            horizon = reference.params["cycle_epochs"] * steps_per_epoch
-        else:
-            horizon = self.STEPS if reference.name in PER_STEP else self.EPOCHS
+        horizon = reference.horizon(steps_per_epoch) or (self.STEPS if reference.name in PER_STEP else self.EPOCHS)
         self.table = np.array([reference.at(t, steps_per_epoch) for t in range(horizon)], dtype=np.float64)
 
     def __call__(self, count):
@@ -142,6 +139,22 @@ class Constant(schedules.LearningRateSchedule):
 
     def __call__(self, epoch):
         return ops.cast(self.lr, "float64")
+
+
+class Warmup(schedules.LearningRateSchedule):
+    """An epoch schedule (or a plain lr) times the warm-up's factor, counted in optimizer steps.
+
+    The factor is Keras's own linear ramp, PolynomialDecay(power=1) from the start factor up to 1
+    over the warm-up's steps, held at 1 after. (CosineDecay's warm-up exists for the cosine only,
+    and starts its decay at the warm-up's end, not at the run's epoch clock.)"""
+
+    def __init__(self, inner, steps: int, start: float):
+        self.inner = inner
+        self.factor = schedules.PolynomialDecay(np.float64(start), decay_steps=steps, end_learning_rate=1.0, power=1.0)
+
+    def __call__(self, step):
+        value = self.inner(step) if callable(self.inner) else ops.convert_to_tensor(np.float64(self.inner))
+        return value * ops.cast(self.factor(step), value.dtype)
 
 
 def _multistep(p, lr):
@@ -181,16 +194,18 @@ SCHEDULES = {
 
 def make_schedule(spec: dict, lr: float, steps_per_epoch: int):
     """A Keras schedule with the reference's values, or the plain lr: counted in epochs (``PerEpoch``),
-    or for a per-step schedule in the optimizer's steps."""
+    or for a per-step schedule in the optimizer's steps; behind a warm-up (``Warmup``) if it has one."""
     name = spec["name"]
     base = base_lr(spec, lr)
     if name == "plateau" or (name == "constant" and base == lr and not after_epoch(spec)):
-        return lr
-    build = SCHEDULES.get(name)
-    inner = build(spec, np.float64(base)) if build else Reference(reference_schedule(spec, base), steps_per_epoch)
-    if name in PER_STEP:
-        return inner
-    return PerEpoch(inner, steps_per_epoch, np.float64(lr) if after_epoch(spec) else None)
+        epochs = lr
+    else:
+        build = SCHEDULES.get(name)
+        inner = build(spec, np.float64(base)) if build else Reference(reference_schedule(spec, base), steps_per_epoch)
+        if name in PER_STEP:
+            return inner
+        epochs = PerEpoch(inner, steps_per_epoch, np.float64(lr) if after_epoch(spec) else None)
+    return Warmup(epochs, *warmup(spec)) if warmup(spec) else epochs
 
 
 # ---------------------------------------------------------------- training steps, one per Keras backend
@@ -392,7 +407,7 @@ class Backend:
         self.schedule = make_schedule(schedule, lr, steps_per_epoch)
         self.optimizer = make_optimizer(optimizer, self.schedule)
         self.schedule_source = schedule_source(SCHEDULES, schedule)
-        self.per_step, self.steps_done = schedule["name"] in PER_STEP, 0
+        self.per_step, self.steps_done = per_step(schedule), 0
         self.plateau = Schedule("plateau", lr, {k: v for k, v in schedule.items() if k != "name"}) \
             if schedule["name"] == "plateau" else None
         self.steps = STEPS[self.engine](self.model, self.optimizer, optimizer["weight_decay"])

@@ -26,7 +26,7 @@ from paddle import nn
 from paddle.optimizer import lr as lr_sched
 
 from bench.layout import DENSE_IN_OUT, from_layout, to_layout
-from bench.schedules import Schedule, after_epoch, base_lr, per_step, range_factor, reference_schedule
+from bench.schedules import PER_STEP, Schedule, after_epoch, base_lr, per_step, range_factor, reference_schedule, warmup
 
 from .base import EpochResult, EvalResult, resolve_device, schedule_source, weights_dtype
 
@@ -100,6 +100,28 @@ class AfterEpoch(lr_sched.LRScheduler):
         return self.inner()
 
 
+class Warmup(lr_sched.LRScheduler):
+    """An epoch scheduler (or a plain lr) times a warm-up factor, stepped after every batch.
+
+    The factor is Paddle's LinearWarmup from the start factor up to 1, held at 1 after. Put in front
+    of a scheduler, Paddle's LinearWarmup hands over to it counted in its own unit from the warm-up's
+    end, with absolute start and end lrs: it cannot put a per-step warm-up before an epoch schedule.
+    ``epoch_done`` takes the epoch scheduler's new lr after the backend stepped it."""
+
+    def __init__(self, epochs, steps: int, start: float):
+        self.epochs = epochs
+        self.factor = lr_sched.LinearWarmup(1.0, warmup_steps=steps, start_lr=start, end_lr=1.0)
+        super().__init__(learning_rate=1.0)
+
+    def get_lr(self) -> float:
+        self.factor.step(self.last_epoch)
+        epoch_lr = self.epochs() if isinstance(self.epochs, lr_sched.LRScheduler) else self.epochs
+        return epoch_lr * self.factor()
+
+    def epoch_done(self) -> None:
+        self.last_lr = self.get_lr()
+
+
 class ReferencePlateau(lr_sched.LRScheduler):
     """Reduce-on-plateau with PyTorch's cooldown semantics, driven by the reference."""
 
@@ -168,7 +190,7 @@ def make_scheduler(spec: dict, lr: float, steps_per_epoch: int = 1):
     is the schedule one epoch late, after an epoch at the optimizer's lr (``AfterEpoch``).
     A per-step schedule's builder is also told the steps per epoch.
     """
-    if per_step(spec):
+    if spec["name"] in PER_STEP:
         spec = {**spec, "steps_per_epoch": steps_per_epoch}
     if spec["name"] == "plateau":
         return _plateau(spec, lr)
@@ -231,8 +253,10 @@ class Backend:
         self.arch = arch
         self.model.set_state_dict({k: paddle.to_tensor(v) for k, v in to_layout(weights, arch, DENSE_IN_OUT).items()})
         self.scheduler = make_scheduler(schedule, lr, steps_per_epoch)
+        self.warmup = Warmup(self.scheduler, *warmup(schedule)) if warmup(schedule) else None
+        self.per_batch = self.scheduler if schedule["name"] in PER_STEP else self.warmup  # stepped after every batch
         self.per_step = per_step(schedule)
-        self.optimizer = make_optimizer(self.model.parameters(), optimizer, self.scheduler)
+        self.optimizer = make_optimizer(self.model.parameters(), optimizer, self.warmup or self.scheduler)
         self.schedule_source = "reference" if isinstance(self.scheduler, ReferencePlateau) else \
             schedule_source(SCHEDULES, schedule)
 
@@ -253,8 +277,8 @@ class Backend:
             if lrs is not None:
                 lrs.append(self.optimizer.get_lr())
             self.optimizer.step()
-            if lrs is not None:
-                self.scheduler.step()
+            if self.per_batch is not None:
+                self.per_batch.step()
             self.optimizer.clear_grad()
             losses.append(loss.detach())
             correct += (logits.detach().argmax(1) == y).astype("int64").sum()
@@ -273,12 +297,14 @@ class Backend:
         return EvalResult(float(loss_sum), paddle.concat(predictions).numpy())
 
     def end_epoch(self, val_loss: float) -> None:
-        if self.per_step:  # stepped after every batch
+        if self.scheduler is self.per_batch:
             return
         if isinstance(self.scheduler, (lr_sched.ReduceOnPlateau, ReferencePlateau)):
             self.scheduler.step(val_loss)
         elif isinstance(self.scheduler, lr_sched.LRScheduler):
             self.scheduler.step()
+        if self.warmup is not None:
+            self.warmup.epoch_done()
 
     def weights(self) -> dict[str, np.ndarray]:
         return from_layout({k: v.numpy() for k, v in self.model.state_dict().items()}, self.arch, DENSE_IN_OUT)

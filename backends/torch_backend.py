@@ -16,7 +16,7 @@ from torch import nn
 from torch.optim import lr_scheduler
 
 from bench.init import Architecture
-from bench.schedules import after_epoch, base_lr, per_step, range_factor, reference_schedule
+from bench.schedules import PER_STEP, after_epoch, base_lr, per_step, range_factor, reference_schedule, warmup, warmup_factor
 
 from .base import EpochResult, EvalResult, resolve_device, schedule_source, weights_dtype
 
@@ -78,7 +78,8 @@ def make_scheduler(opt: torch.optim.Optimizer, spec: dict, lr: float, steps_per_
     before the schedule, in a SequentialLR. A per-step schedule's builder is also told the
     steps per epoch; the backend steps it after every batch.
     """
-    if per_step(spec):
+    stepwise = spec["name"] in PER_STEP
+    if stepwise:
         spec = {**spec, "steps_per_epoch": steps_per_epoch}
     p = {k: v for k, v in spec.items() if k != "name"}
     if spec["name"] == "plateau":
@@ -88,7 +89,7 @@ def make_scheduler(opt: torch.optim.Optimizer, spec: dict, lr: float, steps_per_
     base = base_lr(spec, lr)
     for group in opt.param_groups:  # a per-step scheduler sets its own (CyclicLR reads a preset initial_lr as its floor)
         group["lr"] = base
-        if not per_step(spec):
+        if not stepwise:
             group["initial_lr"] = base
     segments, milestones = _segments(opt, spec, base)
     if base != lr and not segments:  # a constant at its own base
@@ -102,6 +103,16 @@ def make_scheduler(opt: torch.optim.Optimizer, spec: dict, lr: float, steps_per_
     if len(segments) == 1:
         return segments[0]
     return lr_scheduler.SequentialLR(opt, segments, milestones=milestones)
+
+
+def make_warmup(opt: torch.optim.Optimizer, spec: dict) -> lr_scheduler.LinearLR | None:
+    """The schedule's per-step warm-up as torch's LinearLR on the same optimizer, built after the epoch
+    scheduler and stepped after every batch: it multiplies the lr the epoch scheduler set (``Backend.end_epoch``
+    steps that one with the warm-up's factor taken out). None without a warm-up."""
+    if not warmup(spec):
+        return None
+    steps, start = warmup(spec)
+    return lr_scheduler.LinearLR(opt, start_factor=start, end_factor=1.0, total_iters=steps)
 
 
 def _cosine(opt, p, lr):
@@ -190,6 +201,8 @@ class Backend:
         self.model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
         self.optimizer = make_optimizer(self.model.parameters(), optimizer, lr)
         self.scheduler = make_scheduler(self.optimizer, schedule, lr, steps_per_epoch)
+        self.warmup, self.spec = make_warmup(self.optimizer, schedule), schedule
+        self.per_batch = self.scheduler if schedule["name"] in PER_STEP else self.warmup  # stepped after every batch
         self.schedule_source = schedule_source(SCHEDULES, schedule)
         self.per_step = per_step(schedule)
 
@@ -212,8 +225,8 @@ class Backend:
             if lrs is not None:
                 lrs[i] = self.optimizer.param_groups[0]["lr"]
             self.optimizer.step()
-            if lrs is not None:
-                self.scheduler.step()
+            if self.per_batch is not None:
+                self.per_batch.step()
             losses[i] = loss.detach()
             correct += (logits.detach().argmax(1) == y).sum()
         return EpochResult(losses.cpu().numpy(), int(correct), lrs)
@@ -233,12 +246,19 @@ class Backend:
         return EvalResult(float(loss_sum), torch.cat(predictions).cpu().numpy())
 
     def end_epoch(self, val_loss: float) -> None:
-        if self.per_step:  # stepped after every batch
+        if self.scheduler is None or self.scheduler is self.per_batch:
             return
+        # Mid-warm-up, the epoch scheduler steps the lr without the warm-up's factor: LambdaLR, SequentialLR's
+        # hand-overs and a cosine with a floor set the lr from their own formula instead of multiplying it.
+        factor = warmup_factor(self.spec, self.warmup.last_epoch) if self.warmup is not None else 1.0
+        for group in self.optimizer.param_groups:
+            group["lr"] /= factor
         if isinstance(self.scheduler, lr_scheduler.ReduceLROnPlateau):
             self.scheduler.step(val_loss)
-        elif self.scheduler is not None:
+        else:
             self.scheduler.step()
+        for group in self.optimizer.param_groups:
+            group["lr"] *= factor
 
     def weights(self) -> dict[str, np.ndarray]:
         return {k: v.detach().cpu().numpy().copy() for k, v in self.model.state_dict().items()}
@@ -352,7 +372,7 @@ class FusedMember:
         self.fused, self.k = fused, k
         self.optimizer, self.scheduler = fused.optimizers[k], fused.schedulers[k]
         self.schedule_source = fused.sources[k]
-        self.per_step = False  # a per-step schedule trains alone (bench/executors.py groups)
+        self.per_step, self.per_batch, self.warmup = False, None, None  # a per-step schedule trains alone (bench/executors.py)
 
     applied_lr = Backend.applied_lr
     end_epoch = Backend.end_epoch

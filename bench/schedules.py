@@ -11,6 +11,15 @@ epoch ``s // steps_per_epoch``) trains at ``g(s)`` (``Schedule.lr_at``). Their s
 counts are in optimizer steps (one-cycle's length in epochs, as torch's ``epochs=``).
 They cycle the lr only: torch's cycling of momentum is off (``cycle_momentum=False``).
 
+A linear warm-up per step goes in front of any epoch schedule (``warmup_steps``, and
+``warmup_start_factor``, torch's ``LinearLR`` default 1/3 when not given): step ``s``
+trains at ``f(s // steps_per_epoch) * w(s)``, with ``w`` rising linearly from the start
+factor at step 0 to 1 at step ``warmup_steps`` and 1 after. The epoch schedule keeps the
+run's own epoch clock (its milestones do not move by the warm-up), and a warm-up that
+outlasts an epoch multiplies whatever the epoch schedule gives there (Goyal et al.'s
+gradual warm-up in front of step decay; torch's LinearLR stepped per batch beside an
+epoch scheduler on one optimizer).
+
 Two keys every schedule (but plateau) accepts, for experiments written another way:
 - ``lr``: the schedule's own base, when it is not the optimizer's lr (d2l's
   ``SquareRootScheduler(lr=0.1)`` under an optimizer built with lr 0.3).
@@ -30,12 +39,18 @@ from .params import ABSENT, Declaration, choice, flag, integer, milestones, numb
 
 # Keys every schedule but plateau accepts (see the module docstring); present only when given,
 # so that the run_id of a schedule written without them does not change.
-COMMON = {"lr": number(ABSENT, gt=0), "timing": choice(ABSENT, "epoch", "after_epoch")}
+COMMON = {"lr": number(ABSENT, gt=0), "timing": choice(ABSENT, "epoch", "after_epoch"),
+          "warmup_steps": integer(ABSENT, ge=1), "warmup_start_factor": number(ABSENT, gt=0, lt=1)}
 TIMINGS = COMMON["timing"].choices
+WARMUP_START = 1 / 3  # the warm-up's start factor when not given: torch's LinearLR default
 
 
 def _declare(params: dict, *rules) -> Declaration:
-    return Declaration({**params, **COMMON}, rules)
+    return Declaration({**params, **COMMON}, (*rules, _WARMUP_RULE))
+
+
+_WARMUP_RULE = (lambda p: "warmup_start_factor" not in p or "warmup_steps" in p,
+                "warmup_start_factor needs warmup_steps (the warm-up's length in optimizer steps)")
 
 
 SCHEDULES: dict[str, Declaration] = {
@@ -73,7 +88,21 @@ PER_STEP = ("one_cycle", "cyclic", "cosine_per_step", "range_test")  # the lr mo
 
 
 def per_step(schedule: dict) -> bool:
-    return schedule["name"] in PER_STEP
+    """Whether the lr moves within an epoch: a per-step schedule, or an epoch schedule behind a warm-up."""
+    return schedule["name"] in PER_STEP or warmup(schedule) is not None
+
+
+def warmup(schedule: dict) -> tuple[int, float] | None:
+    """The schedule's per-step linear warm-up as (steps, start factor), or None without one."""
+    if "warmup_steps" not in schedule:
+        return None
+    return schedule["warmup_steps"], float(schedule.get("warmup_start_factor", WARMUP_START))
+
+
+def warmup_factor(schedule: dict, step: int) -> float:
+    """The warm-up's factor at optimizer step ``step`` (from 0): start factor up to 1 at its last step, then 1."""
+    steps, start = warmup(schedule) or (1, 1.0)
+    return start + (1 - start) * min(step, steps) / steps
 
 
 def schedule_params(name, params: dict) -> dict:
@@ -149,15 +178,23 @@ class Schedule:
         return _FORMULAS[self.name](base_lr(self.params, self.base_lr), epoch, **formula)
 
     def lr_at(self, step: int, steps_per_epoch: int) -> float:
-        """The lr of optimizer step ``step`` (from 0 over the run): a per-step schedule's own, else its epoch's."""
+        """The lr of optimizer step ``step`` (from 0 over the run): a per-step schedule's own, else its
+        epoch's times the warm-up's factor."""
         if self.name not in PER_STEP:
-            return self.lr(step // steps_per_epoch)
+            return self.lr(step // steps_per_epoch) * warmup_factor(self.params, step)
         return _STEP_FORMULAS[self.name](self.base_lr, step, steps_per_epoch, **self.params)
 
     def at(self, count: int, steps_per_epoch: int) -> float:
         """The lr at ``count`` of the schedule's own unit: steps for a per-step schedule, else epochs
         (what a framework's scheduler counts when a backend drives it from the reference)."""
         return self.lr_at(count, steps_per_epoch) if self.name in PER_STEP else self.lr(count)
+
+    def horizon(self, steps_per_epoch: int) -> int | None:
+        """The count (in ``at``'s unit) from which the lr no longer changes, where the schedule has one that a
+        table must reach (a one-cycle's whole cycle); None where a table of any length will do."""
+        if self.name == "one_cycle":
+            return self.params["cycle_epochs"] * steps_per_epoch
+        return None
 
     def observe(self, val_loss: float) -> None:
         """Called once after each epoch with its validation loss (only plateau uses it)."""

@@ -32,6 +32,11 @@ STEP_CASES = {
     "cosine_per_step": {"t_max": 15, "eta_min": 0.01},  # past t_max: the floor, held
     "range_test": {"min_lr": 1e-4, "steps": 20},  # past steps - 1: on up
 }
+# A linear warm-up per step in front of every epoch schedule (plateau takes none), checked at every step as
+# the per-step schedules are: 18 steps outlast epoch 0, so the factor also multiplies epoch 1's lr.
+WARMUP = {"warmup_steps": 18, "warmup_start_factor": 0.1}
+WARMUP_CASES = {f"{case}_warmup": {**params, **WARMUP} for case, params in SCHEDULE_CASES.items() if case != "plateau"}
+WARMUP_CASES["constant_warmup_from_a_third"] = {"warmup_steps": 5}  # torch's LinearLR start factor, 1/3
 STEP_EPOCHS = 2
 STEPS_PER_EPOCH_PER_STEP = 12
 EPOCHS = 40

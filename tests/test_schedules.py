@@ -138,3 +138,29 @@ def test_one_cycle_must_cover_its_run(tmp_path):
         load_study(str(study))
     with pytest.raises(SpecError, match="three_phase needs pct_start below 0.5"):
         schedule_params("one_cycle", {"cycle_epochs": 2, "three_phase": True, "pct_start": 0.5})
+
+
+def test_a_warmup_multiplies_the_epoch_schedule_by_a_linear_ramp_per_step():
+    """Step s at f(s // steps_per_epoch) * w(s): w from the start factor up to 1 at warmup_steps, the epoch
+    schedule on the run's own epoch clock (its milestones do not move), also where the warm-up outlasts an epoch."""
+    values = steps("step", 1.0, 9, spe=3, step_size=1, gamma=0.5, warmup_steps=4, warmup_start_factor=0.2)
+    assert values == pytest.approx([0.2, 0.4, 0.6, 0.5 * 0.8, 0.5, 0.5, 0.25, 0.25, 0.25])
+    default = steps("constant", 0.3, 4, spe=10, warmup_steps=3)
+    assert default == pytest.approx([0.1, 0.3 * (1 / 3 + 2 / 9), 0.3 * (1 / 3 + 4 / 9), 0.3])  # torch's LinearLR: 1/3
+    after = Schedule("inverse_sqrt", 0.3, {"lr": 0.1, "timing": "after_epoch", "warmup_steps": 2})
+    assert [after.lr(e) for e in range(3)] == pytest.approx([0.3, 0.1, 0.1 / math.sqrt(2)])  # epoch rows: no factor
+    assert after.lr_at(1, 5) == pytest.approx(0.3 * (1 / 3 + 1 / 3)) and after.lr_at(5, 5) == pytest.approx(0.1)
+
+
+def test_a_warmup_takes_a_length_in_steps_and_goes_only_in_front_of_an_epoch_schedule():
+    for params, message in [
+        ({"warmup_start_factor": 0.1}, "warmup_start_factor needs warmup_steps"),
+        ({"warmup_steps": 0}, "warmup_steps must be an integer >= 1, got 0"),
+        ({"warmup_steps": 10, "warmup_start_factor": 1.0}, r"warmup_start_factor must be a finite number in \(0, 1\)"),
+        ({"warmup_steps": 10, "warmup_start_factor": 0}, r"warmup_start_factor must be a finite number in \(0, 1\)"),
+    ]:
+        with pytest.raises(SpecError, match=message):
+            schedule_params("cosine", {"t_max": 10, **params})
+    for name, params in [("one_cycle", {"cycle_epochs": 2}), ("plateau", {})]:  # one-cycle warms up on its own
+        with pytest.raises(SpecError, match=f"schedule '{name}' has no parameter 'warmup_steps'"):
+            schedule_params(name, {**params, "warmup_steps": 10})

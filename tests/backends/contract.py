@@ -14,6 +14,7 @@ from tests.cases import (
     STEP_EPOCHS,
     STEPS_PER_EPOCH_PER_STEP,
     VAL_LOSSES,
+    WARMUP_CASES,
     schedule_name,
 )
 
@@ -55,9 +56,10 @@ def applied_lrs(framework, case):
 
 
 def applied_step_lrs(framework, case):
-    """The lr the framework applied at every step of a per-step schedule, training for real, and the reference's."""
+    """The lr the framework applied at every step of a per-step schedule (or an epoch schedule behind a warm-up),
+    training for real, and the reference's."""
     name = schedule_name(case)
-    reference = Schedule(name, BASE_LR, STEP_CASES[case])
+    reference = Schedule(name, BASE_LR, {**STEP_CASES, **WARMUP_CASES}[case])
     steps, batch = STEPS_PER_EPOCH_PER_STEP, 4
     rng = np.random.default_rng(0)
     x = rng.normal(size=(steps * batch, 1, 8, 8)).astype(np.float32)

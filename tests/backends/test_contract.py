@@ -21,7 +21,7 @@ from bench.schedules import SCHEDULES
 from bench.spec import OPTIMIZERS as DECLARED
 from bench.spec import RunSpec, load_study, optimizer_params
 from tests.backends.contract import applied_lrs, applied_step_lrs, built, mlp_logits_match_numpy, weights_round_trip
-from tests.cases import SCHEDULE_CASES, STEP_CASES
+from tests.cases import SCHEDULE_CASES, STEP_CASES, WARMUP_CASES
 
 pytestmark = [pytest.mark.torch, pytest.mark.keras, pytest.mark.paddle]  # the tox envs that run this file (see tests/conftest.py)
 
@@ -61,9 +61,10 @@ def test_applied_lr_matches_reference(framework, case):
     np.testing.assert_allclose(applied, expected, rtol=0, atol=LR_TOLERANCE.get(framework, 1e-7))
 
 
-@pytest.mark.parametrize("case", sorted(STEP_CASES))
+@pytest.mark.parametrize("case", sorted({**STEP_CASES, **WARMUP_CASES}))
 def test_applied_lr_matches_reference_at_every_step(framework, case):
-    """Every step of two epochs, one-cycle's last step included, to 1e-7."""
+    """Every step of two epochs, one-cycle's last step included, to 1e-7; every epoch schedule behind a warm-up
+    of 18 steps (of 12 an epoch), so the warm-up's factor meets the epoch schedule's first change."""
     applied, expected = applied_step_lrs(framework, case)
     assert len(applied) == len(expected) and len(set(np.round(expected, 12))) > 2
     np.testing.assert_allclose(applied, expected, rtol=0, atol=1e-7)
