@@ -325,13 +325,22 @@ def cmd_find_lr(args) -> int:
     check_writable(args.out)
     frameworks = _frameworks(args)
     _check_device(frameworks, args.device)
-    rows = []
+    rows, failed = [], []
     for framework in frameworks:  # one after the other, each in a process of its own
         spec = range_spec(study, framework, args.min_lr, args.max_lr, args.steps, args.device)
-        ran, what = in_own_process(range_test, spec, args.data_dir, thread_budget(1, args.threads))
+        try:
+            ran, what = in_own_process(f"{framework}'s range test", range_test, spec, args.data_dir,
+                                       thread_budget(1, args.threads))
+        except BenchError as e:  # one framework failing leaves the others' comparison
+            print(f"bench: {e}; the other frameworks go on without it", file=sys.stderr)
+            failed.append(str(e))
+            continue
         rows += ran
         print(f"{framework}: {what['steps_run']} of {args.steps} steps" + (" (stopped: the loss climbed)" if
               what["stopped_early"] else ""), file=sys.stderr)
+    if not rows:
+        raise BenchError(f"no framework's range test ran ({failed[0]}); nothing written")
+    frameworks = list(dict.fromkeys(r["framework"] for r in rows))
     folder = args.out / f"{study.name}-find-lr"
     df = to_rows_csv(rows)
     atomic_write(folder / "find-lr.csv", df.to_csv(index=False))

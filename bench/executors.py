@@ -25,6 +25,8 @@ import os
 import socket
 import time
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import wait
 
 from backends import FRAMEWORKS
@@ -113,14 +115,23 @@ class _Worker:
         self.process.join()
 
 
-def in_own_process(fn, *args):
-    """``fn(*args)`` in a spawned process of its own (one framework per process), its result returned here."""
-    pool = mp.get_context("spawn").Pool(1)
-    try:
-        return pool.apply(fn, args)
-    finally:
-        pool.close()  # let the process exit by itself: Paddle reports a terminate as a crash
-        pool.join()
+def in_own_process(what: str, fn, *args):
+    """``fn(*args)`` in a spawned process of its own (one framework per process), its result returned here.
+
+    What goes wrong there is one line here (a BenchError naming ``what``): an error raised in it, or the
+    process dying (a crash, an out-of-memory kill). The process exits by itself when done: Paddle reports
+    a terminate as a crash."""
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
+        try:
+            return pool.submit(fn, *args).result()
+        except BenchError:
+            raise
+        except BrokenProcessPool:
+            raise BenchError(f"{what}: its process died (a crash or an out-of-memory kill); the framework's "
+                             f"own message, if it wrote one, is above") from None
+        except Exception as e:  # noqa: BLE001 (one line, as every failure the driver reports)
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise BenchError(f"{what} failed: {type(e).__name__}{': ' + first if first else ''}") from None
 
 
 def _probe(framework: str, device: str, conn) -> None:

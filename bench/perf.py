@@ -66,7 +66,7 @@ def run_perf(frameworks: list[str], device: str, epochs: int, rounds: int = 2, d
              threads: int | None = None) -> list[dict]:
     rows = []
     for framework in frameworks:  # one after the other: each has the machine to itself
-        rows += in_own_process(measure, framework, device, epochs, rounds, data_dir, threads)
+        rows += in_own_process(f"{framework}'s timing", measure, framework, device, epochs, rounds, data_dir, threads)
     by = {(r["framework"], r["way"]): r["median_epoch_seconds"] for r in rows}
     for r in rows:
         r["runner_over_hand"] = round(by[(r["framework"], "runner")] / by[(r["framework"], "hand")], 3)

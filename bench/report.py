@@ -22,7 +22,7 @@ from backends import REFERENCE_FRAMEWORK
 from .claims import FILTERS, evaluate_claims, select
 from .plots import config_labels, plot_folder
 from .provenance import folder_study
-from .results import atomic_write, read_manifests, read_results, with_run_columns
+from .results import COLUMNS, atomic_write, read_combined, read_manifests, read_results, with_run_columns
 from .spec import bundled_figures
 
 REFERENCE = REFERENCE_FRAMEWORK
@@ -330,12 +330,12 @@ def find_lr_blocks(folder: Path, root: Path) -> list[tuple[str, object]]:
     from .find_lr import CHUNK, SMOOTHING, STOP, compare
     from .plots import plot_find_lr
 
-    df = pd.read_csv(folder / "find-lr.csv")
+    study = folder.name.removesuffix("-find-lr")
+    df = read_combined(folder / "find-lr.csv", COLUMNS, len(COLUMNS), f"run `bench find-lr {study}` again")
     if df.empty:
         return []
     frameworks = list(dict.fromkeys(df["framework"]))
     reference = REFERENCE if REFERENCE in frameworks else frameworks[0]
-    study = folder.name.removesuffix("-find-lr")
     lrs = df[df["metric"] == "lr"]["value"]
     first = df.iloc[0]
     figure = plot_find_lr(df, study, folder / "figures", reference)  # from the CSV alone, as every figure

@@ -223,17 +223,19 @@ def read_results(folder: Path) -> pd.DataFrame:
     return pd.concat([read_combined(p, COLUMNS) for p in paths], ignore_index=True)
 
 
-def read_combined(path: Path, columns: list[str]) -> pd.DataFrame:
-    """A combined CSV, or one line naming it when it is damaged (the next ``bench run`` rebuilds it)."""
+REBUILD = "run the study's `bench run` command again, which rebuilds it from the runs"
+
+
+def read_combined(path: Path, columns: list[str], needed: int = 4, fix: str = REBUILD) -> pd.DataFrame:
+    """A combined CSV, or one line naming it when it is damaged. Its first ``needed`` columns must be there
+    (older manifests lack the newest); ``fix`` says how to make it again."""
     try:
         df = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise BenchError(f"{path} is damaged ({str(e).splitlines()[0]}): run the study's `bench run` command again, "
-                         f"which rebuilds it from the runs") from None
-    missing = [c for c in columns[:4] if c not in df]  # the first columns: older manifests lack the newest
+        raise BenchError(f"{path} is damaged ({str(e).splitlines()[0]}): {fix}") from None
+    missing = [c for c in columns[:needed] if c not in df]
     if missing:
-        raise BenchError(f"{path} is damaged (no {missing[0]!r} column): run the study's `bench run` command again, "
-                         f"which rebuilds it from the runs")
+        raise BenchError(f"{path} is damaged (no {missing[0]!r} column): {fix}")
     return df
 
 

@@ -136,6 +136,10 @@ class RunSpec:
         return self.chain.index(self.lr) if self.chain else 0
 
     @property
+    def steps_per_epoch(self) -> int:
+        return steps_per_epoch(self.dataset, self.train_size, self.batch_size)
+
+    @property
     def optimizer_label(self) -> str:
         return _label(self.optimizer, OPTIMIZERS[self.optimizer["name"]].defaults)
 
@@ -149,6 +153,12 @@ class RunSpec:
     @classmethod
     def from_json(cls, text: str) -> RunSpec:
         return cls(**json.loads(text))
+
+
+def steps_per_epoch(dataset: str, train_size: int | None, batch_size: int) -> int:
+    """Optimizer steps in an epoch: the training examples (train_size, at most the dataset's) in batches, the last partial."""
+    examples = min(train_size or SIZES[dataset][0], SIZES[dataset][0])
+    return -(-examples // batch_size)
 
 
 def _label(table: dict, defaults: dict) -> str:
@@ -233,7 +243,7 @@ def _run_spec(study: StudySpec, m: dict, framework: str, seed: int, device: str)
                         f"lower batch_size or raise train_size")
     schedule = _schedule(value["schedule"], where, float(value["lr"]))
     try:
-        check_against_run(schedule, value["epochs"], -(-min(examples, SIZES[value["dataset"]][0]) // value["batch_size"]))
+        check_against_run(schedule, value["epochs"], steps_per_epoch(value["dataset"], examples, value["batch_size"]))
     except SpecError as e:
         raise SpecError(f"{where}: {e}") from None
     return RunSpec(

@@ -25,3 +25,22 @@ def test_a_warm_start_chain_shares_one_process_in_the_originals_order():
     assert len(chains) == 4 and all([s.lr for s in g] == [0.1, 0.01, 0.001, 0.0001] for g in chains)
     assert all(len({(s.framework, s.seed) for s in g}) == 1 for g in chains)
     assert sum(len(g) == 1 for g in work) == 16  # the fresh runs each alone
+
+
+def _raise_in_a_framework():
+    raise RuntimeError("an error deep in a framework\nwith its long traceback-like second line")
+
+
+def test_what_goes_wrong_in_a_process_of_its_own_is_one_line_naming_it():
+    import os
+
+    import pytest
+
+    from bench.errors import BenchError
+    from bench.executors import in_own_process
+
+    assert in_own_process("a sum", sum, [1, 2, 3]) == 6
+    with pytest.raises(BenchError, match=r"^torch's range test failed: RuntimeError: an error deep in a framework$"):
+        in_own_process("torch's range test", _raise_in_a_framework)
+    with pytest.raises(BenchError, match=r"^paddle's range test: its process died \(a crash or an out-of-memory kill\)"):
+        in_own_process("paddle's range test", os._exit, 3)

@@ -74,3 +74,20 @@ def test_the_report_shows_a_find_lr_folder(tmp_path):
     assert "## schedules-find-lr: LR range test" in text and "steepest" in text
     assert (folder / "figures" / "schedules_find_lr.png").stat().st_size > 10_000
     assert "![schedules_find_lr](schedules-find-lr/figures/schedules_find_lr.png)" in text
+
+
+@pytest.mark.parametrize("damage", ["empty", "not text", "a column cut"])
+def test_a_damaged_find_lr_folder_is_one_line_naming_the_file_and_the_command(tmp_path, damage):
+    from bench.errors import BenchError
+
+    folder = tmp_path / "schedules-find-lr"
+    folder.mkdir()
+    path = folder / "find-lr.csv"
+    if damage == "empty":
+        path.write_text("")
+    elif damage == "not text":
+        path.write_bytes(bytes(range(128, 256)) * 8)
+    else:
+        rows({"torch": curve()}).drop(columns="metric").to_csv(path, index=False)
+    with pytest.raises(BenchError, match=rf"^{path} is damaged \(.*\): run `bench find-lr schedules` again$"):
+        write_report(tmp_path)

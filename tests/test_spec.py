@@ -29,7 +29,8 @@ def test_bundled_studies_load_and_expand():
     schedules = load_study("schedules").runs(["torch", "keras"], quick=True, seeds=2)
     assert len(schedules) == 4 * 2 * 2 and {r.epochs for r in schedules} == {6}
     one_cycle = load_study("one-cycle").runs(["torch"])
-    assert [(r.schedule["name"], r.lr) for r in one_cycle] == [("one_cycle", 0.175), ("one_cycle", 0.02), ("inverse_sqrt", 0.3)]
+    assert [(r.schedule["name"], r.lr) for r in one_cycle] == [("one_cycle", 0.175), ("one_cycle", 0.02), ("inverse_sqrt", 0.3),
+                                                                         ("cosine", 0.02)]
     assert one_cycle[0].schedule["cycle_epochs"] == one_cycle[0].epochs == 30
     optimizers = load_study("optimizers").runs(["torch"])
     assert [r.optimizer_label for r in optimizers][:4] == ["sgd", "sgd", "sgd", "sgd(momentum=0.9)"]

@@ -11,7 +11,6 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from bench.data import SIZES
 from bench.errors import BenchError
 from bench.params import REQUIRED
 from bench.runner import train
@@ -77,11 +76,6 @@ def studies(draw):
     return study
 
 
-def steps_per_epoch(spec) -> int:
-    examples = min(spec.train_size or SIZES[spec.dataset][0], SIZES[spec.dataset][0])
-    return -(-examples // spec.batch_size)
-
-
 def write(study: dict, path) -> None:
     tables = {k: v for k, v in study.items() if k == "grid"}
     lines = [f"{k} = {toml(v)}" for k, v in study.items() if k not in tables]
@@ -107,5 +101,5 @@ def test_a_mutated_study_loads_and_runs_or_is_one_line(tmp_path, study):
     rows = pd.DataFrame(outcome.rows)
     applied = rows[(rows["metric"] == "lr") & (rows["epoch"] == 1)]["value"].iloc[0]
     reference = Schedule(spec.schedule["name"], spec.lr, {k: v for k, v in spec.schedule.items() if k != "name"})
-    reference = reference.at(0, steps_per_epoch(spec))
+    reference = reference.lr_at(0, spec.steps_per_epoch)  # the first step's: a warm-up's start included
     assert math.isclose(applied, reference, rel_tol=1e-6), (path.read_text(), applied, reference)

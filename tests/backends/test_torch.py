@@ -50,6 +50,23 @@ def test_run_rows_are_complete_and_deterministic():
     assert val_acc.iloc[-1] > 0.5
 
 
+def test_a_warmup_in_front_of_an_epoch_schedule_logs_the_lr_of_its_steps():
+    """The runner's step rows carry the lr each logged step applied: the epoch schedule times the warm-up's factor;
+    the epoch rows the lr of each epoch's first step."""
+    schedule = {"name": "step", "step_size": 1, "gamma": 0.5, "warmup_steps": 60, "warmup_start_factor": 0.1}
+    out = train(spec(schedule=schedule, log_every=5))
+    assert out.manifest["status"] == "done", out.manifest["error"]
+    df = frame(out)
+    reference = Schedule("step", 0.05, {k: v for k, v in schedule.items() if k != "name"})
+    step_lr = df[(df["step"] != "") & (df["metric"] == "lr")]
+    assert step_lr["step"].tolist() == list(range(5, 3 * 45 + 1, 5))
+    expected = [reference.lr_at(step - 1, 45) for step in step_lr["step"]]  # row step k: optimizer step k - 1
+    assert step_lr["value"].tolist() == pytest.approx(expected, rel=1e-12)
+    assert expected[0] < expected[8] and expected[11] < expected[8]  # up through epoch 0, epoch 1 at half
+    epoch_lr = df[(df["step"] == "") & (df["metric"] == "lr")]["value"].tolist()
+    assert epoch_lr == pytest.approx([reference.lr_at(45 * e, 45) for e in range(3)], rel=1e-12)
+
+
 def test_divergence_stops_the_run_and_keeps_rows():
     out = train(spec(lr=1e30, epochs=5))
     assert out.manifest["status"] == "diverged"
