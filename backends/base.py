@@ -52,7 +52,9 @@ class Backend(Protocol):
 
         steps_per_epoch is for frameworks whose schedules count optimizer steps, and for the
         per-step schedules (bench/schedules.py PER_STEP), which the backend steps after every
-        batch instead of after every epoch, reporting each batch's lr in ``batch_lrs``."""
+        batch instead of after every epoch. A warm-up (``warmup_steps``) is stepped after every
+        batch too, its epoch schedule after every epoch. Either way (``per_step``), the backend
+        reports each batch's lr in ``batch_lrs``."""
 
     def applied_lr(self) -> float:
         """The lr the framework's optimizer will apply to the next batch."""
