@@ -311,9 +311,9 @@ def cmd_perf(args) -> int:
 def cmd_find_lr(args) -> int:
     from tabulate import tabulate
 
-    from .find_lr import CHUNK, SMOOTHING, STOP, compare, range_spec, range_test, to_rows_csv
+    from .find_lr import CHUNK, FAILED, SMOOTHING, STOP, compare, range_spec, range_test, to_rows_csv
     from .plots import plot_find_lr
-    from .results import atomic_write
+    from .results import atomic_write, to_csv
 
     study = load_study(args.study)
     _check_options(args)
@@ -333,19 +333,20 @@ def cmd_find_lr(args) -> int:
                                        thread_budget(1, args.threads))
         except BenchError as e:  # one framework failing leaves the others' comparison
             print(f"bench: {e}; the other frameworks go on without it", file=sys.stderr)
-            failed.append(str(e))
+            failed.append({"framework": framework, "error": str(e)})
             continue
         rows += ran
         print(f"{framework}: {what['steps_run']} of {args.steps} steps" + (" (stopped: the loss climbed)" if
               what["stopped_early"] else ""), file=sys.stderr)
     if not rows:
-        raise BenchError(f"no framework's range test ran ({failed[0]}); nothing written")
+        raise BenchError(f"no framework's range test ran ({failed[0]['error']}); nothing written")
     frameworks = list(dict.fromkeys(r["framework"] for r in rows))
     folder = args.out / f"{study.name}-find-lr"
     df = to_rows_csv(rows)
     atomic_write(folder / "find-lr.csv", df.to_csv(index=False))
     table = compare(df, frameworks[0] if REFERENCE_FRAMEWORK not in frameworks else REFERENCE_FRAMEWORK)
     atomic_write(folder / "suggestions.csv", table.to_csv(index=False))
+    atomic_write(folder / FAILED, to_csv(failed, ["framework", "error"]))  # the report names them; none: a header
     figure = plot_find_lr(df, study.name, folder / "figures")
     print(f"LR range test, {study.name}: lr x{(args.max_lr / args.min_lr) ** (1 / (args.steps - 1)):.4g} per step from "
           f"{args.min_lr:g} to {args.max_lr:g}; loss smoothed (EMA {SMOOTHING}); stopped once above {STOP:g}x its minimum "

@@ -32,6 +32,7 @@ STOP = 4.0
 CHUNK = 10
 DEFAULTS = {"min_lr": 1e-5, "max_lr": 10.0, "steps": 100}
 SUGGESTIONS = ("steepest", "minimum / 10")
+FAILED = "failed.csv"  # the frameworks whose range test did not run, and why
 
 
 def range_spec(study: StudySpec, framework: str, min_lr: float, max_lr: float, steps: int, device: str = "cpu") -> RunSpec:

@@ -327,11 +327,15 @@ def _html(blocks, root: Path) -> str:
 
 def find_lr_blocks(folder: Path, root: Path) -> list[tuple[str, object]]:
     """The section of one `bench find-lr` folder: the rules, each framework's suggestions side by side, the figure."""
-    from .find_lr import CHUNK, SMOOTHING, STOP, compare
+    from .find_lr import CHUNK, FAILED, SMOOTHING, STOP, compare
     from .plots import plot_find_lr
 
     study = folder.name.removesuffix("-find-lr")
-    df = read_combined(folder / "find-lr.csv", COLUMNS, len(COLUMNS), f"run `bench find-lr {study}` again")
+    fix = f"run `bench find-lr {study}` again"
+    df = read_combined(folder / "find-lr.csv", COLUMNS, len(COLUMNS), fix)
+    failed = read_combined(folder / FAILED, ["framework", "error"], 2, fix) if (folder / FAILED).exists() else None
+    did_not_run = [] if failed is None or failed.empty else [
+        ("p", "Did not run: " + "; ".join(f"{r.framework} ({r.error})" for r in failed.itertuples()))]
     if df.empty:
         return []
     frameworks = list(dict.fromkeys(df["framework"]))
@@ -346,7 +350,7 @@ def find_lr_blocks(folder: Path, root: Path) -> list[tuple[str, object]]:
                   f"every {CHUNK} steps). Suggestions: steepest = the lr where the smoothed loss falls fastest per decade "
                   f"of lr, before its minimum; minimum / 10 = a tenth of the lr at its lowest. Grid steps count the "
                   f"test's own lrs between a framework's suggestion and {reference}'s."),
-            ("table", compare(df, reference)), ("img", figure.relative_to(root))]
+            *did_not_run, ("table", compare(df, reference)), ("img", figure.relative_to(root))]
 
 
 def write_report(folder: Path, replot: bool = True) -> Path:

@@ -91,3 +91,13 @@ def test_a_damaged_find_lr_folder_is_one_line_naming_the_file_and_the_command(tm
         rows({"torch": curve()}).drop(columns="metric").to_csv(path, index=False)
     with pytest.raises(BenchError, match=rf"^{path} is damaged \(.*\): run `bench find-lr schedules` again$"):
         write_report(tmp_path)
+
+
+def test_the_report_names_a_framework_whose_range_test_did_not_run(tmp_path):
+    folder = tmp_path / "schedules-find-lr"
+    folder.mkdir()
+    rows({"torch": curve()}).to_csv(folder / "find-lr.csv", index=False)
+    (folder / "failed.csv").write_text("framework,error\n")  # a run where all went well
+    assert "Did not run" not in write_report(tmp_path).read_text()
+    (folder / "failed.csv").write_text("framework,error\npaddle,paddle's range test: its process died\n")
+    assert "Did not run: paddle (paddle's range test: its process died)" in write_report(tmp_path).read_text()

@@ -37,6 +37,7 @@ def test_every_step_applies_the_range_tests_lr_and_the_files_are_written(tmp_pat
     assert curve["smoothed_loss"].to_numpy() == pytest.approx(smoothed(curve["loss"].to_numpy()))
     suggestions = pd.read_csv(tmp_path / "tiny-find-lr" / "suggestions.csv")
     assert list(suggestions["framework"]) == ["torch"] and 1e-4 <= suggestions["steepest lr"].item() <= 0.5
+    assert (tmp_path / "tiny-find-lr" / "failed.csv").read_text() == "framework,error\n"  # none failed: no stale names
     assert (tmp_path / "tiny-find-lr" / "figures" / "tiny_find_lr.png").stat().st_size > 10_000
     out = capsys.readouterr().out
     assert "steepest = where the smoothed loss falls fastest per decade of lr" in out
