@@ -16,14 +16,22 @@ are means over seeds):
     min_(metric, **where), max_(...) lowest / highest over the epochs
     mean_(metric, **where)           mean over the epochs
     volatility(metric, **where)      how much it jumps: the std of its epoch-to-epoch changes
+    climbs(metric, **where)          true when the final value is above the run's lowest by more than the margin
     lowest(metric, by, epoch=None, **where), highest(...)
-                                     the value of column ``by`` (e.g. "lr") whose config is lowest/highest
+                                     the value of column ``by`` (e.g. "lr") whose config is lowest/highest,
+                                     undecided when the next is within the margin
     status(**where)                  "done", "diverged", "collapsed", "failed" (or "mixed" across seeds)
     share(status, **where)           the fraction of the matching runs (seeds) that ended with this status
     close(a, b, rel=1e-6)            a equals b to a relative tolerance
 
 A claim is evaluated per framework, and per protocol where a study runs more than one
 (fresh and warm start); a claim with ``per_seed = true`` is evaluated for each seed alone.
+
+A comparison of numbers over seeds holds only beyond a margin: the claim's own ``margin`` when
+it states one, else the spread between seeds when there are ``evidence.MIN_SEEDS`` of them. Within
+the margin, or with neither, it is *cannot tell*, and so is an and/or that it decides (three-valued
+logic). Labels, statuses, shares and constants compare exactly; ``close`` has its own tolerance.
+A study's claims are not evaluated on a quick run unless the claim says ``quick = true``.
 
 Expressions are parsed, and only these names, constants, comparisons and boolean
 operators are accepted, so a study file cannot run arbitrary code.
@@ -37,8 +45,10 @@ import math
 import pandas as pd
 
 from .errors import SpecError
+from .evidence import MIN_SEEDS, seeds_text, spread
 
-FUNCTIONS = ("final", "at", "min_", "max_", "mean_", "volatility", "lowest", "highest", "status", "share", "close")
+FUNCTIONS = ("final", "at", "min_", "max_", "mean_", "volatility", "climbs", "lowest", "highest", "status", "share",
+             "close")
 _ALLOWED_NODES = (ast.Expression, ast.Compare, ast.BoolOp, ast.UnaryOp, ast.Not, ast.And, ast.Or, ast.Call,
                   ast.Constant, ast.keyword, ast.Name, ast.Load, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE,
                   ast.USub, ast.BinOp, ast.Add, ast.Sub, ast.Mult, ast.Div)
@@ -60,7 +70,7 @@ def parse_check(check: str) -> ast.Expression:
 
 
 # Each function's own arguments after the metric (the rest are filters), and what they must be.
-_ARGUMENTS = {"final": (), "at": ("epoch",), "min_": (), "max_": (), "mean_": (), "volatility": (),
+_ARGUMENTS = {"final": (), "at": ("epoch",), "min_": (), "max_": (), "mean_": (), "volatility": (), "climbs": (),
               "lowest": ("by", "epoch"), "highest": ("by", "epoch"), "status": (), "share": ("status",), "close": ("rel",)}
 _NO_METRIC = ("status", "share", "close")
 
@@ -126,13 +136,25 @@ def select(df: pd.DataFrame, where: dict) -> pd.DataFrame:
     return df
 
 
-class _Results:
-    """The evaluation functions over one framework's rows; remembers every value it returns."""
+class Undecided:
+    """A value the evidence cannot settle (the best of several configs within the margin of the next)."""
 
-    def __init__(self, df: pd.DataFrame, manifest: pd.DataFrame):
+    def __init__(self, why: str):
+        self.why = why
+
+
+class _Results:
+    """The evaluation functions over one framework's rows; remembers every value it returns.
+
+    Numbers come back per seed (a Series indexed by seed), so that a comparison can weigh a difference
+    against the spread between seeds; a claim sees them as means."""
+
+    def __init__(self, df: pd.DataFrame, manifest: pd.DataFrame, margin: float | None = None):
         self.df = df[df["step"].isna()]
         self.status_of = manifest.drop_duplicates("run_id", keep="last").set_index("run_id")["status"]
+        self.margin = margin
         self.numbers: list[str] = []
+        self.undecided: list[str] = []
 
     def _runs(self, where: dict) -> pd.DataFrame:
         df = select(self.df, where)
@@ -152,39 +174,60 @@ class _Results:
         return rows
 
     def _note(self, call: str, value):
-        if isinstance(value, float) and math.isnan(value):  # e.g. volatility of one epoch: no verdict, not "not held"
+        shown = value.mean() if isinstance(value, pd.Series) else value
+        if isinstance(shown, float) and math.isnan(shown):  # e.g. volatility of one epoch: no verdict, not "not held"
             raise LookupError(f"{call} is not defined for these runs")
-        self.numbers.append(f"{call} = {value:.4g}" if isinstance(value, float) else f"{call} = {value}")
+        self.numbers.append(f"{call} = {shown:.4g}" if isinstance(shown, float) else f"{call} = {shown}")
         return value
+
+    def margin_for(self, *series: pd.Series) -> float | None:
+        """The claim's own margin, else the seed spread when there are MIN_SEEDS seeds; None when neither."""
+        if self.margin:
+            return self.margin
+        seeds = min(len(s.dropna()) for s in series)
+        return spread(*series) if seeds >= MIN_SEEDS else None
+
+    def _no_margin(self, series) -> str:
+        n = min(len(s.dropna()) for s in series)
+        return f"{seeds_text(n)} and no margin (give the claim a margin, or run {MIN_SEEDS} seeds)"
 
     def final(self, metric, **where):
         rows = self._metric(metric, where).sort_values("epoch")
-        value = float(rows.groupby("run_id")["value"].last().mean())
-        return self._note(f"final({metric!r}{_kw(where)})", value)
+        return self._note(f"final({metric!r}{_kw(where)})", rows.groupby("seed")["value"].last())
 
     def at(self, metric, epoch, **where):
         rows = self._metric(metric, where)
         rows = rows[rows["epoch"] == epoch]
         if rows.empty:
             raise LookupError(f"no epoch {epoch} for {where}")
-        return self._note(f"at({metric!r}, {epoch}{_kw(where)})", float(rows["value"].mean()))
+        return self._note(f"at({metric!r}, {epoch}{_kw(where)})", rows.groupby("seed")["value"].mean())
 
     def min_(self, metric, **where):
-        value = float(self._metric(metric, where).groupby("run_id")["value"].min().mean())
-        return self._note(f"min_({metric!r}{_kw(where)})", value)
+        return self._note(f"min_({metric!r}{_kw(where)})", self._metric(metric, where).groupby("seed")["value"].min())
 
     def max_(self, metric, **where):
-        value = float(self._metric(metric, where).groupby("run_id")["value"].max().mean())
-        return self._note(f"max_({metric!r}{_kw(where)})", value)
+        return self._note(f"max_({metric!r}{_kw(where)})", self._metric(metric, where).groupby("seed")["value"].max())
 
     def mean_(self, metric, **where):
-        value = float(self._metric(metric, where).groupby("run_id")["value"].mean().mean())
-        return self._note(f"mean_({metric!r}{_kw(where)})", value)
+        return self._note(f"mean_({metric!r}{_kw(where)})", self._metric(metric, where).groupby("seed")["value"].mean())
 
     def volatility(self, metric, **where):
         rows = self._metric(metric, where).sort_values("epoch")
-        value = float(rows.groupby("run_id")["value"].apply(lambda v: v.diff().std()).mean())
+        value = rows.groupby("seed")["value"].apply(lambda v: v.diff().std())
         return self._note(f"volatility({metric!r}{_kw(where)})", value)
+
+    def climbs(self, metric, **where):
+        """Whether the final value is above the run's lowest by more than the margin (overfitting, for a loss)."""
+        rows = self._metric(metric, where).sort_values("epoch")
+        final = rows.groupby("seed")["value"].last()
+        rise = float((final - rows.groupby("seed")["value"].min()).mean())
+        margin = self.margin_for(final)
+        call = f"climbs({metric!r}{_kw(where)}): final - lowest = {rise:.4g}"
+        if margin is None:
+            self.numbers.append(call)
+            return Undecided(f"{call}: {self._no_margin([final])}")
+        self.numbers.append(f"{call} (margin {margin:.3g})")
+        return rise > margin
 
     def _extreme(self, which, metric, by, epoch, where):
         split, name = metric.split(".", 1)
@@ -194,12 +237,22 @@ class _Results:
             per_run = rows.sort_values("epoch").groupby("run_id").last()
         else:
             per_run = rows[rows["epoch"] == epoch].set_index("run_id")
-        means = per_run.groupby(by)["value"].mean()
-        best = means.idxmin() if which == "lowest" else means.idxmax()
+        groups = {k: g.groupby("seed")["value"].mean() for k, g in per_run.groupby(by)}
+        means = pd.Series({k: float(v.mean()) for k, v in groups.items()}).sort_values(ascending=which == "lowest")
+        best = means.index[0]
         best = float(best) if by in ("lr", "batch_size") else best
         shown = ", ".join(f"{k:g}: {v:.4g}" if isinstance(k, float) else f"{k}: {v:.4g}" for k, v in means.items())
-        self.numbers.append(f"{which}({metric!r}, by={by!r}{'' if epoch is None else f', epoch={epoch}'}) = {best:g}"
-                            f" ({shown})" if isinstance(best, float) else f"{which}(...) = {best} ({shown})")
+        call = f"{which}({metric!r}, by={by!r}{'' if epoch is None else f', epoch={epoch}'})"
+        self.numbers.append(f"{call} = {best:g} ({shown})" if isinstance(best, float) else f"{call} = {best} ({shown})")
+        if len(means) < 2:
+            return best
+        margin = self.margin_for(*groups.values())
+        if margin is None:
+            return Undecided(f"{call}: {self._no_margin(groups.values())}")
+        gap = abs(means.iloc[1] - means.iloc[0])
+        if gap <= margin:
+            return Undecided(f"{call}: the next ({means.index[1]:g}) is {gap:.3g} away, within the margin {margin:.3g}"
+                             if isinstance(means.index[1], float) else f"{call}: the next is within the margin")
         return best
 
     def lowest(self, metric, by, epoch=None, **where):
@@ -222,7 +275,79 @@ class _Results:
 
     @staticmethod
     def close(a, b, rel=1e-6):
-        return math.isclose(a, b, rel_tol=rel)
+        return math.isclose(_mean(a), _mean(b), rel_tol=rel)
+
+    def compare(self, a, op, b):
+        """True, False, or None (cannot tell): a comparison of numbers over seeds holds only beyond the margin."""
+        for x in (a, b):
+            if isinstance(x, Undecided):
+                self.undecided.append(x.why)
+                return None
+        series = [x for x in (a, b) if isinstance(x, pd.Series)]
+        if not series or isinstance(op, (ast.Eq, ast.NotEq)):  # labels, statuses, shares, constants: exact
+            return _OPS[type(op)](_mean(a), _mean(b))
+        margin = self.margin_for(*series)
+        ma, mb = _mean(a), _mean(b)
+        if margin is None:
+            self.undecided.append(f"{ma:.4g} against {mb:.4g}: {self._no_margin(series)}")
+            return None
+        beyond = (mb - ma) if isinstance(op, (ast.Lt, ast.LtE)) else (ma - mb)
+        if abs(beyond) <= margin:
+            self.undecided.append(f"{ma:.4g} against {mb:.4g}: {abs(ma - mb):.3g} apart, within the margin {margin:.3g}")
+            return None
+        return beyond > 0
+
+
+_OPS = {ast.Eq: lambda a, b: a == b, ast.NotEq: lambda a, b: a != b, ast.Lt: lambda a, b: a < b,
+        ast.LtE: lambda a, b: a <= b, ast.Gt: lambda a, b: a > b, ast.GtE: lambda a, b: a >= b}
+_ARITHMETIC = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
+               ast.Div: lambda a, b: a / b}
+
+
+def _mean(value):
+    return float(value.mean()) if isinstance(value, pd.Series) else value
+
+
+def _truth(value):
+    """True, False or None (cannot tell): Kleene's three-valued logic for and / or / not."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, Undecided):
+        return None
+    return bool(_mean(value))
+
+
+def _evaluate(node, results: _Results):
+    """The claim's value: numbers per seed, labels, or a three-valued truth."""
+    ev = lambda n: _evaluate(n, results)  # noqa: E731
+    if isinstance(node, ast.Expression):
+        return ev(node.body)
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Call):
+        return getattr(results, node.func.id)(*map(ev, node.args), **{k.arg: ev(k.value) for k in node.keywords})
+    if isinstance(node, ast.UnaryOp):
+        value = ev(node.operand)
+        if isinstance(node.op, ast.USub):
+            return -value
+        truth = _truth(value)
+        return None if truth is None else not truth
+    if isinstance(node, ast.BinOp):
+        return _ARITHMETIC[type(node.op)](ev(node.left), ev(node.right))
+    if isinstance(node, ast.BoolOp):
+        truths = [_truth(ev(v)) for v in node.values]
+        decisive = isinstance(node.op, ast.Or)  # or: any True decides; and: any False decides
+        if decisive in truths:
+            return decisive
+        return None if None in truths else not decisive
+    if isinstance(node, ast.Compare):
+        left, truths = ev(node.left), []
+        for op, right_node in zip(node.ops, node.comparators):
+            right = ev(right_node)
+            truths.append(results.compare(left, op, right))
+            left = right
+        return False if False in truths else (None if None in truths else True)
+    raise SpecError(f"claims do not allow {type(node).__name__}")
 
 
 def _kw(where: dict) -> str:
@@ -238,14 +363,13 @@ def evaluate_claims(claims: list[dict], df: pd.DataFrame, manifest: pd.DataFrame
     rows = []
     for claim in claims:
         tree = parse_check(claim["check"])
-        code = compile(tree, "<claim>", "eval")
         splits = ["framework"] + (["protocol"] if len(protocols) > 1 else []) + (["seed"] if claim.get("per_seed") else [])
         for key, part in df.groupby(splits, sort=True):
             key = dict(zip(splits, key if isinstance(key, tuple) else (key,)))
-            results = _Results(part, manifest[manifest["run_id"].isin(part["run_id"])])
-            names = {name: getattr(results, name) for name in FUNCTIONS}
+            results = _Results(part, manifest[manifest["run_id"].isin(part["run_id"])], claim.get("margin"))
             try:
-                verdict = "held" if eval(code, {"__builtins__": {}}, names) else "not held"  # noqa: S307 (parsed above)
+                truth = _truth(_evaluate(tree, results))
+                verdict = {True: "held", False: "not held", None: "cannot tell: " + "; ".join(results.undecided)}[truth]
             except (LookupError, KeyError, ValueError, SpecError) as e:
                 verdict = f"cannot tell: {e}"
             rows.append({"claim": claim["text"], "source": claim.get("source", ""), **key, "verdict": verdict,

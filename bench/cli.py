@@ -17,7 +17,7 @@ from .errors import BenchError, DataError
 from .executors import EXECUTORS, check_device, connect_ray, groups, in_own_process, run_local, run_ray, thread_budget
 from .find_lr import DEFAULTS
 from .provenance import claim_folder, framework_notes, record
-from .results import ResultStore, check_writable, read_results
+from .results import ResultStore, atomic_write, check_writable, read_results, to_csv
 from .spec import StudySpec, bundled_figures, load_study, study_names
 
 DEFAULT_OUT = "bench-results"
@@ -268,12 +268,14 @@ def cmd_all(args) -> int:
     _check_device(frameworks, args.device)
     _check_executor(args)
     failed = ran = 0
+    skipped = []
     for name in study_names():
         study = load_study(name)
         try:
             data = load_dataset(study.dataset, args.data_dir)  # present and intact, or downloaded if it can be had
         except DataError as e:
             print(f"{name}: skipped: {e}")
+            skipped.append({"study": name, "reason": str(e)})
             continue
         _check_batches(study, args, len(data.train_y))
         counts = _run_study(study, frameworks, args)
@@ -282,7 +284,9 @@ def cmd_all(args) -> int:
         failed += counts["failed"]
     if not ran:
         raise BenchError("no study could run: put the datasets where the messages above say, or pass --data-dir")
-    from .report import write_report
+    from .report import SKIPPED, write_report
+
+    atomic_write(args.out / SKIPPED, to_csv(skipped, ["study", "reason"]))  # every time: no stale names
 
     print(f"report: {write_report(args.out, replot=False)}")  # each study's figures were drawn after its runs
     return 1 if failed else 0
@@ -292,7 +296,6 @@ def cmd_perf(args) -> int:
     from tabulate import tabulate
 
     from .perf import run_perf
-    from .results import atomic_write, to_csv
 
     _check_options(args)
     load_dataset("mnist", args.data_dir)  # present and intact before any timing
@@ -313,7 +316,6 @@ def cmd_find_lr(args) -> int:
 
     from .find_lr import CHUNK, FAILED, SMOOTHING, STOP, compare, range_spec, range_test, to_rows_csv
     from .plots import plot_find_lr
-    from .results import atomic_write, to_csv
 
     study = load_study(args.study)
     _check_options(args)
@@ -353,6 +355,9 @@ def cmd_find_lr(args) -> int:
           f"(checked every {CHUNK} steps).\nSuggested: steepest = where the smoothed loss falls fastest per decade of lr; "
           f"minimum / 10 = a tenth of the lr at its lowest.")
     print(tabulate(table, headers="keys", showindex=False, floatfmt=".4g"))
+    for fw, why in zip(table["framework"], table["clear minimum"]):
+        if why != "yes":
+            print(f"{fw}: {why}; its suggestions are not a recommendation")
     print(figure)
     return 0
 

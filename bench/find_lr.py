@@ -12,6 +12,10 @@ Suggestions, per framework, by two rules written here once:
 - steepest: the lr at which the smoothed loss falls fastest per decade of lr, before its minimum;
 - minimum / 10: a tenth of the lr at which the smoothed loss is lowest.
 Both are points of the grid of lrs the test ran; frameworks are compared in grid steps.
+
+A test is uninformative ("no clear minimum") when its smoothed loss never falls ``DROP`` (a
+fraction of its start) below its start, or its stop rule never triggers: the lr never got high
+enough to show where the loss turns. Its suggestions are then shown with that caveat and the fix.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ SMOOTHING = 0.98
 STOP = 4.0
 CHUNK = 10
 DEFAULTS = {"min_lr": 1e-5, "max_lr": 10.0, "steps": 100}
-SUGGESTIONS = ("steepest", "minimum / 10")
+DROP = 0.10  # the smoothed loss must fall this fraction below its start for the test to show a minimum
 FAILED = "failed.csv"  # the frameworks whose range test did not run, and why
 
 
@@ -97,7 +101,8 @@ def range_test(spec: RunSpec, data_dir=None, threads: int = 1) -> tuple[list[dic
     base = {"run_id": spec.run_id, "study": spec.study, "framework": spec.framework,
             "framework_version": backend.version(), "device": ready.device, "model": spec.model,
             "dataset": spec.dataset, "optimizer": spec.optimizer_label, "schedule": spec.schedule_label, "lr": spec.lr,
-            "batch_size": spec.batch_size, "seed": spec.seed, "split": "train"}
+            "batch_size": spec.batch_size, "seed": spec.seed, "init": spec.init, "protocol": spec.protocol,
+            "split": "train"}
     rows = [{**base, "epoch": epoch, "step": i + 1, "metric": metric, "value": value}
             for i, (epoch, loss, s, lr) in enumerate(zip(epochs, losses, smooth, lrs))
             for metric, value in (("lr", lr), ("loss", loss), ("smoothed_loss", s))]
@@ -118,6 +123,28 @@ def suggest(curve: pd.DataFrame) -> dict:
             "minimum_step": low + 1, "minimum_smoothed_loss": smooth[low]}
 
 
+def no_clear_minimum(curve: pd.DataFrame) -> str | None:
+    """Why one framework's test shows no clear minimum (the rule in the module's docstring), or None."""
+    smooth = curve.sort_values("step")["smoothed_loss"].to_numpy()
+    finite = smooth[np.isfinite(smooth)]
+    start, low = finite[0], finite.min()
+    reasons = []
+    if (start - low) < DROP * abs(start):
+        reasons.append(f"the smoothed loss fell only {(start - low) / abs(start):.1%} below its start ({start:.4g} -> "
+                       f"{low:.4g}; a clear minimum needs {DROP:.0%})")
+    if stop_step(smooth) is None:
+        reasons.append(f"the stop rule ({STOP:g}x its minimum) never triggered in {len(smooth)} steps")
+    if not reasons:
+        return None
+    return "no clear minimum: " + " and ".join(reasons) + ": raise --max-lr, or --steps"
+
+
+def _rests_on(curve: pd.DataFrame, step: int) -> str:
+    """The loss drop a suggestion rests on: the smoothed loss at the start and at the suggestion's step."""
+    smooth = curve.sort_values("step")["smoothed_loss"].to_numpy()
+    return f"{smooth[0]:.4g} -> {smooth[step - 1]:.4g} ({(smooth[step - 1] - smooth[0]) / abs(smooth[0]):+.1%})"
+
+
 AGREE = 1e-3  # relative loss difference that counts as agreeing, step by step
 
 
@@ -134,7 +161,11 @@ def compare(rows: pd.DataFrame, reference: str) -> pd.DataFrame:
     for fw, curve in curves.items():
         s = suggest(curve)
         entry = {"framework": fw, "steps run": int(curve["step"].max()), "steepest lr": s["steepest"],
-                 "minimum lr / 10": s["minimum / 10"], "lowest smoothed loss": s["minimum_smoothed_loss"]}
+                 "steepest rests on (smoothed loss)": _rests_on(curve, s["steepest_step"]),
+                 "minimum lr / 10": s["minimum / 10"],
+                 "minimum rests on (smoothed loss)": _rests_on(curve, s["minimum_step"]),
+                 "lowest smoothed loss": s["minimum_smoothed_loss"],
+                 "clear minimum": no_clear_minimum(curve) or "yes"}
         if ref_suggestion is not None:
             entry[f"steepest: grid steps from {reference}"] = s["steepest_step"] - ref_suggestion["steepest_step"]
             entry[f"minimum: grid steps from {reference}"] = s["minimum_step"] - ref_suggestion["minimum_step"]

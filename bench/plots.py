@@ -23,40 +23,15 @@ from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 
 from backends import FRAMEWORKS, REFERENCE_FRAMEWORK  # noqa: E402  (the registry: no framework is imported)
 
+from .configs import CONFIG_COLUMNS, config_labels, fold_identical  # noqa: E402
 from .results import COLUMNS, read_combined, read_manifests, with_run_columns  # noqa: E402
 
-CONFIG_COLUMNS = ("protocol", "model", "optimizer", "schedule", "lr", "batch_size")  # protocol: where rows carry it
-NUMERIC_CONFIG = ("lr", "batch_size")  # bare numbers need their name; labels like "adam" do not
 CURVES = [("train", "accuracy"), ("train", "loss"), ("val", "accuracy"), ("val", "loss")]
 APPLIED_LR = ("train", "lr")
 WEIGHT_NORM = "weight_norm/"
 DPI = 110
 DASHES = ["", (4, 1.5), (1, 1), (3, 1.2, 1, 1.2), (6, 2)]  # one line style per framework
 LOG_SPAN = 100  # a panel whose positive values span more than two decades gets a log y-axis
-
-
-# --------------------------------------------------------------------------- configs
-
-
-def config_labels(df: pd.DataFrame) -> tuple[pd.Series, list[str], str]:
-    """Label each row by what varies between the study's runs (seed and framework aside).
-
-    Returns the per-row labels, the configs in legend order and the legend title.
-    """
-    runs = df.drop_duplicates("run_id").set_index("run_id")
-    varying = [c for c in CONFIG_COLUMNS if c in runs and runs[c].nunique(dropna=False) > 1] or ["optimizer"]
-
-    def label(run: pd.Series) -> str:
-        parts = [f"{c}={float(run[c]):g}" if c in NUMERIC_CONFIG else str(run[c]) for c in varying]
-        return " ".join(parts)
-
-    run_labels = runs.apply(label, axis=1)
-    # Group by the text columns in order of first appearance, the largest lr first inside each group.
-    keys = pd.DataFrame({c: pd.factorize(runs[c])[0] for c in varying if c != "lr"}, index=runs.index)
-    if "lr" in varying:
-        keys["lr"] = -runs["lr"].astype(float)
-    ordered = run_labels.loc[keys.sort_values(list(keys.columns), kind="stable").index]
-    return df["run_id"].map(run_labels), list(dict.fromkeys(ordered)), ", ".join(varying)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -623,6 +598,7 @@ def plot_folder(folder: Path, figures_for: dict[str, list[str]] | None = None) -
             figures = (figures_for or {}).get(study)
             figures = default_figures(rows) if figures is None else figures
             name = study if protocol == "fresh" else f"{study}_{protocol}"  # one set of figures per protocol
+            rows, _ = fold_identical(rows)  # a config that is another's run is drawn once, under both names
             paths += plot_study(rows, name, figures, csv.parent / "figures")
             paths += plot_comparison(rows, name, csv.parent / "figures")
     return paths

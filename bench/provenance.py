@@ -157,3 +157,14 @@ def folder_study(study_dir: Path, name: str) -> tuple[StudySpec | None, str]:
         return parse_study(rec["study_file"], Path(rec["source"])), ""
     except BenchError as e:  # a stored definition this lrbench no longer reads: the numbers are still shown
         return None, f"the definition stored in {RECORD} no longer loads ({e}): its claims are not evaluated"
+
+
+def folder_options(study_dir: Path) -> tuple[str, bool]:
+    """The options the folder's runs were made with (as `bench run` takes them) and whether they are the quick
+    preset; a folder from before the record is quick when its name ends in -quick, as `bench run --quick` names it."""
+    rec = _read(Path(study_dir) / RECORD)
+    if rec is None:
+        quick = Path(study_dir).name.endswith("-quick")
+        return ("--quick" if quick else ""), quick
+    options = " ".join(o for o in rec["options"].replace("--device auto", "").split())
+    return options, "--quick" in options.split()

@@ -1,16 +1,17 @@
-"""The report a user reads: does the framework change the answer, and how sure are we?
+"""The report a user reads: which config is best, does the framework change that answer, and how sure are we?
 
-Built from the CSVs and manifests alone, so `bench report DIR` regenerates it anywhere.
-Per study: a summary per config and framework, paired per-seed differences against a
-reference framework with 95% bootstrap intervals and a verdict, and the study's claims
-evaluated per framework with the numbers behind them. Written as report.md and as a
-self-contained report.html (figures embedded).
+Built from the CSVs and manifests alone, so `bench report DIR` regenerates it anywhere. It opens
+with the answers (answers.py) per study and protocol, each with its evidence (evidence.py), what
+ran (ran.py) and the studies `bench all` skipped; then per study the details: a summary per config
+and framework, the framework differences, the original's numbers beside lrbench's, the claims, and
+the figures in reading order. Written as report.md and as a self-contained report.html.
 """
 
 from __future__ import annotations
 
 import base64
 import html
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,18 +20,18 @@ import pandas as pd
 
 from backends import REFERENCE_FRAMEWORK
 
+from .answers import best_table, claim_counts, framework_effect, rankings, winner_line
 from .claims import FILTERS, evaluate_claims, select
-from .plots import config_labels, plot_folder
-from .provenance import folder_study
-from .results import COLUMNS, atomic_write, read_combined, read_manifests, read_results, with_run_columns
+from .configs import config_labels, fold_identical
+from .evidence import MIN_SEEDS, rank
+from .plots import plot_folder
+from .provenance import folder_options, folder_study
+from .ran import banner, cannot_answer, ordered_frameworks, what_ran
+from .results import LATER_DEFAULTS, LEGACY_COLUMNS, atomic_write, read_combined, read_manifests, read_results, with_run_columns
 from .spec import bundled_figures
 
 REFERENCE = REFERENCE_FRAMEWORK
-BOOTSTRAP = 10_000
-# A difference counts only when its interval excludes zero and its mean is beyond these
-# margins: half a point of accuracy (the parity tolerance), 2% of the reference's loss.
-ACCURACY_MARGIN = 0.005
-LOSS_MARGIN = 0.02
+SKIPPED = "skipped.csv"  # `bench all`: the studies it could not run, and why
 
 
 # ---------------------------------------------------------------- per-run numbers
@@ -42,7 +43,7 @@ def per_run(df: pd.DataFrame, manifest: pd.DataFrame, target: float | None = Non
     epochs = df[df["step"].isna()]
     entries = manifest.drop_duplicates("run_id", keep="last")
     rowless = entries[~entries["run_id"].isin(epochs["run_id"])]
-    described = pd.concat([epochs.drop_duplicates("run_id"), rowless], ignore_index=True)
+    described = pd.concat([epochs.drop_duplicates("run_id"), rowless], ignore_index=True).fillna(LATER_DEFAULTS)
     labels, order, _ = config_labels(described)
     epochs = epochs.assign(config=epochs["run_id"].map(dict(zip(described["run_id"], labels))))
     if epochs.empty:  # nothing but runs without rows
@@ -58,6 +59,7 @@ def per_run(df: pd.DataFrame, manifest: pd.DataFrame, target: float | None = Non
         "final_val_accuracy": last["val_accuracy"],
         "final_val_loss": last["val_loss"],
         "final_train_loss": last["train_loss"],
+        "final_train_accuracy": last["train_accuracy"] if "train_accuracy" in last else np.nan,
         "best_val_accuracy": best["val_accuracy"],
         "best_epoch": best["epoch"],
         "epochs": last["epoch"],
@@ -70,7 +72,7 @@ def per_run(df: pd.DataFrame, manifest: pd.DataFrame, target: float | None = Non
     return _with_status(out, entries, order)
 
 
-RUN_COLUMNS = ("config", "framework", "framework_version", "device", "model", "seed")
+RUN_COLUMNS = ("config", "protocol", "framework", "framework_version", "device", "model", "seed")
 
 
 def _rowless(described: pd.DataFrame, entries: pd.DataFrame, order: list[str]) -> pd.DataFrame:
@@ -132,101 +134,162 @@ def summary_table(runs: pd.DataFrame, target: float | None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-# ---------------------------------------------------------------- framework differences
-
-
-@dataclass
-class Difference:
-    mean: float
-    low: float
-    high: float
-    seeds: int
-    verdict: str
-
-
-def bootstrap_difference(differences: np.ndarray, margin: float, seed: int = 0) -> Difference:
-    """Mean paired difference, its 95% bootstrap interval over seeds, and agree/differ."""
-    d = np.asarray(differences, dtype=float)
-    rng = np.random.default_rng(seed)
-    means = d[rng.integers(0, len(d), size=(BOOTSTRAP, len(d)))].mean(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
-    excludes_zero = low > 0 or high < 0
-    verdict = "differ" if excludes_zero and abs(d.mean()) > margin else "agree"
-    return Difference(float(d.mean()), float(low), float(high), len(d), verdict)
-
-
-def difference_table(runs: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
-    """Per config and framework: final val accuracy and loss minus the reference's, paired by seed."""
-    if reference not in set(runs["framework"]):
-        return pd.DataFrame()
-    ref = runs[runs["framework"] == reference]
-    rows = []
-    for (config, framework), g in runs[runs["framework"] != reference].groupby(["config", "framework"], observed=True):
-        paired = g.merge(ref, on=["config", "seed"], suffixes=("", "_ref"))
-        if paired.empty:
-            continue
-        acc = bootstrap_difference(paired["final_val_accuracy"] - paired["final_val_accuracy_ref"], ACCURACY_MARGIN)
-        loss_margin = LOSS_MARGIN * float(paired["final_val_loss_ref"].abs().mean())
-        loss = bootstrap_difference(paired["final_val_loss"] - paired["final_val_loss_ref"], loss_margin)
-        rows.append({
-            "config": config, "framework": f"{framework} - {reference}", "seeds": acc.seeds,
-            "Δ final val acc": f"{acc.mean:+.4f} [{acc.low:+.4f}, {acc.high:+.4f}]", "acc verdict": acc.verdict,
-            "Δ final val loss": f"{loss.mean:+.4f} [{loss.low:+.4f}, {loss.high:+.4f}]", "loss verdict": loss.verdict,
-        })
-    return pd.DataFrame(rows)
-
-
 # ---------------------------------------------------------------- the document
 
 
-def study_blocks(study_dir: Path, root: Path) -> list[tuple[str, object]]:
-    """The report's section for one study folder, as (kind, content) blocks: every run it holds, failed ones too."""
-    df, manifest = read_results(study_dir), read_manifests(study_dir)
-    if df.empty and manifest.empty:
-        return []
-    df = with_run_columns(df, manifest)
-    first = (df if len(df) else manifest).iloc[0]
-    spec, missing = folder_study(study_dir, first["study"])
-    target = spec.target if spec else None
-    runs = per_run(df, manifest, target)
-    models = sorted(set(pd.concat([df["model"], manifest["model"]]).dropna().astype(str)))
-    blocks = [("h2", f"{study_dir.name}: {first['dataset']}, {', '.join(models)}")]
+@dataclass
+class StudyFolder:
+    """One study folder read once: its rows (identical configs folded), runs, definition and what ran."""
+
+    dir: Path
+    df: pd.DataFrame
+    manifest: pd.DataFrame
+    runs: pd.DataFrame
+    spec: object
+    missing: str
+    options: str
+    quick: bool
+    identical: list
+
+    @classmethod
+    def read(cls, study_dir: Path) -> StudyFolder | None:
+        df, manifest = read_results(study_dir), read_manifests(study_dir)
+        if df.empty and manifest.empty:
+            return None
+        df = with_run_columns(df, manifest)
+        first = (df if len(df) else manifest).iloc[0]
+        spec, missing = folder_study(study_dir, first["study"])
+        folded, identical = fold_identical(df) if len(df) else (df, [])
+        dropped = set(df["run_id"]) - set(folded["run_id"])
+        manifest_kept = manifest[~manifest["run_id"].isin(dropped)]
+        runs = per_run(folded, manifest_kept, spec.target if spec else None)
+        order = ordered_frameworks(runs["framework"])
+        runs = runs.iloc[runs["framework"].map(order.index).argsort(kind="stable")]
+        if "protocol" not in manifest:
+            manifest = manifest.assign(protocol="fresh")
+        return cls(Path(study_dir), folded, manifest, runs, spec, missing, *folder_options(study_dir), identical)
+
+    @property
+    def protocols(self) -> list[str]:
+        return list(dict.fromkeys(self.runs["protocol"].astype(object).fillna("fresh")))
+
+    def part(self, protocol: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The runs and manifest entries of one protocol."""
+        runs = self.runs[self.runs["protocol"].astype(object).fillna("fresh") == protocol]
+        manifest = self.manifest[self.manifest["protocol"].astype(object).fillna("fresh") == protocol]
+        return runs, manifest
+
+    def title(self, protocol: str) -> str:
+        return self.dir.name + ("" if len(self.protocols) < 2 else f", {protocol} protocol")
+
+    def claims(self) -> pd.DataFrame:
+        """The study's claims per framework (and protocol); on a quick run, those without quick = true are not evaluated."""
+        if not (self.spec and self.spec.claims) or self.df.empty:
+            return pd.DataFrame()
+        table = evaluate_claims(self.spec.claims, self.df, self.manifest)
+        if self.quick:
+            off = {c["text"] for c in self.spec.claims if not c.get("quick")}
+            table.loc[table["claim"].isin(off), "verdict"] = "not evaluated at quick size (a smoke test)"
+        return table
+
+
+PRIMARY_DEFAULT = "val.accuracy"
+
+
+def answer_blocks(folder: StudyFolder, claims: pd.DataFrame) -> list[tuple[str, object]]:
+    """The study's answers, per protocol: what ran, best per framework with ties, same winner, framework effect."""
+    spec = folder.spec
+    primary = spec.primary if spec else PRIMARY_DEFAULT
+    margin = spec.margin if spec else None
+    blocks: list = []
+    for protocol in folder.protocols:
+        runs, manifest = folder.part(protocol)
+        ran = what_ran(manifest, folder.quick)
+        blocks += [("h3", folder.title(protocol)), ("p", ran.text())]
+        warning = banner(ran, spec)
+        if warning:
+            blocks.append(("p", warning))
+        blocks += [("p", line) for line in cannot_answer(ran, spec.name if spec else folder.dir.name, folder.options)]
+        for group in folder.identical:
+            blocks.append(("p", f"{' = '.join(group)}: the same run here (the same optimizer and the same applied lr at "
+                                f"every epoch and logged step, train losses equal): ranked and drawn once."))
+        done = runs[runs["status"] != "failed"]
+        ranked = rankings(done, primary, margin)
+        if not ranked:
+            blocks.append(("p", "No run finished: nothing to rank."))
+            continue
+        best = "lowest" if primary.endswith("loss") else "highest"
+        blocks += [("p", f"Best config per framework by final {primary} ({best} is best"
+                         + (f"; the study's margin is {margin:g}" if margin else "") + "):"),
+                   ("table", best_table(done, ranked, primary)), ("p", winner_line(ranked))]
+        effect = framework_effect(done, primary, margin, REFERENCE)
+        if len(effect):
+            blocks += [("p", f"Framework effect beside the seed effect (final {primary}, paired by seed against "
+                             f"{REFERENCE}):"), ("table", effect)]
+        counts = claim_counts(claims[claims["protocol"] == protocol] if "protocol" in claims else claims)
+        if counts:
+            blocks += [("p", "Claims:"), ("list", counts)]
+    return blocks
+
+
+def detail_blocks(folder: StudyFolder, claims: pd.DataFrame, root: Path) -> list[tuple[str, object]]:
+    """The study's section: every run it holds, failed ones too, the numbers behind the answers, the figures."""
+    df, runs, spec = folder.df, folder.runs, folder.spec
+    first = (df if len(df) else folder.manifest).iloc[0]
+    models = sorted(set(pd.concat([df["model"], folder.manifest["model"]]).dropna().astype(str)))
+    blocks = [("h2", f"{folder.dir.name}: {first['dataset']}, {', '.join(models)}")]
     if spec and spec.description:
-        blocks.append(("p", spec.description))
-    if missing:
-        blocks.append(("p", f"**Note**: {missing}."))
-    blocks += [("h3", "Per config and framework"), ("table", summary_table(runs, target))]
+        blocks.append(("p", "The study as its file defines it: " + spec.description))
+    if folder.missing:
+        blocks.append(("p", f"**Note**: {folder.missing}."))
+    blocks += [("h3", "Per config and framework"), ("table", summary_table(runs, spec.target if spec else None))]
     flagged = runs[runs["status"].isin(["diverged", "collapsed", "failed"])]
     if len(flagged):
         blocks += [("h3", "Runs that did not finish, or collapsed"), ("table", flagged_table(flagged))]
     if df.empty:
         return blocks
-    runs = runs[runs["status"] != "failed"]
-    blocks += [("h3", "Ordering by final val loss (lowest first)"), ("list", val_loss_ordering(runs))]
-    diffs = difference_table(runs)
-    if len(diffs):
-        blocks += [("h3", f"Framework differences (paired by seed, against {REFERENCE})"),
-                   ("p", f"Mean of the per-seed differences with its 95% bootstrap interval over seeds. A pair "
-                         f"differs when the interval excludes zero and the mean is beyond {ACCURACY_MARGIN:g} of accuracy "
-                         f"or {LOSS_MARGIN:.0%} of the reference's loss; with one seed the interval is that one difference."),
-                   ("table", diffs)]
+    margin = spec.margin if spec else None
+    for protocol in folder.protocols:
+        done = folder.part(protocol)[0]
+        done = done[done["status"] != "failed"]
+        where = "" if len(folder.protocols) < 2 else f", {protocol} protocol"
+        ordering = ordering_lines(done, margin)
+        if ordering:
+            blocks += [("h3", f"Ordering by final val loss (lowest first){where}"), ("list", ordering)]
+        tables = [(m, framework_effect(done, m, margin if spec and m == spec.primary else None, REFERENCE))
+                  for m in ("val.accuracy", "val.loss")]
+        tables = [(m, t) for m, t in tables if len(t)]
+        if tables:
+            blocks.append(("h3", f"Framework differences{where} (paired by seed, against {REFERENCE})"))
+            for metric, table in tables:
+                blocks += [("p", f"final {metric}:"), ("table", table)]
     if spec and spec.reference:
         blocks += [("h3", "The original vs lrbench"),
                    ("p", "The numbers the original experiment printed, beside lrbench's at the same epoch (or step) "
                          "and config, mean over seeds; 'within' when the difference is inside the tolerance the study "
                          "file states."),
                    ("table", reference_table(spec.reference, df))]
-    if spec and spec.claims:
-        claims = evaluate_claims(spec.claims, df, manifest)
+    if len(claims):
         blocks += [("h3", "Claims"),
-                   ("p", "source: seed = the original experiment says it; lrbench = lrbench's own claim.")]
+                   ("p", "source: seed = the original experiment says it (its words, or the numbers it prints, as the "
+                         "claim's text says); lrbench = lrbench's own claim. A comparison holds only beyond its margin "
+                         "(the claim's own, else the seed spread from 3 seeds); otherwise: cannot tell.")]
         if "protocol" in claims:
             blocks += [("p", "Which claims hold under which protocol, per framework:"), ("table", claims_at_a_glance(claims))]
         blocks += [("table", claims)]
-    figures = sorted((study_dir / "figures").glob("*.png"))
+    figures = sorted((folder.dir / "figures").glob("*.png"), key=_reading_order)
     if figures:
         blocks += [("h3", "Figures")] + [("img", p.relative_to(root)) for p in figures]
     return blocks
+
+
+# Figures in reading order: the curves, then the differences between frameworks, then the lr, then timing.
+FIGURE_ORDER = ("_curves", "_frameworks_overlaid", "_steps", "_weight_norms", "_differences", "_applied_lr",
+                "_lr_sensitivity", "_epoch_seconds")
+
+
+def _reading_order(path: Path) -> tuple:
+    return next((i for i, k in enumerate(FIGURE_ORDER) if k in path.stem), len(FIGURE_ORDER)), path.name
 
 
 def flagged_table(flagged: pd.DataFrame) -> pd.DataFrame:
@@ -248,11 +311,28 @@ def claims_at_a_glance(claims: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index().rename_axis(columns=None)
 
 
-def val_loss_ordering(runs: pd.DataFrame) -> list[str]:
-    """Per framework: the configs from the lowest final val loss (mean over seeds) to the highest."""
-    means = runs.groupby(["framework", "config"], observed=True)["final_val_loss"].mean()
-    return [f"{framework}: " + " < ".join(f"{config} ({loss:.4f})" for config, loss in g.droplevel(0).sort_values().items())
-            for framework, g in means.groupby(level=0)]
+def ordering_lines(runs: pd.DataFrame, margin: float | None = None) -> list[str]:
+    """Per framework: the configs from the lowest final val loss (mean over seeds) to the highest; ``≈`` where
+    a config cannot be separated from the one before it (evidence.rank), ``<`` where it can."""
+    lines = []
+    for framework, g in runs.groupby("framework", sort=False):
+        values = {str(c): r.groupby("seed")["final_val_loss"].mean().dropna() for c, r in g.groupby("config", observed=True)}
+        values = {c: v for c, v in values.items() if len(v)}
+        means = sorted(values, key=lambda c: values[c].mean())
+        if not means:
+            continue
+        text = f"{means[0]} ({values[means[0]].mean():.4f})"
+        for before, config in zip(means, means[1:]):
+            ties = rank({before: values[before], config: values[config]}, True, margin).ties
+            sign = "<" if ties == [] else "≈"
+            text += f" {sign} {config} ({values[config].mean():.4f})"
+        lines.append(f"{framework}: {text}")
+    if lines and runs["seed"].nunique() < 2 and not margin:
+        lines.append("≈: cannot be separated (one seed and no margin separates nothing); <: separated by the seeds' "
+                     "intervals or the study's margin.")
+    else:
+        lines.append("≈: cannot be separated by the seeds' 95% intervals or the study's margin; <: separated.")
+    return lines
 
 
 def reference_table(reference: list[dict], df: pd.DataFrame) -> pd.DataFrame:
@@ -286,6 +366,15 @@ def reference_table(reference: list[dict], df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _slug(title: str) -> str:
+    """The anchor GitHub gives a heading, so the contents link in report.md and report.html alike."""
+    return re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-")
+
+
+def _contents(blocks) -> list[str]:
+    return [f"[{c}](#{_slug(c)})" for kind, c in blocks if kind == "h2"]
+
+
 def _markdown(blocks, root: Path) -> str:
     out = []
     for kind, content in blocks:
@@ -294,7 +383,7 @@ def _markdown(blocks, root: Path) -> str:
         elif kind == "p":
             out.append(content)
         elif kind == "table":
-            out.append(content.to_markdown(index=False))
+            out.append(content.to_markdown(index=False, floatfmt=".4g"))
         elif kind == "list":
             out.append("\n".join(f"- {item}" for item in content))
         elif kind == "img":
@@ -303,26 +392,82 @@ def _markdown(blocks, root: Path) -> str:
     return "\n".join(out)
 
 
+VERDICT_CLASS = {"held": "good", "agree": "good", "yes": "good", "not held": "bad", "differ": "bad", "no": "bad",
+                 "cannot tell": "unsure", "not evaluated": "unsure"}
+_VERDICT = re.compile(r"(^|: |\*\*)(not held|held|differ|agree|cannot tell|not evaluated|yes|no)(?=\*\*|\b)")
+
+
+def _inline(text: str) -> str:
+    """report.md's inline markup as HTML: `code`, **bold**, [text](link); verdict words coloured."""
+    text = html.escape(str(text), quote=False)
+    text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
+    text = _VERDICT.sub(lambda m: f'{m[1]}<span class="v {VERDICT_CLASS[m[2]]}">{m[2]}</span>', text)
+    text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", text)
+    return re.sub(r"\[([^\]]+)\]\(([^)]+)\)", r'<a href="\2">\1</a>', text)
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return "n/a" if np.isnan(value) else f"{value:.4g}"  # as report.md's tables round them
+    return _inline(value)
+
+
+def _table_html(table: pd.DataFrame) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
+    rows = "".join("<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in row) + "</tr>" for row in table.itertuples(index=False))
+    return f'<table class="t"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
+
+
+STYLE = ("body{font-family:system-ui,sans-serif;max-width:1200px;margin:auto;padding:1em;line-height:1.4;color:#222}"
+         "h2{border-bottom:2px solid #ccc;padding-bottom:.2em;margin-top:2em}"
+         "table.t{border-collapse:collapse;font-size:13px;margin:.5em 0}"
+         "table.t td,table.t th{border-bottom:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}"
+         "table.t th{background:#f4f4f4}code{background:#f4f4f4;padding:0 3px}"
+         ".v{font-weight:600;padding:0 3px;border-radius:3px}.good{background:#d9f2d9;color:#145214}"
+         ".bad{background:#f9dcdc;color:#7a1010}.unsure{background:#fff1c2;color:#6b5200}"
+         "img{max-width:100%}nav li{margin:.1em 0}")
+
+
 def _html(blocks, root: Path) -> str:
     body = []
     for kind, content in blocks:
         if kind in ("h1", "h2", "h3"):
-            body.append(f"<{kind}>{html.escape(content)}</{kind}>")
+            body.append(f'<{kind} id="{_slug(content)}">{html.escape(content)}</{kind}>')
         elif kind == "p":
-            body.append(f"<p>{html.escape(content)}</p>")
+            body.append(f"<p>{_inline(content)}</p>")
         elif kind == "table":
-            body.append(content.to_html(index=False, border=0, classes="t"))
+            body.append(_table_html(content))
         elif kind == "list":
-            items = "".join(f"<li>{html.escape(i).replace('**', '')}</li>" for i in content)
-            body.append(f"<ul>{items}</ul>")
+            body.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in content) + "</ul>")
         elif kind == "img":
             data = base64.b64encode((root / content).read_bytes()).decode()
             body.append(f'<figure><img alt="{html.escape(Path(content).stem)}" src="data:image/png;base64,{data}"></figure>')
-    style = ("body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}"
-             "table.t{border-collapse:collapse;font-size:13px;margin:.5em 0}"
-             "table.t td,table.t th{border-bottom:1px solid #ddd;padding:3px 8px;text-align:left}"
-             "img{max-width:100%}")
-    return f"<!doctype html><meta charset=utf-8><title>lrbench report</title><style>{style}</style>\n" + "\n".join(body)
+    return (f"<!doctype html><html lang=en><meta charset=utf-8><title>lrbench report</title><style>{STYLE}</style>"
+            f"<body>\n" + "\n".join(body) + "\n</body></html>\n")
+
+
+def rules_text() -> str:
+    """The verdict rules, said once in the report (evidence.py holds them)."""
+    return (f"How to read the verdicts. Intervals are 95% t-intervals over seeds (scipy.stats). Frameworks are compared "
+            f"paired by seed (same initial weights, same batches) from {MIN_SEEDS} seeds; below that a comparison is "
+            f"*cannot tell (n seeds)*, never *differ*. *differ*: the interval of the difference excludes zero and the "
+            f"difference is beyond the spread between seeds (or the study's margin); *agree*: the whole interval lies "
+            f"within that spread (or margin); *cannot tell*: neither. A config is tied with the best when their "
+            f"intervals overlap or it is within the study's margin. A claim's comparison holds only beyond its margin "
+            f"(its own, else the seed spread from {MIN_SEEDS} seeds). docs/verdicts.md says why.")
+
+
+def skipped_blocks(folder: Path) -> list[tuple[str, object]]:
+    """The studies `bench all` skipped, with the reason and what fixes it (its skipped.csv)."""
+    path = folder / SKIPPED
+    if not path.exists():
+        return []
+    skipped = read_combined(path, ["study", "reason"], 2, "run `bench all` again")
+    if skipped.empty:
+        return []
+    return [("h2", "Skipped studies"),
+            ("p", f"`bench all` could not run these ({len(skipped)}); each line says what is missing and how to fix it:"),
+            ("list", [f"{r.study}: {r.reason}" for r in skipped.itertuples()])]
 
 
 def find_lr_blocks(folder: Path, root: Path) -> list[tuple[str, object]]:
@@ -332,7 +477,7 @@ def find_lr_blocks(folder: Path, root: Path) -> list[tuple[str, object]]:
 
     study = folder.name.removesuffix("-find-lr")
     fix = f"run `bench find-lr {study}` again"
-    df = read_combined(folder / "find-lr.csv", COLUMNS, len(COLUMNS), fix)
+    df = read_combined(folder / "find-lr.csv", LEGACY_COLUMNS, len(LEGACY_COLUMNS), fix)
     failed = read_combined(folder / FAILED, ["framework", "error"], 2, fix) if (folder / FAILED).exists() else None
     did_not_run = [] if failed is None or failed.empty else [
         ("p", "Did not run: " + "; ".join(f"{r.framework} ({r.error})" for r in failed.itertuples()))]
@@ -343,6 +488,9 @@ def find_lr_blocks(folder: Path, root: Path) -> list[tuple[str, object]]:
     lrs = df[df["metric"] == "lr"]["value"]
     first = df.iloc[0]
     figure = plot_find_lr(df, study, folder / "figures", reference)  # from the CSV alone, as every figure
+    table = compare(df, reference)
+    unclear = [("p", f"**{fw}: {why}**. Its suggestions below are not a recommendation.")
+               for fw, why in zip(table["framework"], table["clear minimum"]) if why != "yes"]
     return [("h2", f"{folder.name}: LR range test, {first['dataset']}, {first['model']}, {first['optimizer']}"),
             ("p", f"The lr grows by a constant factor per step from {lrs.min():.3g} to at most {lrs.max():.3g}, from the "
                   f"same weights and batches in every framework; the loss is smoothed (moving average {SMOOTHING}, "
@@ -350,7 +498,7 @@ def find_lr_blocks(folder: Path, root: Path) -> list[tuple[str, object]]:
                   f"every {CHUNK} steps). Suggestions: steepest = the lr where the smoothed loss falls fastest per decade "
                   f"of lr, before its minimum; minimum / 10 = a tenth of the lr at its lowest. Grid steps count the "
                   f"test's own lrs between a framework's suggestion and {reference}'s."),
-            *did_not_run, ("table", compare(df, reference)), ("img", figure.relative_to(root))]
+            *did_not_run, *unclear, ("table", table), ("img", figure.relative_to(root))]
 
 
 def write_report(folder: Path, replot: bool = True) -> Path:
@@ -363,12 +511,20 @@ def write_report(folder: Path, replot: bool = True) -> Path:
         plot_folder(folder, bundled_figures())  # the figures, too, come from the CSVs alone
     find_dirs = sorted(p.parent for p in folder.glob("*/find-lr.csv"))
     study_dirs = [p.parent for p in sorted(folder.glob("*/results.csv"))] or ([] if find_dirs else [folder])
-    blocks: list = [("h1", "lrbench report"),
-                    ("p", "Generated by `bench report` from the results CSVs and manifests in this folder.")]
-    for study_dir in study_dirs:
-        blocks += study_blocks(study_dir, folder)
+    studies = [s for s in map(StudyFolder.read, study_dirs) if s is not None]
+    claims = [s.claims() for s in studies]
+    answers: list = [("h2", "The answers"), ("p", rules_text())]
+    for study, table in zip(studies, claims):
+        answers += answer_blocks(study, table)
+    details: list = skipped_blocks(folder)
+    for study, table in zip(studies, claims):
+        details += detail_blocks(study, table, folder)
     for find_dir in find_dirs:
-        blocks += find_lr_blocks(find_dir, folder)
+        details += find_lr_blocks(find_dir, folder)
+    body = answers + details
+    blocks = [("h1", "lrbench report"),
+              ("p", "Generated by `bench report` from the results CSVs and manifests in this folder. Contents: "
+                    + " · ".join(_contents(body)))] + body
     atomic_write(folder / "report.html", _html(blocks, folder))
     path = folder / "report.md"
     atomic_write(path, _markdown(blocks, folder))

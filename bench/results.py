@@ -33,8 +33,12 @@ from .errors import BenchError
 
 COLUMNS = [
     "run_id", "study", "framework", "framework_version", "device", "model", "dataset", "optimizer",
-    "schedule", "lr", "batch_size", "seed", "epoch", "step", "split", "metric", "value",
+    "schedule", "lr", "batch_size", "seed", "init", "protocol", "epoch", "step", "split", "metric", "value",
 ]
+# What tells two runs of a study apart besides the config columns: a column of every row, so that a
+# pivot or ``hue=`` never mixes them. Rows written before these columns existed get them from the manifest.
+RUN_FACTORS = ("init", "protocol")
+LEGACY_COLUMNS = [c for c in COLUMNS if c not in RUN_FACTORS]
 MANIFEST_COLUMNS = [
     "run_id", "study", "framework", "framework_version", "device", "threads", "fused", "model", "dataset",
     "optimizer", "schedule", "lr", "batch_size", "seed", "init", "protocol", "schedule_source", "epochs", "epochs_done",
@@ -183,9 +187,22 @@ class ResultStore:
         for m in manifests:
             rows = self.runs_dir / f"{m['run_id']}.csv"
             if m["status"] in FINISHED or rows.exists():
-                frames.append(rows.read_text().split("\n", 1)[1] if rows.exists() else "")
+                frames.append(_body(rows.read_text(), m) if rows.exists() else "")
         write_if_changed(self.dir / "results.csv", ",".join(COLUMNS) + "\n" + "".join(frames))
         write_if_changed(self.dir / "manifest.csv", to_csv(manifests, MANIFEST_COLUMNS))
+
+
+def _body(text: str, manifest: dict) -> str:
+    """A run file's rows without their header, in COLUMNS; a file from before RUN_FACTORS gets them from its manifest."""
+    header, body = text.split("\n", 1)
+    if header.split(",") == COLUMNS:
+        return body
+    rows = list(csv.DictReader(io.StringIO(text)))
+    factors = {c: manifest.get(c) or LATER_DEFAULTS[c] for c in RUN_FACTORS}
+    return to_csv([{**r, **factors} for r in rows], COLUMNS).split("\n", 1)[1]
+
+
+LATER_DEFAULTS = {"init": "torch", "protocol": "fresh"}  # what runs recorded before these fields were all
 
 
 def _check_rows(path: Path, manifest: dict) -> str | None:
@@ -199,14 +216,14 @@ def _check_rows(path: Path, manifest: dict) -> str | None:
     if not text.endswith("\n"):
         return "its rows file ends mid-line"
     lines = list(csv.reader(io.StringIO(text)))
-    if not lines or lines[0] != COLUMNS:
+    if not lines or lines[0] not in (COLUMNS, LEGACY_COLUMNS):
         return "its rows file has not the columns of results.csv"
-    rows = lines[1:]
-    if any(len(r) != len(COLUMNS) for r in rows):
+    header, rows = lines[0], lines[1:]
+    if any(len(r) != len(header) for r in rows):
         return "a row of its rows file is cut"
     if "rows" in manifest and len(rows) != manifest["rows"]:
         return f"{len(rows)} rows where its manifest promises {manifest['rows']}"
-    i = {c: COLUMNS.index(c) for c in ("epoch", "step", "split", "metric")}
+    i = {c: header.index(c) for c in ("epoch", "step", "split", "metric")}
     have = {(r[i["epoch"]], r[i["split"]], r[i["metric"]]) for r in rows if not r[i["step"]]}
     for epoch in range(1, int(manifest.get("epochs_done") or 0) + 1):
         missing = [f"{s}.{m}" for s, m in EPOCH_METRICS if (str(epoch), s, m) not in have]
@@ -220,7 +237,7 @@ def read_results(folder: Path) -> pd.DataFrame:
     paths = sorted(Path(folder).glob("results.csv")) + sorted(Path(folder).glob("*/results.csv"))
     if not paths:
         raise BenchError(f"no results.csv under {folder}: run `bench run STUDY --out {folder}` first")
-    return pd.concat([read_combined(p, COLUMNS) for p in paths], ignore_index=True)
+    return pd.concat([read_combined(p, LEGACY_COLUMNS) for p in paths], ignore_index=True)
 
 
 REBUILD = "run the study's `bench run` command again, which rebuilds it from the runs"
@@ -228,7 +245,7 @@ REBUILD = "run the study's `bench run` command again, which rebuilds it from the
 
 def read_combined(path: Path, columns: list[str], needed: int = 4, fix: str = REBUILD) -> pd.DataFrame:
     """A combined CSV, or one line naming it when it is damaged. Its first ``needed`` columns must be there
-    (older manifests lack the newest); ``fix`` says how to make it again."""
+    (older manifests lack the newest; older rows lack RUN_FACTORS: give LEGACY_COLUMNS); ``fix`` says how to make it again."""
     try:
         df = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
@@ -240,14 +257,15 @@ def read_combined(path: Path, columns: list[str], needed: int = 4, fix: str = RE
 
 
 def with_run_columns(df: pd.DataFrame, manifest: pd.DataFrame) -> pd.DataFrame:
-    """The rows with their run's protocol, which the manifest records (the rows keep DESIGN's columns).
-
-    Runs recorded before the manifest had a protocol were all fresh."""
-    if "protocol" in manifest:
-        protocol = manifest.drop_duplicates("run_id", keep="last").set_index("run_id")["protocol"]
-        protocol = protocol.astype(object).fillna("fresh").astype(str).to_dict()
-        return df.assign(protocol=[protocol.get(run_id, "fresh") for run_id in df["run_id"]])
-    return df.assign(protocol="fresh")
+    """The rows with their run's RUN_FACTORS: rows written before those columns existed take them from the
+    manifest, and runs recorded before the manifest had them were all of the defaults (``LATER_DEFAULTS``)."""
+    entries = manifest.drop_duplicates("run_id", keep="last").set_index("run_id")
+    for column, default in LATER_DEFAULTS.items():
+        if column in df and df[column].notna().all():
+            continue
+        known = entries[column].astype(object).fillna(default).astype(str).to_dict() if column in entries else {}
+        df = df.assign(**{column: [known.get(run_id, default) for run_id in df["run_id"]]})
+    return df[[*COLUMNS, *(c for c in df.columns if c not in COLUMNS)]]
 
 
 def read_manifests(folder: Path) -> pd.DataFrame:

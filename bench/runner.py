@@ -250,7 +250,7 @@ def _row_factory(spec: RunSpec, version: str, device: str):
         "run_id": spec.run_id, "study": spec.study, "framework": spec.framework,
         "framework_version": version, "device": device, "model": spec.model, "dataset": spec.dataset,
         "optimizer": spec.optimizer_label, "schedule": spec.schedule_label, "lr": spec.lr,
-        "batch_size": spec.batch_size, "seed": spec.seed,
+        "batch_size": spec.batch_size, "seed": spec.seed, "init": spec.init, "protocol": spec.protocol,
     }
 
     def row(epoch, split, metric, value, step=""):

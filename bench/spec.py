@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,9 +83,10 @@ BASE: dict[str, Param] = {
     "log_at": choice("step", *LOG_AT),
 }
 VARYING_KEYS = ("lr", "model", "optimizer", "schedule", "batch_size", "protocol")
-TOP_KEYS = (*BASE, "target", "claims", "reference", "grid", "configs", "quick")
+TOP_KEYS = (*BASE, "target", "primary", "margin", "claims", "reference", "grid", "configs", "quick")
+PRIMARY = ("val.accuracy", "val.loss", "train.accuracy", "train.loss")  # final values; a loss is better lower
 CLAIM_KEYS = ("text", "check", "source")
-CLAIM_OPTIONAL = ("per_seed",)
+CLAIM_OPTIONAL = ("per_seed", "quick", "margin")
 SOURCES = ("seed", "lrbench")  # the original experiment says it, or lrbench does
 REFERENCE_KEYS = ("metric", "epoch", "value", "tolerance")
 REFERENCE_OPTIONAL = ("step", "where", "note")
@@ -192,6 +194,16 @@ class StudySpec:
     def target(self) -> float | None:
         """Validation accuracy whose first epoch the report counts."""
         return self.base.get("target")
+
+    @property
+    def primary(self) -> str:
+        """The metric (its final value) by which the report picks the best config: the study's answer."""
+        return self.base.get("primary", "val.accuracy")
+
+    @property
+    def margin(self) -> float | None:
+        """A difference in ``primary`` smaller than this is no difference, whatever the seeds say (optional)."""
+        return self.base.get("margin")
 
     @property
     def claims(self) -> list[dict]:
@@ -374,6 +386,10 @@ def _check_keys(table, allowed, path: Path, text: str, section: str) -> None:
             raise SpecError(f"{path}{_line_of(text, key)}: {key} must be {param.rule}, got {value!r}")
 
 
+def _positive(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
 def _validate(data: dict, path: Path, text: str) -> StudySpec:
     _check_keys(data, TOP_KEYS, path, text, "the study")
     grid = data.pop("grid", {})
@@ -388,6 +404,11 @@ def _validate(data: dict, path: Path, text: str) -> StudySpec:
     target = data.get("target")
     if target is not None and not (isinstance(target, (int, float)) and 0 < target <= 1):
         raise SpecError(f"{path}{_line_of(text, 'target')}: target is a validation accuracy in (0, 1], got {target!r}")
+    if data.get("primary", PRIMARY[0]) not in PRIMARY:
+        raise SpecError(f"{path}{_line_of(text, 'primary')}: primary is one of {', '.join(PRIMARY)}, got {data['primary']!r}")
+    if "margin" in data and not _positive(data["margin"]):
+        raise SpecError(f"{path}{_line_of(text, 'margin')}: margin is a number above 0 in the units of primary, "
+                        f"got {data['margin']!r}")
     for section in ("claims", "reference"):
         if not isinstance(data.get(section, []), list):
             raise SpecError(f"{path}: {section} must be a list of tables ([[{section}]]), got {data[section]!r}")
@@ -401,8 +422,12 @@ def _validate(data: dict, path: Path, text: str) -> StudySpec:
         if claim["source"] not in SOURCES:
             raise SpecError(f"{path}: claim {claim['text']!r}: source must be \"seed\" (the original says it) "
                             f"or \"lrbench\" (ours), got {claim['source']!r}")
-        if not isinstance(claim.get("per_seed", False), bool):
-            raise SpecError(f"{path}: claim {claim['text']!r}: per_seed is true or false, got {claim['per_seed']!r}")
+        for key in ("per_seed", "quick"):
+            if not isinstance(claim.get(key, False), bool):
+                raise SpecError(f"{path}: claim {claim['text']!r}: {key} is true or false, got {claim[key]!r}")
+        if "margin" in claim and not _positive(claim["margin"]):
+            raise SpecError(f"{path}: claim {claim['text']!r}: margin is a number above 0 (in the units of the numbers "
+                            f"it compares), got {claim['margin']!r}")
         parse_check(claim["check"])
     for entry in data.get("reference", []):
         _check_reference(entry, path)

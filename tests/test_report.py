@@ -6,56 +6,77 @@ import pytest
 
 from bench.claims import evaluate_claims, parse_check
 from bench.errors import SpecError
-from bench.report import bootstrap_difference, difference_table, per_run, write_report
+from bench.answers import framework_effect
+from bench.evidence import interval, paired_verdict, rank
+from bench.report import per_run, write_report
 from bench.results import COLUMNS, MANIFEST_COLUMNS
 
 SEEDS = 5
 
 
-def synthetic(offset: float, lrs=(0.1, 0.01), epochs=4):
-    """keras = torch + offset in val accuracy at lr 0.1, equal (up to seed noise) at lr 0.01."""
+def synthetic(offset: float, lrs=(0.1, 0.01), epochs=4, seeds=SEEDS):
+    """keras = torch + offset in val accuracy at lr 0.1, equal (up to 0.001, below the seed spread) at lr 0.01."""
     rows, manifest = [], []
     rng = np.random.default_rng(0)
     for lr in lrs:
-        for seed in range(SEEDS):
+        for seed in range(seeds):
             noise = rng.normal(0, 0.002)
             for fw in ("torch", "keras"):
                 run_id = f"{fw}-{lr}-{seed}"
                 shift = offset if (fw == "keras" and lr == 0.1) else (0.001 if fw == "keras" else 0.0) * (-1) ** seed
                 for e in range(1, epochs + 1):
-                    base = dict(zip(COLUMNS, [run_id, "s", fw, "1", "cpu", "lenet", "mnist", "sgd", "constant", lr, 64,
-                                              seed, e, None, "", "", 0.0]))
+                    base = {"run_id": run_id, "study": "s", "framework": fw, "framework_version": "1", "device": "cpu",
+                            "model": "lenet", "dataset": "mnist", "optimizer": "sgd", "schedule": "constant", "lr": lr,
+                            "batch_size": 64, "seed": seed, "init": "torch", "protocol": "fresh", "epoch": e, "step": None}
                     for split, metric, value in (("val", "accuracy", 0.5 + 0.1 * e + noise + shift),
                                                  ("val", "loss", 2.0 - 0.3 * e), ("train", "loss", 2.1 - 0.3 * e),
                                                  ("train", "accuracy", 0.4 + 0.1 * e), ("train", "lr", lr),
                                                  ("train", "epoch_seconds", 1.0 + (e == 1))):
                         rows.append({**base, "split": split, "metric": metric, "value": value})
-                manifest.append({**{c: "" for c in MANIFEST_COLUMNS}, "run_id": run_id, "framework": fw, "status": "done"})
+                manifest.append({**{c: "" for c in MANIFEST_COLUMNS}, "run_id": run_id, "framework": fw, "status": "done",
+                                 "seed": seed, "epochs": epochs, "protocol": "fresh", "model": "lenet"})
     return pd.DataFrame(rows, columns=COLUMNS), pd.DataFrame(manifest, columns=MANIFEST_COLUMNS)
 
 
-def test_bootstrap_interval_and_verdict():
-    d = bootstrap_difference(np.array([0.020, 0.021, 0.019, 0.022, 0.018]), margin=0.005)
-    assert d.mean == pytest.approx(0.02)
-    assert 0.018 <= d.low < 0.02 < d.high <= 0.022
-    assert d.verdict == "differ"
-    assert bootstrap_difference(np.array([0.001, -0.002, 0.0015, -0.001, 0.0005]), 0.005).verdict == "agree"
-    # the interval excludes zero, but the difference is below the margin that matters
-    assert bootstrap_difference(np.array([0.001, 0.0011, 0.0009]), 0.005).verdict == "agree"
+def test_t_interval_and_verdicts():
+    mean, low, high = interval([0.020, 0.021, 0.019, 0.022, 0.018])
+    assert mean == pytest.approx(0.02) and 0.018 < low < 0.02 < high < 0.022
+    same = pd.Series([0.90, 0.92, 0.91])
+    assert paired_verdict(same + 0.02, same).verdict == "differ"  # beyond the seed spread (0.01), interval off zero
+    assert paired_verdict(same + 0.002 * np.array([1, -1, 0.5]), same).verdict == "agree"  # inside the spread
+    assert paired_verdict(same + 0.005, same).verdict == "agree"  # a sure difference, inside the seed spread (0.01)
+    assert paired_verdict(same + 0.005, same, margin=0.001).verdict == "differ"  # a stated margin decides
+    assert paired_verdict(same + np.array([0.005, 0.015, 0.0]), same).verdict == "cannot tell"  # interval past the spread
+    assert paired_verdict(same[:2] + 0.5, same[:2]).verdict == "cannot tell (2 seeds)"
+
+
+def test_one_seed_never_differs():
+    """A 0.0104 difference on one seed (the committed schedules' constant, Keras - torch) is no verdict."""
+    df, manifest = synthetic(offset=0.0104, seeds=1)
+    effect = framework_effect(per_run(df, manifest), "val.accuracy", None, "torch").set_index("config")
+    assert effect.loc["lr=0.1", "verdict"] == "cannot tell (1 seed)"
+    assert "differ" not in " ".join(effect["verdict"])
 
 
 def test_known_framework_difference_is_found_with_its_interval():
     df, manifest = synthetic(offset=0.02)
-    runs = per_run(df, manifest)
-    table = difference_table(runs).set_index("config")
-    differ = table.loc["lr=0.1"]
-    mean, interval = differ["Δ final val acc"].split(" ", 1)
-    low, high = (float(x) for x in interval.strip("[]").split(", "))
+    effect = framework_effect(per_run(df, manifest), "val.accuracy", None, "torch").set_index("config")
+    cell = effect.loc["lr=0.1", "keras − torch"]
+    mean, rest = cell.split(" ", 1)
+    low, high = (float(x) for x in rest.split("]")[0].strip("[").split(", "))
     assert float(mean) == pytest.approx(0.02, abs=1e-9)  # noise is shared by both frameworks within a seed
-    assert low <= 0.02 <= high and low > 0
-    assert differ["acc verdict"] == "differ" and differ["seeds"] == SEEDS
-    assert table.loc["lr=0.01"]["acc verdict"] == "agree"
-    assert table.loc["lr=0.1"]["loss verdict"] == "agree"
+    assert low <= 0.02 <= high and low > 0 and cell.endswith(": differ")
+    assert effect.loc["lr=0.1", "verdict"] == "differ"
+    assert effect.loc["lr=0.01", "verdict"] != "differ"  # 0.001 apart, inside the seed spread
+
+
+def test_rankings_state_ties():
+    a, b, c = pd.Series([0.90, 0.91, 0.92]), pd.Series([0.905, 0.915, 0.925]), pd.Series([0.70, 0.71, 0.72])
+    r = rank({"a": a, "b": b, "c": c}, lower_is_better=False)
+    assert r.best == "b" and r.ties == ["a"]  # intervals overlap; c is separated
+    one = rank({"a": a[:1], "c": c[:1]}, lower_is_better=False)
+    assert one.best == "a" and one.ties is None  # one seed, no margin: nothing separated
+    assert rank({"a": a[:1], "b": b[:1], "c": c[:1]}, False, margin=0.01).ties == ["a"]  # within the margin
 
 
 def test_per_run_numbers():
@@ -80,7 +101,9 @@ def test_claims_are_evaluated_per_framework_with_numbers():
     table = evaluate_claims(CLAIMS, df, manifest)
     verdicts = table.set_index(["claim", "framework"])["verdict"]
     assert verdicts["lr 0.1 ends higher", "keras"] == "held"
-    assert verdicts["lr 0.1 ends higher", "torch"] == "not held"  # seed noise only: equal up to 0.002
+    # seed noise only (0.001 apart, inside the seed spread): no verdict
+    assert verdicts["lr 0.1 ends higher", "torch"].startswith("cannot tell: ") and "within the margin" in verdicts[
+        "lr 0.1 ends higher", "torch"]
     assert verdicts["lr 0.01 lowest at epoch 1", "keras"] == "held"
     assert verdicts["all done", "torch"] == "held"
     assert verdicts["unknown lr", "torch"].startswith("cannot tell")
@@ -107,13 +130,13 @@ def test_report_files_are_written_from_csvs(tmp_path):
     manifest.to_csv(study / "manifest.csv", index=False)
     md = write_report(tmp_path)
     text = md.read_text()
-    assert "keras - torch" in text and "differ" in text
+    assert "keras − torch" in text and ": differ" in text
     assert (tmp_path / "report.html").read_text().startswith("<!doctype html>")
     assert write_report(tmp_path).read_text() == text  # deterministic
 
 
 def test_claims_split_by_protocol_and_per_seed_and_say_their_source():
-    df, manifest = synthetic(offset=0.0)
+    df, manifest = synthetic(offset=0.02)
     warm = df.assign(run_id=df["run_id"] + "-warm", value=np.where(df["metric"] == "accuracy", 1.0 - df["value"], df["value"]))
     both = pd.concat([df.assign(protocol="fresh"), warm.assign(protocol="warm_start")], ignore_index=True)
     manifest = pd.concat([manifest, manifest.assign(run_id=manifest["run_id"] + "-warm")], ignore_index=True)
@@ -127,8 +150,8 @@ def test_claims_split_by_protocol_and_per_seed_and_say_their_source():
     higher = table[table["claim"] == "lr 0.1 ends higher"].set_index(["framework", "protocol"])
     assert set(higher["source"]) == {"seed"}
     # accuracy mirrored in the warm start, so the verdict flips with the protocol
-    assert higher.loc[("torch", "fresh"), "verdict"] == "not held"
-    assert higher.loc[("torch", "warm_start"), "verdict"] == "held"
+    assert higher.loc[("keras", "fresh"), "verdict"] == "held"
+    assert higher.loc[("keras", "warm_start"), "verdict"] == "not held"
     per_seed = table[table["claim"] == "lr 0.1 never collapses"]
     assert len(per_seed) == 2 * 2 * SEEDS  # framework x protocol x seed
     failed = per_seed[per_seed["verdict"] == "not held"]

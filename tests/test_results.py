@@ -10,8 +10,8 @@ from bench.results import COLUMNS, ResultStore, atomic_write, check_writable
 
 
 def fake_run(run_id, status="done", epochs=2):
-    rows = [dict(zip(COLUMNS, [run_id, "s", "torch", "2", "cpu", "mlp", "digits", "sgd", "constant", 0.1, 32, 0,
-                               e, "", "val", "accuracy", 0.5 + e / 10])) for e in range(1, epochs + 1)]
+    rows = [dict(zip(COLUMNS, [run_id, "s", "torch", "2", "cpu", "mlp", "digits", "sgd", "constant", 0.1, 32, 0, "torch",
+                               "fresh", e, "", "val", "accuracy", 0.5 + e / 10])) for e in range(1, epochs + 1)]
     return rows, {"run_id": run_id, "status": status, "error": ""}
 
 

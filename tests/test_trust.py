@@ -25,6 +25,7 @@ lr = [0.1, 0.01]
 text = "lr 0.01 ends with the lower val loss"
 check = 'final("val.loss", lr=0.01) < final("val.loss", lr=0.1)'
 source = "lrbench"
+margin = 0.01
 '''
 
 

@@ -1,0 +1,93 @@
+"""What actually ran in a study folder, read from its manifests, never from the study's description.
+
+The report states it per study (and protocol): epochs, training and validation examples, seeds,
+frameworks, quick or full. Where that differs from the study as its file defines it, a banner says
+so, and what one framework or one seed cannot answer gets one line with the command that would.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pandas as pd
+
+from backends import FRAMEWORKS, REFERENCE_FRAMEWORK
+
+from .data import SIZES
+from .evidence import MIN_SEEDS, seeds_text
+from .spec import StudySpec
+
+ALL_FRAMEWORKS = "torch,keras,paddle"
+
+
+@dataclass
+class Ran:
+    frameworks: list[str]
+    seeds: list[int]
+    epochs: list[int]  # planned, as the manifests say
+    train: list[int]  # examples
+    val: list[int]
+    quick: bool
+
+    def text(self) -> str:
+        size = "quick preset: a smoke test, not a result" if self.quick else "full size"
+        return (f"What ran (from the manifests): {_join(self.epochs)} epochs, {_join(self.train)} training and "
+                f"{_join(self.val)} validation examples, {seeds_text(len(self.seeds))} "
+                f"({', '.join(map(str, self.seeds))}), frameworks {', '.join(self.frameworks)}; {size}.")
+
+
+def ordered_frameworks(names) -> list[str]:
+    """The reference framework first, then the registry's order: every table and line lists them alike."""
+    order = list(FRAMEWORKS)
+    return sorted(dict.fromkeys(names), key=lambda f: (f != REFERENCE_FRAMEWORK, order.index(f) if f in order else len(order), f))
+
+
+def _join(values) -> str:
+    return " / ".join(str(v) for v in values) if values else "n/a"
+
+
+def what_ran(manifest: pd.DataFrame, quick: bool) -> Ran:
+    """From the manifests of one study (one protocol): what the runs were, failed ones included."""
+    entries = manifest.drop_duplicates("run_id", keep="last")
+    specs = [json.loads(s) for s in entries["spec"].dropna()] if "spec" in entries else []
+
+    def examples(key: str, index: int) -> list[int]:
+        return sorted({min(s.get(key) or SIZES[s["dataset"]][index], SIZES[s["dataset"]][index]) for s in specs})
+
+    frameworks = ordered_frameworks(entries["framework"].astype(str))
+    return Ran(frameworks, sorted({int(x) for x in entries["seed"].dropna()}),
+               sorted({int(e) for e in pd.to_numeric(entries["epochs"], errors="coerce").dropna()}),
+               examples("train_size", 0), examples("val_size", 1), quick)
+
+
+def banner(ran: Ran, study: StudySpec | None) -> str | None:
+    """What the runs did not do of the study as its file defines it, or None."""
+    if study is None:
+        return None
+    written = study.runs(["-"])[0]
+    full = SIZES[written.dataset]
+    as_written = {"epochs": [written.epochs], "training examples": [min(written.train_size or full[0], full[0])],
+                  "validation examples": [min(written.val_size or full[1], full[1])]}
+    ran_as = {"epochs": ran.epochs, "training examples": ran.train, "validation examples": ran.val}
+    gaps = [f"{_join(ran_as[k])} {k} where it says {v[0]}" for k, v in as_written.items() if ran_as[k] and ran_as[k] != v]
+    if not gaps and not ran.quick:
+        return None
+    what = "the quick preset" if ran.quick else "runs other than the study file defines"
+    return (f"**These are {what}**: {'; '.join(gaps) or 'the quick preset'}. Every number and verdict below is "
+            f"about these runs, not the study as written.")
+
+
+def cannot_answer(ran: Ran, study_name: str, options: str) -> list[str]:
+    """One line per thing these runs cannot answer, with the command that would (``options``: the folder's)."""
+    q = f" {options}" if options else ""
+    lines = []
+    if len(ran.frameworks) < 2:
+        lines.append(f"One framework ran ({', '.join(ran.frameworks)}): whether the framework changes the answer cannot "
+                     f"be told. Run `bench run {study_name}{q} --frameworks {ALL_FRAMEWORKS}` "
+                     f"(after `pip install -e \".[torch,keras,paddle]\"`).")
+    if len(ran.seeds) < MIN_SEEDS:
+        lines.append(f"{seeds_text(len(ran.seeds)).capitalize()}: frameworks are compared from {MIN_SEEDS} seeds, and "
+                     f"configs are separated only by a margin the study states. Run `bench run {study_name}{q} "
+                     f"--seeds {MIN_SEEDS}` (finished runs are kept).")
+    return lines
