@@ -101,3 +101,25 @@ def test_the_report_names_a_framework_whose_range_test_did_not_run(tmp_path):
     assert "Did not run" not in write_report(tmp_path).read_text()
     (folder / "failed.csv").write_text("framework,error\npaddle,paddle's range test: its process died\n")
     assert "Did not run: paddle (paddle's range test: its process died)" in write_report(tmp_path).read_text()
+
+
+def test_a_range_test_without_a_clear_minimum_says_so():
+    """The quick schedules study's test: 2.305 -> 2.284 over all its steps, the stop rule never triggered."""
+    clear = compare(rows({"torch": curve()}), "torch").iloc[0]
+    assert clear["clear minimum"] == "yes"
+    assert float(clear["minimum rests on (smoothed loss)"].split("(")[1].rstrip("%)")) < -20  # a clear descent
+    flat = curve().assign(loss=np.linspace(2.305, 2.284, 61))
+    flat = flat.assign(smoothed_loss=smoothed(flat["loss"].to_numpy()))
+    row = compare(rows({"torch": flat}), "torch").iloc[0]
+    assert row["clear minimum"].startswith("no clear minimum: the smoothed loss fell only 0.")
+    assert "never triggered in 61 steps" in row["clear minimum"] and "--max-lr" in row["clear minimum"]
+    assert row["minimum rests on (smoothed loss)"].endswith("(-0.5%)")  # the smoothing lags the raw 0.9%
+
+
+def test_the_report_warns_of_an_uninformative_range_test(tmp_path):
+    flat = curve().assign(loss=np.linspace(2.305, 2.284, 61))
+    flat = flat.assign(smoothed_loss=smoothed(flat["loss"].to_numpy()))
+    (tmp_path / "t-find-lr").mkdir()
+    rows({"torch": flat}).to_csv(tmp_path / "t-find-lr" / "find-lr.csv", index=False)
+    text = write_report(tmp_path).read_text()
+    assert "**torch: no clear minimum: " in text and "Its suggestions below are not a recommendation." in text

@@ -7,6 +7,7 @@ import pandas as pd
 
 from bench.report import write_report
 from bench.results import COLUMNS
+from tests.test_answers import check_page
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 
@@ -23,6 +24,7 @@ def test_committed_report_regenerates_from_the_csvs(tmp_path):
     assert list(tmp_path.iterdir()), "no reference results committed"
     regenerated = write_report(tmp_path).read_text()
     assert regenerated == (RESULTS / "report.md").read_text()
+    check_page((tmp_path / "report.html").read_text())
     committed = {p.relative_to(RESULTS) for p in RESULTS.glob("*/figures/*.png")}
     assert {p.relative_to(tmp_path) for p in tmp_path.glob("*/figures/*.png")} == committed
 

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bench.answers import framework_effect
 from bench.claims import evaluate_claims, parse_check
 from bench.errors import SpecError
-from bench.answers import framework_effect
 from bench.evidence import interval, paired_verdict, rank
 from bench.report import per_run, write_report
 from bench.results import COLUMNS, MANIFEST_COLUMNS

@@ -1,0 +1,163 @@
+"""The report's answers carry their evidence: what ran, identical configs, protocols, skipped studies,
+quick runs, and an HTML page that reads like one. Each case gave a confident wrong answer before."""
+
+import html.parser
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from bench.configs import fold_identical, identical_groups
+from bench.ran import banner, cannot_answer, what_ran
+from bench.report import SKIPPED, write_report
+from bench.results import COLUMNS, MANIFEST_COLUMNS, read_manifests
+from bench.spec import load_study
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+
+
+def test_what_ran_comes_from_the_manifests_and_a_banner_says_where_it_is_not_the_study():
+    """The committed lr-sweep trained 10 of the study's 100 epochs: the report must say 10, not 100."""
+    manifest = read_manifests(RESULTS / "lr-sweep")
+    ran = what_ran(manifest, quick=False)
+    assert ran.epochs == [10] and ran.train == [60000] and ran.val == [10000] and ran.seeds == [0, 1, 2]
+    assert "10 epochs where it says 100" in banner(ran, load_study("lr-sweep"))
+    full = what_ran(manifest.assign(epochs=100), quick=False)
+    assert banner(full, load_study("lr-sweep")) is None
+
+
+def test_one_framework_or_seed_says_what_it_cannot_answer():
+    ran = what_ran(read_manifests(RESULTS / "schedules").query("framework == 'torch'"), quick=True)
+    lines = cannot_answer(ran, "schedules", "--quick")
+    assert len(lines) == 2 and "--frameworks torch,keras,paddle" in lines[0] and "--seeds 3" in lines[1]
+    assert "smoke test" in ran.text()
+
+
+def _rows(configs: dict[str, tuple], epochs=6, seeds=(0,)):
+    """Rows of runs: config name -> (lr per epoch, train loss per epoch)."""
+    rows, manifest = [], []
+    for schedule, (lrs, losses) in configs.items():
+        for seed in seeds:
+            for fw in ("torch", "keras"):
+                run_id = f"{schedule}-{fw}-{seed}"
+                base = {"run_id": run_id, "study": "s", "framework": fw, "framework_version": "1", "device": "cpu",
+                        "model": "lenet", "dataset": "mnist", "optimizer": "sgd", "schedule": schedule, "lr": 0.3,
+                        "batch_size": 128, "seed": seed, "init": "torch", "protocol": "fresh", "step": None}
+                for e in range(1, epochs + 1):
+                    for split, metric, value in (("train", "lr", lrs[e - 1]), ("train", "loss", losses[e - 1]),
+                                                 ("train", "accuracy", 0.5), ("val", "loss", losses[e - 1] + 0.1),
+                                                 ("val", "accuracy", 0.5 + e / 100), ("train", "epoch_seconds", 1.0)):
+                        rows.append({**base, "epoch": e, "split": split, "metric": metric, "value": value})
+                manifest.append({**dict.fromkeys(MANIFEST_COLUMNS, ""), **{k: base[k] for k in base if k in MANIFEST_COLUMNS},
+                                 "status": "done", "epochs": epochs, "epochs_done": epochs,
+                                 "spec": json.dumps({"dataset": "mnist", "train_size": 5000, "val_size": 1000})})
+    return pd.DataFrame(rows, columns=COLUMNS), pd.DataFrame(manifest, columns=MANIFEST_COLUMNS)
+
+
+LOSS = [2.0, 1.5, 1.2, 1.0, 0.9, 0.85]
+
+
+def test_identical_configs_are_found_and_folded():
+    """Multi-step whose milestones lie past epoch 6 is constant; cosine, with its own lrs, is not."""
+    df, _ = _rows({"constant": ([0.3] * 6, LOSS), "multistep(milestones=15|30)": ([0.3] * 6, LOSS),
+                   "cosine": ([0.3, 0.25, 0.2, 0.1, 0.05, 0.01], LOSS)})
+    assert identical_groups(df) == [["constant", "multistep(milestones=15|30)"]]
+    folded, _ = fold_identical(df)
+    assert sorted(folded["schedule"].unique()) == ["constant", "cosine"]
+    # the same lrs but other losses (a per-step schedule inside the epochs): not the same run
+    other = _rows({"constant": ([0.3] * 6, LOSS), "warmup": ([0.3] * 6, [x + 0.1 for x in LOSS])})[0]
+    assert identical_groups(other) == []
+
+
+def test_the_report_ranks_identical_configs_once(tmp_path):
+    df, manifest = _rows({"constant": ([0.3] * 6, LOSS), "multistep(milestones=15|30)": ([0.3] * 6, LOSS)})
+    (tmp_path / "s").mkdir()
+    df.to_csv(tmp_path / "s" / "results.csv", index=False)
+    manifest.to_csv(tmp_path / "s" / "manifest.csv", index=False)
+    text = write_report(tmp_path).read_text()
+    assert "constant = multistep(milestones=15|30): the same run here" in text
+    assert "constant (" not in text.split("Ordering by final val loss")[1].split("\n\n")[1]  # one entry, both names
+    assert "< multistep" not in text and "≈ multistep" not in text
+
+
+def test_protocols_are_kept_apart_in_the_rows_and_the_report():
+    rows = pd.read_csv(RESULTS / "lr-sweep" / "results.csv")
+    assert set(rows["protocol"]) == {"fresh", "warm_start"}  # a pivot or hue= can tell them apart
+    keys = [c for c in COLUMNS if c not in ("run_id", "value", "framework_version", "device")]
+    assert not rows.duplicated(keys).any()
+    text = (RESULTS / "report.md").read_text()
+    for line in text.split("Ordering by final val loss")[1].split("###")[0].splitlines():
+        assert not ("fresh" in line and "warm_start" in line), line
+    assert "### lr-sweep, fresh protocol" in text and "### lr-sweep, warm_start protocol" in text
+
+
+def test_skipped_studies_are_listed_with_their_fix(tmp_path):
+    df, manifest = _rows({"constant": ([0.3] * 6, LOSS)})
+    (tmp_path / "s").mkdir()
+    df.to_csv(tmp_path / "s" / "results.csv", index=False)
+    manifest.to_csv(tmp_path / "s" / "manifest.csv", index=False)
+    pd.DataFrame([{"study": "signs", "reason": "signs/train_signs.h5 is missing: put it in /data/signs/"}]).to_csv(
+        tmp_path / SKIPPED, index=False)
+    text = write_report(tmp_path).read_text()
+    assert "## Skipped studies" in text and "- signs: signs/train_signs.h5 is missing: put it in /data/signs/" in text
+
+
+def test_a_quick_run_does_not_evaluate_claims(tmp_path):
+    from tests.test_trust import folder_with, study_file
+
+    study = study_file(tmp_path)
+    fast, slow = study.runs(["torch"])
+    store, _ = folder_with(tmp_path, study, [(fast, "done", 1.0), (slow, "done", 0.5)], options="--quick --device auto")
+    text = write_report(store.dir.parent).read_text()
+    assert "not evaluated at quick size" in text and "| held " not in text
+    assert "quick preset: a smoke test" in text and "torch: 0 held, 0 not held, 0 cannot tell, 1 not evaluated" in text
+
+
+class _Page(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.ids, self.links, self.verdicts, self.text, self.h2 = set(), [], [], [], []
+        self._in_h2 = False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if "id" in attrs:
+            self.ids.add(attrs["id"])
+        if tag == "a":
+            self.links.append(attrs["href"])
+        if tag == "span" and "v" in attrs.get("class", "").split():
+            self.verdicts.append(attrs["class"])
+        self._in_h2 = tag == "h2"
+
+    def handle_data(self, data):
+        self.text.append(data)
+        if self._in_h2:
+            self.h2.append(data)
+            self._in_h2 = False
+
+
+def check_page(text: str, verdicts=("v good", "v bad", "v unsure")) -> None:
+    """report.html: the answers first, a contents list that resolves, verdicts coloured, no markdown left, numbers rounded."""
+    page = _Page()
+    page.feed(text)
+    assert page.h2[0] == "The answers"  # the answers first
+    internal = [link for link in page.links if link.startswith("#")]
+    assert internal and all(link[1:] in page.ids for link in internal)  # the contents list resolves
+    assert "`" not in "".join(page.text) and "**" not in "".join(page.text)  # markdown became HTML
+    assert set(page.verdicts) == set(verdicts)  # held / agree, not held / differ, cannot tell: each coloured
+    numbers = re.findall(r"\d+\.\d+", "".join(page.text))
+    assert max(len(n.split(".")[1]) for n in numbers) <= 6  # rounded as in report.md (no float dumps)
+
+
+def test_the_html_report_reads_like_a_page(tmp_path):
+    from tests.test_report import synthetic
+
+    df, manifest = synthetic(offset=0.02)
+    (tmp_path / "s").mkdir()
+    df.to_csv(tmp_path / "s" / "results.csv", index=False)
+    manifest.to_csv(tmp_path / "s" / "manifest.csv", index=False)
+    write_report(tmp_path)
+    text = (tmp_path / "report.html").read_text()
+    check_page(text, ("v good", "v bad"))
+    assert '<span class="v bad">differ</span>' in text  # keras - torch at lr 0.1, 0.02 over 5 seeds
