@@ -65,10 +65,13 @@ def winner_line(ranked: dict[str, Ranking]) -> str:
     if len(ranked) < 2:
         return "Same winner in every framework: cannot tell (one framework ran)."
     bests = {fw: r.best for fw, r in ranked.items()}
-    if len(set(bests.values())) == 1:
-        return f"Same winner in every framework: **yes**, {next(iter(bests.values()))}."
     named = ", ".join(f"{fw} {b}" for fw, b in bests.items())
     undecided = [fw for fw, r in ranked.items() if r.ties is None]
+    if len(set(bests.values())) == 1:
+        if undecided:
+            return (f"Same winner in every framework: **cannot tell**: {next(iter(bests.values()))} has the best mean in "
+                    f"every framework, but {seeds_text(ranked[undecided[0]].seeds)} and no margin separate no config.")
+        return f"Same winner in every framework: **yes**, {next(iter(bests.values()))}."
     if undecided:
         return f"Same winner in every framework: **cannot tell** ({named}; {', '.join(undecided)} cannot separate its configs)."
     tied = all(b in ranked[fw].ties or b == ranked[fw].best for b in bests.values() for fw in ranked)

@@ -3,8 +3,8 @@
 A config is named by the columns that vary between the study's runs (seed and framework aside).
 Two configs are the same run when, for every framework and seed they share, they have the same
 optimizer, model, batch size, protocol and init, the same applied lr at every epoch (and at every
-logged step), and train losses equal to ``SAME_LOSS`` (relative): multi-step whose milestones lie past
-the last epoch is constant. Such configs are ranked and drawn once, under both names.
+logged step; to float32 precision, ``SAME_LR``), and train losses equal to ``SAME_LOSS`` (relative):
+multi-step whose milestones lie past the last epoch is constant. Such configs are ranked and drawn once, under both names.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import pandas as pd
 CONFIG_COLUMNS = ("protocol", "init", "model", "optimizer", "schedule", "lr", "batch_size")  # where rows carry them
 NUMERIC_CONFIG = ("lr", "batch_size")  # bare numbers need their name; labels like "adam" do not
 SAME_RUN = ("optimizer", "model", "batch_size", "protocol", "init")  # besides the lr sequence
+SAME_LR = 1e-6  # float32 rounding: Keras reports a constant 0.3 as 0.300000011921
 SAME_LOSS = 1e-6
 JOIN = " = "
 
@@ -51,7 +52,7 @@ def _signatures(df: pd.DataFrame, labels: pd.Series) -> dict[str, dict]:
     for _, rows in train.groupby("run_id", sort=False):
         first = rows.iloc[0]
         rows = rows.sort_values(["epoch", "step"], na_position="first")
-        lr = tuple(rows.loc[rows["metric"] == "lr", "value"].astype(float).round(12))
+        lr = rows.loc[rows["metric"] == "lr", "value"].astype(float).to_numpy()
         loss = rows.loc[rows["metric"] == "loss", "value"].astype(float).to_numpy()
         what = tuple(str(first[c]) for c in SAME_RUN if c in rows)
         out.setdefault(first["config"], {})[(first["framework"], first["seed"])] = (what, lr, loss)
@@ -60,9 +61,11 @@ def _signatures(df: pd.DataFrame, labels: pd.Series) -> dict[str, dict]:
 
 def _same(a: dict, b: dict) -> bool:
     shared = set(a) & set(b)
-    return bool(shared) and all(
-        a[k][0] == b[k][0] and a[k][1] == b[k][1] and len(a[k][2]) == len(b[k][2])
-        and np.allclose(a[k][2], b[k][2], rtol=SAME_LOSS, atol=0, equal_nan=True) for k in shared)
+    def close(x, y, rtol):
+        return len(x) == len(y) and np.allclose(x, y, rtol=rtol, atol=0, equal_nan=True)
+
+    return bool(shared) and all(a[k][0] == b[k][0] and close(a[k][1], b[k][1], SAME_LR) and close(a[k][2], b[k][2], SAME_LOSS)
+                                for k in shared)
 
 
 def identical_groups(df: pd.DataFrame) -> list[list[str]]:

@@ -60,7 +60,8 @@ LOSS = [2.0, 1.5, 1.2, 1.0, 0.9, 0.85]
 
 def test_identical_configs_are_found_and_folded():
     """Multi-step whose milestones lie past epoch 6 is constant; cosine, with its own lrs, is not."""
-    df, _ = _rows({"constant": ([0.3] * 6, LOSS), "multistep(milestones=15|30)": ([0.3] * 6, LOSS),
+    # Keras reports the constant lr in float32 (0.300000011921), its multi-step schedule as 0.3
+    df, _ = _rows({"constant": ([0.300000011921] * 6, LOSS), "multistep(milestones=15|30)": ([0.3] * 6, LOSS),
                    "cosine": ([0.3, 0.25, 0.2, 0.1, 0.05, 0.01], LOSS)})
     assert identical_groups(df) == [["constant", "multistep(milestones=15|30)"]]
     folded, _ = fold_identical(df)
@@ -146,8 +147,9 @@ def check_page(text: str, verdicts=("v good", "v bad", "v unsure")) -> None:
     assert internal and all(link[1:] in page.ids for link in internal)  # the contents list resolves
     assert not re.search(r"`|\*\w", "".join(page.text))  # markdown's code, bold and italics became HTML
     assert set(page.verdicts) == set(verdicts)  # held / agree, not held / differ, cannot tell: each coloured
-    numbers = re.findall(r"\d+\.\d+", "".join(page.text))
-    assert max(len(n.split(".")[1]) for n in numbers) <= 6  # rounded as in report.md (no float dumps)
+    numbers = re.findall(r"\d+\.\d+", " ".join(page.text))
+    digits = [len(re.sub(r"^[0.]+", "", n).replace(".", "")) for n in numbers]
+    assert max(digits) <= 6, max(zip(digits, numbers))  # significant digits, rounded as in report.md (no float dumps)
 
 
 def test_the_html_report_reads_like_a_page(tmp_path):
@@ -161,3 +163,13 @@ def test_the_html_report_reads_like_a_page(tmp_path):
     text = (tmp_path / "report.html").read_text()
     check_page(text, ("v good", "v bad"))
     assert '<span class="v bad">differ</span>' in text  # keras - torch at lr 0.1, 0.02 over 5 seeds
+
+
+def test_the_same_best_mean_on_one_seed_is_no_verdict():
+    from bench.answers import winner_line
+    from bench.evidence import rank
+
+    one = rank({"a": pd.Series([0.9]), "b": pd.Series([0.8])}, lower_is_better=False)
+    assert "**cannot tell**: a has the best mean in every framework" in winner_line({"torch": one, "keras": one})
+    three = rank({"a": pd.Series([0.90, 0.91, 0.92]), "b": pd.Series([0.70, 0.71, 0.72])}, lower_is_better=False)
+    assert winner_line({"torch": three, "keras": three}) == "Same winner in every framework: **yes**, a."

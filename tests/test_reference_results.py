@@ -18,6 +18,7 @@ def test_committed_report_regenerates_from_the_csvs(tmp_path):
         study.mkdir()
         shutil.copy(csv, study / "results.csv")
         shutil.copy(csv.parent / "manifest.csv", study / "manifest.csv")
+        shutil.copy(csv.parent / "study.json", study / "study.json")  # how the runs were made (their options)
     for csv in sorted(RESULTS.glob("*/find-lr.csv")):  # `bench find-lr` folders: their rows alone
         (tmp_path / csv.parent.name).mkdir()
         shutil.copy(csv, tmp_path / csv.parent.name / "find-lr.csv")
