@@ -61,7 +61,8 @@ def best_table(runs: pd.DataFrame, ranked: dict[str, Ranking], primary: str) -> 
 
 
 def winner_line(ranked: dict[str, Ranking]) -> str:
-    """Whether the best config is the same in every framework, beyond the seeds' evidence."""
+    """Whether the best config is the same in every framework, beyond the seeds' evidence: a line whose bold
+    word is the verdict (yes, no, cannot tell)."""
     if len(ranked) < 2:
         return "Same winner in every framework: cannot tell (one framework ran)."
     bests = {fw: r.best for fw, r in ranked.items()}
@@ -120,3 +121,19 @@ def claim_counts(claims: pd.DataFrame) -> list[str]:
         lines.append(f"{' '.join(map(str, key))}: " + ", ".join(f"{counts.get(k, 0)} {k}" for k in VERDICTS
                                                                if counts.get(k, 0) or k != "not evaluated"))
     return lines
+
+
+def overview_row(title: str, ran_text: str, ranked: dict[str, Ranking], winner: str, effect: pd.DataFrame,
+                 claims: pd.DataFrame) -> dict:
+    """One line of the report's first table: a study (and protocol) with its two answers and their evidence."""
+    bests = list(dict.fromkeys(r.best for r in ranked.values()))
+    verdicts = effect["verdict"].value_counts() if len(effect) else pd.Series(dtype=int)
+    kinds = claims["verdict"].map(lambda v: next(k for k in VERDICTS if v.startswith(k))) if len(claims) else pd.Series()
+    counts = kinds.value_counts()
+    return {
+        "study": title, "what ran": ran_text,
+        "best": bests[0] if len(bests) == 1 else "; ".join(f"{fw}: {r.best}" for fw, r in ranked.items()),
+        "same winner": winner.split("**")[1] if "**" in winner else "cannot tell",
+        "framework effect (configs)": ", ".join(f"{n} {v}" for v, n in verdicts.items()) or "one framework",
+        "claims (all frameworks)": ", ".join(f"{counts.get(k, 0)} {k}" for k in VERDICTS if counts.get(k, 0)) or "none",
+    }

@@ -21,8 +21,8 @@ JOIN = " = "
 
 
 def config_labels(df: pd.DataFrame) -> tuple[pd.Series, list[str], str]:
-    """Label each row by what varies between the study's runs (seed and framework aside); a config folded
-    into another (``fold_identical``) carries both names.
+    """Label each row by what varies between the study's runs (seed and framework aside); after
+    ``fold_identical``, by the labels the configs had before, a folded group under all its names.
 
     Returns the per-row labels, the configs in legend order and the legend title.
     """
@@ -34,8 +34,8 @@ def config_labels(df: pd.DataFrame) -> tuple[pd.Series, list[str], str]:
         return " ".join(parts)
 
     run_labels = runs.apply(label, axis=1) if len(runs) else pd.Series(dtype=str)
-    if "same_as" in runs:
-        run_labels = run_labels + runs["same_as"].fillna("").astype(str)
+    if "config_label" in runs:  # set by fold_identical: the labels the study's configs had before it folded them
+        run_labels = runs["config_label"].where(runs["config_label"].notna(), run_labels)
     # Group by the text columns in order of first appearance, the largest lr first inside each group.
     keys = pd.DataFrame({c: pd.factorize(runs[c])[0] for c in varying if c != "lr"}, index=runs.index)
     if "lr" in varying:
@@ -86,12 +86,13 @@ def identical_groups(df: pd.DataFrame) -> list[list[str]]:
 
 
 def fold_identical(df: pd.DataFrame) -> tuple[pd.DataFrame, list[list[str]]]:
-    """The rows with each group of identical configs kept once, under all its names (``a = b``); the groups."""
+    """The rows with each group of identical configs kept once, under all its names (``a = b``, in the
+    ``config_label`` column that ``config_labels`` reads); the groups."""
     groups = identical_groups(df)
     if not groups:
         return df, groups
     labels = config_labels(df)[0]
     drop = {c for g in groups for c in g[1:]}
-    same_as = {g[0]: JOIN + JOIN.join(g[1:]) for g in groups}
-    kept = df[~labels.isin(drop)]
-    return kept.assign(same_as=labels[~labels.isin(drop)].map(same_as)), groups
+    named = {g[0]: JOIN.join(g) for g in groups}
+    kept = ~labels.isin(drop)
+    return df[kept].assign(config_label=labels[kept].map(lambda c: named.get(c, c))), groups

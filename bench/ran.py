@@ -30,6 +30,11 @@ class Ran:
     val: list[int]
     quick: bool
 
+    def short(self) -> str:
+        size = "quick (smoke test)" if self.quick else "full size"
+        return (f"{_join(self.epochs)} epochs, {_join(self.train)} examples, {seeds_text(len(self.seeds))}, "
+                f"{len(self.frameworks)} framework{'s' if len(self.frameworks) > 1 else ''}, {size}")
+
     def text(self) -> str:
         size = "quick preset: a smoke test, not a result" if self.quick else "full size"
         return (f"What ran (from the manifests): {_join(self.epochs)} epochs, {_join(self.train)} training and "

@@ -20,7 +20,7 @@ import pandas as pd
 
 from backends import REFERENCE_FRAMEWORK
 
-from .answers import best_table, claim_counts, framework_effect, rankings, winner_line
+from .answers import best_table, claim_counts, framework_effect, overview_row, rankings, winner_line
 from .claims import FILTERS, evaluate_claims, select
 from .configs import config_labels, fold_identical
 from .evidence import MIN_SEEDS, rank
@@ -196,21 +196,24 @@ class StudyFolder:
 PRIMARY_DEFAULT = "val.accuracy"
 
 
-def answer_blocks(folder: StudyFolder, claims: pd.DataFrame) -> list[tuple[str, object]]:
-    """The study's answers, per protocol: what ran, best per framework with ties, same winner, framework effect."""
+def answer_blocks(folder: StudyFolder, claims: pd.DataFrame) -> tuple[list[tuple[str, object]], list[dict]]:
+    """The study's answers, per protocol: what ran, best per framework with ties, same winner, framework effect;
+    and a row of the report's overview per protocol."""
     spec = folder.spec
     primary = spec.primary if spec else PRIMARY_DEFAULT
     margin = spec.margin if spec else None
     blocks: list = []
+    overview: list = []
     for protocol in folder.protocols:
         runs, manifest = folder.part(protocol)
+        these = claims[claims["protocol"] == protocol] if "protocol" in claims else claims
         ran = what_ran(manifest, folder.quick)
         blocks += [("h3", folder.title(protocol)), ("p", ran.text())]
         warning = banner(ran, spec)
         if warning:
             blocks.append(("p", warning))
         blocks += [("p", line) for line in cannot_answer(ran, spec.name if spec else folder.dir.name, folder.options)]
-        for group in folder.identical:
+        for group in (g for g in folder.identical if " = ".join(g) in set(runs["config"].astype(str))):
             blocks.append(("p", f"{' = '.join(group)}: the same run here (the same optimizer and the same applied lr at "
                                 f"every epoch and logged step, train losses equal): ranked and drawn once."))
         done = runs[runs["status"] != "failed"]
@@ -219,17 +222,20 @@ def answer_blocks(folder: StudyFolder, claims: pd.DataFrame) -> list[tuple[str, 
             blocks.append(("p", "No run finished: nothing to rank."))
             continue
         best = "lowest" if primary.endswith("loss") else "highest"
+        winner = winner_line(ranked)
         blocks += [("p", f"Best config per framework by final {primary} ({best} is best"
                          + (f"; the study's margin is {margin:g}" if margin else "") + "):"),
-                   ("table", best_table(done, ranked, primary)), ("p", winner_line(ranked))]
+                   ("table", best_table(done, ranked, primary)), ("p", winner)]
         effect = framework_effect(done, primary, margin, REFERENCE)
         if len(effect):
             blocks += [("p", f"Framework effect beside the seed effect (final {primary}, paired by seed against "
                              f"{REFERENCE}):"), ("table", effect)]
-        counts = claim_counts(claims[claims["protocol"] == protocol] if "protocol" in claims else claims)
+        counts = claim_counts(these)
         if counts:
             blocks += [("p", "Claims:"), ("list", counts)]
-    return blocks
+        ran_text = ran.short() + (": not the study as written" if warning and not ran.quick else "")
+        overview.append(overview_row(folder.title(protocol), ran_text, ranked, winner, effect, these))
+    return blocks, overview
 
 
 def detail_blocks(folder: StudyFolder, claims: pd.DataFrame, root: Path) -> list[tuple[str, object]]:
@@ -514,9 +520,16 @@ def write_report(folder: Path, replot: bool = True) -> Path:
     study_dirs = [p.parent for p in sorted(folder.glob("*/results.csv"))] or ([] if find_dirs else [folder])
     studies = [s for s in map(StudyFolder.read, study_dirs) if s is not None]
     claims = [s.claims() for s in studies]
-    answers: list = [("h2", "The answers"), ("p", rules_text())]
+    sections, overview = [], []
     for study, table in zip(studies, claims):
-        answers += answer_blocks(study, table)
+        blocks_of, rows = answer_blocks(study, table)
+        sections += blocks_of
+        overview += rows
+    answers: list = [("h2", "The answers")]
+    if overview:
+        answers += [("p", "Which config is best, and does the framework change it? One line per study (and protocol); "
+                          "each study's section below gives the evidence."), ("table", pd.DataFrame(overview))]
+    answers += [("p", rules_text()), *sections]
     details: list = skipped_blocks(folder)
     for study, table in zip(studies, claims):
         details += detail_blocks(study, table, folder)

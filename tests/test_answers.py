@@ -91,6 +91,9 @@ def test_protocols_are_kept_apart_in_the_rows_and_the_report():
     for line in text.split("Ordering by final val loss")[1].split("###")[0].splitlines():
         assert not ("fresh" in line and "warm_start" in line), line
     assert "### lr-sweep, fresh protocol" in text and "### lr-sweep, warm_start protocol" in text
+    overview = text.split("## The answers")[1].split("How to read the verdicts")[0]
+    assert "| lr-sweep, fresh protocol " in overview and "10 epochs, 60000 examples, 3 seeds" in overview
+    assert "not the study as written" in overview  # 10 of the study's 100 epochs
 
 
 def test_skipped_studies_are_listed_with_their_fix(tmp_path):
@@ -113,6 +116,8 @@ def test_a_quick_run_does_not_evaluate_claims(tmp_path):
     text = write_report(store.dir.parent).read_text()
     assert "not evaluated at quick size" in text and "| held " not in text
     assert "quick preset: a smoke test" in text and "torch: 0 held, 0 not held, 0 cannot tell, 1 not evaluated" in text
+    overview = text.split("## The answers")[1].split("How to read the verdicts")[0]
+    assert "| mine " in overview and "quick (smoke test)" in overview and "1 not evaluated" in overview
 
 
 class _Page(html.parser.HTMLParser):
