@@ -456,7 +456,8 @@ def _html(blocks, root: Path) -> str:
 def rules_text() -> str:
     """The verdict rules, said once in the report (evidence.py holds them)."""
     return (f"How to read the verdicts. Intervals are 95% t-intervals over seeds (scipy.stats). Frameworks are compared "
-            f"paired by seed (same initial weights, same batches) from {MIN_SEEDS} seeds; below that a comparison is "
+            f"paired by seed (same initial weights, same batches) from {MIN_SEEDS} seeds (with 2, the spread between "
+            f"seeds would be a single difference); below that a comparison is "
             f"*cannot tell (n seeds)*, never *differ*. *differ*: the interval of the difference excludes zero and the "
             f"difference is beyond the spread between seeds (or the study's margin); *agree*: the whole interval lies "
             f"within that spread (or margin); *cannot tell*: neither. A config is tied with the best when their "
