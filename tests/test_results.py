@@ -29,6 +29,23 @@ def test_rebuild_has_every_finished_run_once(tmp_path):
     assert set(pd.read_csv(store.dir / "manifest.csv")["status"]) == {"done", "diverged", "failed"}
 
 
+def test_run_files_from_before_init_and_protocol_are_trusted_and_gain_both_columns(tmp_path):
+    """A run written before the rows carried init and protocol: resume keeps it, results.csv gets them from its
+    manifest (a warm-start run stays one), and nothing is run again."""
+    from bench.results import LEGACY_COLUMNS, to_csv
+
+    store = ResultStore(tmp_path, "s")
+    rows, manifest = fake_run("old")
+    legacy = [{c: r[c] for c in LEGACY_COLUMNS} for r in rows]
+    store.runs_dir.mkdir(parents=True)
+    (store.runs_dir / "old.csv").write_text(to_csv(legacy, LEGACY_COLUMNS))
+    (store.runs_dir / "old.json").write_text(json.dumps({**manifest, "rows": 2, "protocol": "warm_start"}))
+    with store.lock():
+        assert store.repair() == {"old"}
+    df = pd.read_csv(store.dir / "results.csv")
+    assert list(df.columns) == COLUMNS and set(df["protocol"]) == {"warm_start"} and set(df["init"]) == {"torch"}
+
+
 def test_a_run_without_its_manifest_does_not_count(tmp_path):
     store = ResultStore(tmp_path, "s")
     with store.lock():

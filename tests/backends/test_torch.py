@@ -270,3 +270,24 @@ def test_perf_times_the_runner_against_hand_written_loops(tmp_path, real_data_di
     assert df.loc["runner", "runner_over_hand"] == pytest.approx(
         df.loc["runner", "median_epoch_seconds"] / df.loc["hand", "median_epoch_seconds"], abs=1e-3)
     assert "runner_over_hand" in capsys.readouterr().out
+
+
+def test_bench_all_lists_the_studies_it_skipped_in_the_report(tmp_path, monkeypatch, capsys):
+    """SIGNS has no download address: `bench all` skips it, runs the rest, and the report names it with its fix."""
+    import bench.cli
+
+    monkeypatch.setattr(bench.cli, "study_names", lambda: ["digits", "signs"])
+    (tmp_path / "data").mkdir()
+    out = tmp_path / "out"
+    assert main(["all", "--quick", "--epochs", "1", "--frameworks", "torch", "--out", str(out),
+                 "--data-dir", str(tmp_path / "data")]) == 0
+    skipped = pd.read_csv(out / "skipped.csv")
+    assert list(skipped["study"]) == ["signs"] and "train_signs.h5" in skipped["reason"][0]
+    report = (out / "report.md").read_text()
+    section = report.split("## Skipped studies")[1].split("\n## ")[0]
+    assert "- signs: " in section and str(tmp_path / "data" / "signs") in section
+    # a later run with the data in place writes the file again: no stale name
+    monkeypatch.setattr(bench.cli, "study_names", lambda: ["digits"])
+    assert main(["all", "--quick", "--epochs", "1", "--frameworks", "torch", "--out", str(out),
+                 "--data-dir", str(tmp_path / "data")]) == 0
+    assert pd.read_csv(out / "skipped.csv").empty and "## Skipped studies" not in (out / "report.md").read_text()
