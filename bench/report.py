@@ -465,12 +465,15 @@ def rules_text() -> str:
             f"(its own, else the seed spread from {MIN_SEEDS} seeds). docs/verdicts.md says why.")
 
 
-def skipped_blocks(folder: Path) -> list[tuple[str, object]]:
-    """The studies `bench all` skipped, with the reason and what fixes it (its skipped.csv)."""
+def read_skipped(folder: Path) -> pd.DataFrame:
+    """The studies `bench all` skipped, with the reason and what fixes it (its skipped.csv); none: empty."""
     path = folder / SKIPPED
     if not path.exists():
-        return []
-    skipped = read_combined(path, ["study", "reason"], 2, "run `bench all` again")
+        return pd.DataFrame(columns=["study", "reason"])
+    return read_combined(path, ["study", "reason"], 2, "run `bench all` again")
+
+
+def skipped_blocks(skipped: pd.DataFrame) -> list[tuple[str, object]]:
     if skipped.empty:
         return []
     return [("h2", "Skipped studies"),
@@ -526,12 +529,15 @@ def write_report(folder: Path, replot: bool = True) -> Path:
         blocks_of, rows = answer_blocks(study, table)
         sections += blocks_of
         overview += rows
+    skipped = read_skipped(folder)
+    overview += [{"study": name, "what ran": "nothing: skipped, its data is missing (see Skipped studies)"}
+                 for name in skipped["study"]]
     answers: list = [("h2", "The answers")]
     if overview:
         answers += [("p", "Which config is best, and does the framework change it? One line per study (and protocol); "
-                          "each study's section below gives the evidence."), ("table", pd.DataFrame(overview))]
+                          "each study's section below gives the evidence."), ("table", pd.DataFrame(overview).fillna("-"))]
     answers += [("p", rules_text()), *sections]
-    details: list = skipped_blocks(folder)
+    details: list = skipped_blocks(skipped)
     for study, table in zip(studies, claims):
         details += detail_blocks(study, table, folder)
     for find_dir in find_dirs:

@@ -105,6 +105,8 @@ def test_skipped_studies_are_listed_with_their_fix(tmp_path):
         tmp_path / SKIPPED, index=False)
     text = write_report(tmp_path).read_text()
     assert "## Skipped studies" in text and "- signs: signs/train_signs.h5 is missing: put it in /data/signs/" in text
+    overview = text.split("## The answers")[1].split("How to read the verdicts")[0]
+    assert "| signs " in overview and "nothing: skipped, its data is missing" in overview and "nan" not in overview
 
 
 def test_a_quick_run_does_not_evaluate_claims(tmp_path):
