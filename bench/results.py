@@ -53,6 +53,7 @@ EPOCH_METRICS = (("train", "loss"), ("train", "accuracy"), ("train", "lr"), ("tr
 STATUSES = ("done", "diverged", "collapsed", "failed")
 FINISHED = ("done", "diverged", "collapsed")  # a resumed sweep skips these; failed runs are retried
 TIMING_METRICS = ("epoch_seconds", "eval_seconds")
+NUMERIC_COLUMNS = ("lr", "batch_size", "seed", "epoch", "step", "value")  # of the rows; a reader checks them
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -60,6 +61,7 @@ def atomic_write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes it 0600; a results folder is shared as the umask says
         with os.fdopen(fd, "w", newline="") as f:
             f.write(text)
             f.flush()
@@ -69,6 +71,12 @@ def atomic_write(path: Path, text: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_if_changed(path: Path, text: str) -> None:
@@ -223,6 +231,13 @@ def _check_rows(path: Path, manifest: dict) -> str | None:
         return "a row of its rows file is cut"
     if "rows" in manifest and len(rows) != manifest["rows"]:
         return f"{len(rows)} rows where its manifest promises {manifest['rows']}"
+    for row in rows:
+        for column in NUMERIC_COLUMNS:
+            value = row[header.index(column)]
+            try:
+                float(value) if value or column != "step" else None
+            except ValueError:
+                return f"its {column} {value!r} is not a number"
     i = {c: header.index(c) for c in ("epoch", "step", "split", "metric")}
     have = {(r[i["epoch"]], r[i["split"]], r[i["metric"]]) for r in rows if not r[i["step"]]}
     for epoch in range(1, int(manifest.get("epochs_done") or 0) + 1):
@@ -247,13 +262,30 @@ def read_combined(path: Path, columns: list[str], needed: int = 4, fix: str = RE
     """A combined CSV, or one line naming it when it is damaged. Its first ``needed`` columns must be there
     (older manifests lack the newest; older rows lack RUN_FACTORS: give LEGACY_COLUMNS); ``fix`` says how to make it again."""
     try:
+        cut = _ends_mid_line(path)
         df = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise BenchError(f"{path} is damaged ({str(e).splitlines()[0]}): {fix}") from None
+    if cut:
+        raise BenchError(f"{path} is damaged (it ends mid-line: cut short): {fix}")
     missing = [c for c in columns[:needed] if c not in df]
     if missing:
         raise BenchError(f"{path} is damaged (no {missing[0]!r} column): {fix}")
+    for column in NUMERIC_COLUMNS:
+        if column in df and not pd.api.types.is_numeric_dtype(df[column]):
+            bad = df[column][pd.to_numeric(df[column], errors="coerce").isna() & df[column].notna()]
+            if len(bad):
+                raise BenchError(f"{path} is damaged ({column} {bad.iloc[0]!r} is not a number): {fix}")
     return df
+
+
+def _ends_mid_line(path: Path) -> bool:
+    """Every writer ends its file with a newline: a file without one was cut short."""
+    with open(path, "rb") as f:
+        if f.seek(0, os.SEEK_END) == 0:
+            return False
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) != b"\n"
 
 
 def with_run_columns(df: pd.DataFrame, manifest: pd.DataFrame) -> pd.DataFrame:

@@ -123,3 +123,15 @@ def test_the_report_warns_of_an_uninformative_range_test(tmp_path):
     rows({"torch": flat}).to_csv(tmp_path / "t-find-lr" / "find-lr.csv", index=False)
     text = write_report(tmp_path).read_text()
     assert "**torch: no clear minimum: " in text and "Its suggestions below are not a recommendation." in text
+
+
+def test_a_cut_range_test_file_is_one_line(tmp_path, capsys):
+    """A find-lr.csv cut mid-line once reported 50 steps and suggestions the test never gave."""
+    from bench.cli import main
+
+    (tmp_path / "t-find-lr").mkdir()
+    text = rows({"torch": curve()}).to_csv(index=False)
+    (tmp_path / "t-find-lr" / "find-lr.csv").write_text(text[: len(text) // 2].rstrip("\n"))
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "find-lr.csv is damaged (it ends mid-line" in err[0] and "bench find-lr t" in err[0], err

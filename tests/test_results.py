@@ -104,3 +104,14 @@ def test_a_manifest_without_a_status_is_damaged_not_trusted(tmp_path):
         (store.runs_dir / "b.json").write_text(json.dumps({"run_id": "b"}))  # parses, but says nothing of the run
         trusted, damaged = store.verify()
     assert [m["run_id"] for m in trusted] == ["a"] and "b" in damaged
+
+
+def test_files_follow_the_umask(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "a.csv", "x\n")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.csv").stat().st_mode & 0o777 == 0o644  # mkstemp alone gave 0600

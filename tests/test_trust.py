@@ -181,3 +181,37 @@ def test_report_on_a_damaged_combined_file_is_one_line(tmp_path, capsys):
     assert main(["report", str(store.dir.parent)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "manifest.csv is damaged" in err[0] and "bench run" in err[0], err
+
+
+@pytest.mark.parametrize("damage,named", [
+    ("results.csv cut mid-line", "it ends mid-line"),
+    ("a value replaced by abc", "value 'abc' is not a number"),
+])
+def test_report_and_plot_refuse_a_damaged_results_file(tmp_path, capsys, damage, named):
+    """A cut results.csv once gave a cut run's epoch-1 accuracy as its final one; an 'abc' value a TypeError."""
+    from bench.cli import main
+
+    study = study_file(tmp_path)
+    store, _ = folder_with(tmp_path, study, [(s, "done", 1.0) for s in study.runs(["torch"])])
+    path = store.dir / "results.csv"
+    text = path.read_text()
+    if damage.startswith("results.csv cut"):
+        path.write_text(text[: len(text) // 2 + 7].rstrip("\n"))
+    else:
+        head, first, rest = text.split("\n", 2)
+        path.write_text("\n".join([head, first.rsplit(",", 1)[0] + ",abc", rest]))
+    for command in ("report", "plot"):
+        assert main([command, str(store.dir.parent)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "results.csv is damaged" in err[0] and named in err[0] and "bench run" in err[0], err
+
+
+def test_resume_does_not_trust_a_run_file_with_a_word_for_a_number(tmp_path):
+    study = study_file(tmp_path)
+    store, specs = folder_with(tmp_path, study, [(s, "done", 1.0) for s in study.runs(["torch"])])
+    run = store.runs_dir / f"{specs[0].run_id}.csv"
+    head, first, rest = run.read_text().split("\n", 2)
+    run.write_text("\n".join([head, first.rsplit(",", 1)[0] + ",abc", rest]))  # the row count unchanged
+    trusted, damaged = store.verify()
+    assert damaged == {specs[0].run_id: "its value 'abc' is not a number"}
+    assert {m["run_id"] for m in trusted} == {specs[1].run_id}
