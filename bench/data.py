@@ -275,7 +275,10 @@ def _load_idx_pair(name: str, split: str, roots, download, verify, side: int = 2
 
 
 def _check_labels(y: np.ndarray, classes: int, where) -> None:
-    if not np.issubdtype(y.dtype, np.integer) or (y.size and (y.min() < 0 or y.max() >= classes)):
+    if not np.issubdtype(y.dtype, np.integer):
+        raise DataError(f"{where} has {y.dtype} labels where integer class indices 0..{classes - 1} belong: "
+                        f"replace it with the original")
+    if y.size and (y.min() < 0 or y.max() >= classes):
         raise DataError(f"{where} has labels outside 0..{classes - 1}: replace it with the original")
 
 
@@ -350,6 +353,10 @@ def _read_signs(path: Path, prefix: str, expected_n: int | None):
             missing = [k for k in (kx, ky) if k not in f]
             if missing:
                 raise DataError(f"{path} lacks dataset(s) {', '.join(missing)}: replace it with the original SIGNS file")
+            groups = [k for k in (kx, ky) if not isinstance(f[k], h5py.Dataset)]
+            if groups:
+                raise DataError(f"{path} holds {groups[0]} as an HDF5 group, not a dataset of arrays: replace it with "
+                                f"the original SIGNS file")
             x, y = f[kx][()], f[ky][()]
     except OSError as e:
         raise DataError(f"{path} is not a readable HDF5 file ({e}): replace it with the original SIGNS file") from e

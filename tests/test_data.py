@@ -261,6 +261,24 @@ def test_signs_train_wrong_size(signs_test_file, signs_checksum, tmp_path, isola
         load_dataset("signs", tmp_path, verify=False)
 
 
+def test_a_signs_group_or_float_labels_are_named(signs_test_file, signs_checksum, tmp_path, isolated_cache):
+    """An HDF5 group where the images belong once raised a TypeError; float labels were called 'outside 0..5'."""
+    write_train_signs(tmp_path / "signs" / "train_signs.h5", n=12)
+    (tmp_path / "signs" / "test_signs.h5").symlink_to(signs_test_file)
+    path = tmp_path / "signs" / "train_signs.h5"
+    with h5py.File(path, "a") as f:
+        labels = f["train_set_y"][()]
+        del f["train_set_y"]
+        f["train_set_y"] = labels.astype(np.float64)
+    with pytest.raises(DataError, match="has float64 labels where integer class indices 0..5 belong"):
+        load_dataset("signs", tmp_path, verify=False)
+    with h5py.File(path, "a") as f:
+        del f["train_set_x"]
+        f.create_group("train_set_x")
+    with pytest.raises(DataError, match="holds train_set_x as an HDF5 group, not a dataset"):
+        load_dataset("signs", tmp_path, verify=False)
+
+
 def test_signs_missing_train(signs_test_file, tmp_path, isolated_cache):
     (tmp_path / "signs").mkdir()
     (tmp_path / "signs" / "test_signs.h5").symlink_to(signs_test_file)  # the test file alone, as the shared data has it
