@@ -457,7 +457,7 @@ def check_options(name: str, normalize="unit", train_size: int | None = None, va
     for label, n, available in (("train_size", train_size, SIZES[name][0]), ("val_size", val_size, SIZES[name][1])):
         _check_size(n, label)
         _check_fits(n, label, name, available)
-_CLASSES = {"mnist": 10, "fashion-mnist": 10, "cifar-10": 10, "signs": 6, "digits": 10}
+CLASSES = {"mnist": 10, "fashion-mnist": 10, "cifar-10": 10, "signs": 6, "digits": 10}
 
 
 def load_dataset(
@@ -506,7 +506,7 @@ def load_dataset(
         train_y=np.ascontiguousarray(train_y, dtype=np.int64),
         val_x=to_float(val_x),
         val_y=np.ascontiguousarray(val_y, dtype=np.int64),
-        classes=_CLASSES[name],
+        classes=CLASSES[name],
     )
 
 

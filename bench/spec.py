@@ -25,7 +25,7 @@ except ModuleNotFoundError:  # Python 3.10
 import pandas as pd
 
 from .claims import FILTERS, check_claim, parse_check
-from .data import DATASETS, SIZES, check_options
+from .data import CLASSES, DATASETS, SIZES, check_options
 from .errors import BenchError, SpecError
 from .params import Declaration, Param, choice, flag, integer, number, of_kind
 from .schedules import SCHEDULES, check_against_lr, check_against_run, schedule_params
@@ -55,6 +55,9 @@ INITS = ("torch", "glorot")  # see bench/init.py
 # fresh: every lr from the same initial weights (the fair comparison); warm_start: one network
 # trained at the grid's lrs in order, each continuing from the weights the previous one left.
 PROTOCOLS = ("fresh", "warm_start")
+# Collapse (one class predicted on the whole validation set) means something only when the set holds
+# several examples of every class: a study's val_size must give this many per class.
+COLLAPSE_PER_CLASS = 2
 # step: the loss every N optimizer steps, counted over the run; batch_id: the batches whose index
 # in their epoch is a multiple of N (``if batch_id % N == 0``), batch 0 included.
 LOG_AT = ("step", "batch_id")
@@ -249,6 +252,11 @@ def _run_spec(study: StudySpec, m: dict, framework: str, seed: int, device: str)
         check_options(value["dataset"], value["normalize"], value["train_size"], value["val_size"])
     except BenchError as e:  # a DataError: the data options are the study file's
         raise SpecError(f"{where}: {e}") from None
+    judged = COLLAPSE_PER_CLASS * CLASSES[value["dataset"]]
+    if value["val_size"] is not None and value["val_size"] < judged:
+        raise SpecError(f"{where}: val_size {value['val_size']} is too small to judge collapse (a model that predicts "
+                        f"one class on the validation set is flagged collapsed): give at least {judged} "
+                        f"({COLLAPSE_PER_CLASS} per class of {value['dataset']})")
     examples = value["train_size"] or SIZES[value["dataset"]][0]
     if value["batch_size"] > examples:
         raise SpecError(f"{where}: batch_size {value['batch_size']} is larger than its {examples} training examples: "

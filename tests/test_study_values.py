@@ -48,6 +48,9 @@ CASES = [  # (what, the file's changes, extra text, a part of the message)
     ("normalize unknown", {"normalize": '"zscore"'}, "", "unknown normalize 'zscore'"),
     ("normalize std 0", {"normalize": "{ mean = 0.5, std = 0 }"}, "", "normalize std must be positive"),
     ("train_size 0", {"train_size": "0"}, "", "train_size must be an integer >= 1, got 0"),
+    ("val_size too small to judge collapse", {"val_size": "1"}, "",
+     "val_size 1 is too small to judge collapse (a model that predicts one class on the validation set is flagged "
+     "collapsed): give at least 20 (2 per class of digits)"),
     ("train_size past the dataset", {"train_size": "5000"}, "", "train_size=5000 but digits has only 1437"),
     ("batch past the default data", {"batch_size": "2000"}, "", "batch_size 2000 is larger than its 1437 training examples"),
     ("seeds 0", {"seeds": "0"}, "", "seeds must be an integer >= 1, got 0"),
