@@ -157,6 +157,7 @@ def _frameworks(args) -> list[str]:
 
 
 COUNTS = ("seeds", "epochs", "jobs", "threads", "rounds")  # options that count something: at least 1 when given
+MOST = {"seeds": 1000, "threads": 1024, "jobs": 1024}  # and at most these: a typo must not start a sweep of a billion
 
 
 def _check_options(args) -> None:
@@ -164,6 +165,8 @@ def _check_options(args) -> None:
         value = getattr(args, name, None)  # each command has its own subset
         if value is not None and value < 1:
             raise BenchError(f"--{name} must be at least 1, got {value}")
+        if value is not None and value > MOST.get(name, value):
+            raise BenchError(f"--{name} must be at most {MOST[name]}, got {value}")
     if args.data_dir is not None and not args.data_dir.is_dir():
         raise BenchError(f"--data-dir {args.data_dir} is not a folder: give the folder that holds mnist/, fashion-mnist/, ...")
 

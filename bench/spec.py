@@ -343,6 +343,8 @@ def bundled_figures() -> dict[str, list[str]]:
 def load_study(name_or_path: str) -> StudySpec:
     """A bundled study by name, or any study file by path."""
     path = Path(name_or_path)
+    if path.suffix == ".toml" and not path.exists():
+        raise SpecError(f"no study file at {path}: check the path, or name a bundled study ({', '.join(study_names())})")
     if not (path.suffix == ".toml" and path.exists()):
         path = STUDIES_DIR / f"{name_or_path}.toml"
         if not path.exists():
@@ -355,6 +357,9 @@ def load_study(name_or_path: str) -> StudySpec:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as e:
         raise SpecError(f"{path}: not UTF-8 text (byte {e.start}): save the study file as UTF-8") from None
+    if text.startswith("\ufeff"):
+        raise SpecError(f"{path} starts with a byte-order mark (UTF-8 with BOM), which TOML does not allow: save it "
+                        f"as UTF-8 without BOM")
     return parse_study(text, path)
 
 
@@ -443,9 +448,9 @@ def _validate(data: dict, path: Path, text: str) -> StudySpec:
         if fig not in FIGURES:
             raise SpecError(f"{path}: unknown figure {fig!r}: choose from {', '.join(FIGURES)}")
     name = data.get("name", path.stem)
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name) or ".." in name:
-        raise SpecError(f"{path}{_line_of(text, 'name')}: name {name!r} is also a folder name: use letters, digits, "
-                        f"'-', '_' and '.' only (no '/', no '..')")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", name) or ".." in name:
+        raise SpecError(f"{path}{_line_of(text, 'name')}: name {name!r} is also a folder name: start with an ASCII "
+                        f"letter or digit, then up to 99 ASCII letters, digits, '-', '_' or '.' (no '..')")
     study = StudySpec(name, data.get("description", ""), path, data, grid, configs, quick)
     runs = study.runs(["check"]) + study.runs(["check"], quick=True)  # validate every run now, not mid-sweep
     configs = pd.DataFrame([{"lr": r.lr, "model": r.model, "optimizer": r.optimizer_label,

@@ -67,6 +67,8 @@ CASES = [  # (what, the file's changes, extra text, a part of the message)
      "quick is true or false, got 'yes'"),
     ("configs not tables", {}, "configs = [1]\n", "[[configs]] must be a table of keys, got 1"),
     ("a name that leaves --out", {"name": '"../elsewhere"'}, "", "name '../elsewhere' is also a folder name"),
+    ("a name that is an option", {"name": '"-rf"'}, "", "start with an ASCII letter or digit"),
+    ("a name past a file name's length", {"name": '"' + "a" * 250 + '"'}, "", "up to 99 ASCII letters"),
 ]
 
 
@@ -86,6 +88,20 @@ def test_files_that_are_not_study_files(tmp_path):
     latin.write_bytes('description = "café"\n'.encode("latin-1"))
     with pytest.raises(SpecError, match="not UTF-8 text .* save the study file as UTF-8"):
         load_study(str(latin))
+    bom = tmp_path / "bom.toml"
+    bom.write_text("\ufeff" + open(study(tmp_path)).read(), encoding="utf-8")  # as some editors save it
+    with pytest.raises(SpecError, match=r"starts with a byte-order mark \(UTF-8 with BOM\).*without BOM"):
+        load_study(str(bom))
+    with pytest.raises(SpecError, match="no study file at .*nowhere/mine.toml: check the path"):
+        load_study(str(tmp_path / "nowhere" / "mine.toml"))  # a path, not an unknown study name
+
+
+@pytest.mark.parametrize("option, value", [("--seeds", "1000000000"), ("--threads", "100000"), ("--jobs", "5000")])
+def test_counts_are_bounded_before_anything_runs(tmp_path, capsys, option, value):
+    """--seeds 1000000000 once took 3 GB in 3 minutes without starting a run, deaf to SIGTERM."""
+    assert main(["run", "digits", "--quick", option, value, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{option} must be at most" in err[0] and value in err[0], err
 
 
 def test_every_declared_default_is_valid():
