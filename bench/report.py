@@ -139,10 +139,12 @@ def summary_table(runs: pd.DataFrame, target: float | None) -> pd.DataFrame:
 
 @dataclass
 class StudyFolder:
-    """One study folder read once: its rows (identical configs folded), runs, definition and what ran."""
+    """One study folder read once: its rows (``df``: identical configs folded, for rankings and tables; ``rows``:
+    as recorded, for claims and the original's numbers, which name configs as the study does), runs, definition."""
 
     dir: Path
     df: pd.DataFrame
+    rows: pd.DataFrame
     manifest: pd.DataFrame
     runs: pd.DataFrame
     spec: object
@@ -167,7 +169,7 @@ class StudyFolder:
         runs = runs.iloc[runs["framework"].map(order.index).argsort(kind="stable")]
         if "protocol" not in manifest:
             manifest = manifest.assign(protocol="fresh")
-        return cls(Path(study_dir), folded, manifest, runs, spec, missing, *folder_options(study_dir), identical)
+        return cls(Path(study_dir), folded, df, manifest, runs, spec, missing, *folder_options(study_dir), identical)
 
     @property
     def protocols(self) -> list[str]:
@@ -186,7 +188,7 @@ class StudyFolder:
         """The study's claims per framework (and protocol); on a quick run, those without quick = true are not evaluated."""
         if not (self.spec and self.spec.claims) or self.df.empty:
             return pd.DataFrame()
-        table = evaluate_claims(self.spec.claims, self.df, self.manifest)
+        table = evaluate_claims(self.spec.claims, self.rows, self.manifest)
         if self.quick:
             off = {c["text"] for c in self.spec.claims if not c.get("quick")}
             table.loc[table["claim"].isin(off), "verdict"] = "not evaluated at quick size (a smoke test)"
@@ -274,7 +276,7 @@ def detail_blocks(folder: StudyFolder, claims: pd.DataFrame, root: Path) -> list
                    ("p", "The numbers the original experiment printed, beside lrbench's at the same epoch (or step) "
                          "and config, mean over seeds; 'within' when the difference is inside the tolerance the study "
                          "file states."),
-                   ("table", reference_table(spec.reference, df))]
+                   ("table", reference_table(spec.reference, folder.rows))]
     if len(claims):
         blocks += [("h3", "Claims"),
                    ("p", "source: seed = the original experiment says it (its words, or the numbers it prints, as the "

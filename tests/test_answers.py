@@ -82,6 +82,37 @@ def test_the_report_ranks_identical_configs_once(tmp_path):
     assert "< multistep" not in text and "≈ multistep" not in text
 
 
+def test_claims_see_every_config_even_when_folded(tmp_path):
+    """A claim names multi-step as its study does: folding it into constant for the rankings must not hide it."""
+    from tests.test_trust import folder_with, study_file
+
+    study = study_file(tmp_path, text=STUDY_TWO_SCHEDULES)
+    store, _ = folder_with(tmp_path, study, [(s, "done", 1.0) for s in study.runs(["torch"])])
+    text = write_report(store.dir.parent).read_text()
+    assert "the same run here" in text  # folded for the ranking...
+    claims = text.split("### Claims")[1]
+    assert "| multistep climbs |" in claims and "no runs match" not in claims  # ...and still evaluated
+
+
+STUDY_TWO_SCHEDULES = '''name = "two"
+dataset = "digits"
+model = "mlp"
+epochs = 2
+batch_size = 32
+lr = 0.1
+[[grid.schedule]]
+name = "constant"
+[[grid.schedule]]
+name = "multistep"
+milestones = [15, 30]
+[[claims]]
+text = "multistep climbs"
+check = 'climbs("val.loss", schedule="multistep")'
+source = "lrbench"
+margin = 0.01
+'''
+
+
 def test_protocols_are_kept_apart_in_the_rows_and_the_report():
     rows = pd.read_csv(RESULTS / "lr-sweep" / "results.csv")
     assert set(rows["protocol"]) == {"fresh", "warm_start"}  # a pivot or hue= can tell them apart
