@@ -92,7 +92,7 @@ class _Worker:
         """The group's outcomes; ``failed`` ones when the process died before answering."""
         try:
             outcomes = [Outcome(*o) for o in self.conn.recv()]
-        except EOFError:
+        except (EOFError, ConnectionResetError):  # a process killed mid-send resets the pipe instead of closing it
             self.process.join()
             return _failed(self.group, threads, f"run process exited with code {self.process.exitcode} before finishing")
         seconds = round(time.perf_counter() - self.sent, 3)  # as the driver saw it: the run and its passage
@@ -154,7 +154,7 @@ def check_device(frameworks: list[str], device: str) -> str | None:
         send.close()
         try:
             problem = receive.recv()
-        except EOFError:
+        except (EOFError, ConnectionResetError):
             problem = f"{framework} could not start on {device}"
         process.join()
         if problem:
