@@ -20,7 +20,7 @@ import pandas as pd
 
 from backends import REFERENCE_FRAMEWORK
 
-from .answers import best_table, claim_counts, framework_effect, overview_row, rankings, winner_line
+from .answers import best_table, claim_counts, framework_effect, lower_is_better, overview_row, rankings, winner_line
 from .claims import FILTERS, evaluate_claims, select
 from .configs import config_labels, fold_identical
 from .evidence import MIN_SEEDS, rank
@@ -28,7 +28,7 @@ from .plots import plot_folder
 from .provenance import folder_options, folder_study
 from .ran import banner, cannot_answer, ordered_frameworks, what_ran
 from .results import LATER_DEFAULTS, LEGACY_COLUMNS, atomic_write, read_combined, read_manifests, read_results, with_run_columns
-from .spec import bundled_figures
+from .spec import PRIMARY, bundled_figures
 
 REFERENCE = REFERENCE_FRAMEWORK
 SKIPPED = "skipped.csv"  # `bench all`: the studies it could not run, and why
@@ -195,14 +195,11 @@ class StudyFolder:
         return table
 
 
-PRIMARY_DEFAULT = "val.accuracy"
-
-
 def answer_blocks(folder: StudyFolder, claims: pd.DataFrame) -> tuple[list[tuple[str, object]], list[dict]]:
     """The study's answers, per protocol: what ran, best per framework with ties, same winner, framework effect;
     and a row of the report's overview per protocol."""
     spec = folder.spec
-    primary = spec.primary if spec else PRIMARY_DEFAULT
+    primary = spec.primary if spec else PRIMARY[0]
     margin = spec.margin if spec else None
     blocks: list = []
     overview: list = []
@@ -223,7 +220,7 @@ def answer_blocks(folder: StudyFolder, claims: pd.DataFrame) -> tuple[list[tuple
         if not ranked:
             blocks.append(("p", "No run finished: nothing to rank."))
             continue
-        best = "lowest" if primary.endswith("loss") else "highest"
+        best = "lowest" if lower_is_better(primary) else "highest"
         winner = winner_line(ranked)
         blocks += [("p", f"Best config per framework by final {primary} ({best} is best"
                          + (f"; the study's margin is {margin:g}" if margin else "") + "):"),

@@ -201,7 +201,7 @@ class StudySpec:
     @property
     def primary(self) -> str:
         """The metric (its final value) by which the report picks the best config: the study's answer."""
-        return self.base.get("primary", "val.accuracy")
+        return self.base.get("primary", PRIMARY[0])
 
     @property
     def margin(self) -> float | None:

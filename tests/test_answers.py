@@ -86,7 +86,7 @@ def test_claims_see_every_config_even_when_folded(tmp_path):
     """A claim names multi-step as its study does: folding it into constant for the rankings must not hide it."""
     from tests.test_trust import folder_with, study_file
 
-    study = study_file(tmp_path, text=STUDY_TWO_SCHEDULES)
+    study = study_file(tmp_path, text=_two_schedules())
     store, _ = folder_with(tmp_path, study, [(s, "done", 1.0) for s in study.runs(["torch"])])
     text = write_report(store.dir.parent).read_text()
     assert "the same run here" in text  # folded for the ranking...
@@ -94,13 +94,11 @@ def test_claims_see_every_config_even_when_folded(tmp_path):
     assert "| multistep climbs |" in claims and "no runs match" not in claims  # ...and still evaluated
 
 
-STUDY_TWO_SCHEDULES = '''name = "two"
-dataset = "digits"
-model = "mlp"
-epochs = 2
-batch_size = 32
-lr = 0.1
-[[grid.schedule]]
+def _two_schedules():
+    """test_trust's study, its lr grid replaced by two schedules that are one run within its 2 epochs."""
+    from tests.test_trust import STUDY
+
+    return STUDY.split("[grid]")[0] + '''[[grid.schedule]]
 name = "constant"
 [[grid.schedule]]
 name = "multistep"
