@@ -80,9 +80,8 @@ def check_claim(check: str, configs: pd.DataFrame) -> None:
 
     Names a metric lrbench does not record, an argument a function does not take, or a filter that
     matches none of ``configs`` (the study's configs: lr, model, optimizer, schedule, batch_size)."""
-    from .results import EPOCH_METRICS, STATUSES
+    from .results import STATUSES
 
-    known = sorted(f"{s}.{m}" for s, m in EPOCH_METRICS)
     for node in ast.walk(parse_check(check)):
         if not isinstance(node, ast.Call):
             continue
@@ -92,10 +91,7 @@ def check_claim(check: str, configs: pd.DataFrame) -> None:
         if name not in _NO_METRIC:
             if not args or not isinstance(args[0], ast.Constant):
                 raise SpecError(f"claim check {check!r}: {name}() takes a metric first, as \"val.loss\"")
-            metric = args[0].value
-            if not (isinstance(metric, str) and (metric in known or metric.startswith("train.weight_norm/"))):
-                raise SpecError(f"claim check {check!r}: unknown metric {metric!r}: lrbench records {', '.join(known)}, "
-                                f"train.weight_norm/<layer>")
+            check_metric(args[0].value, f"claim check {check!r}")
         if name == "share" and not (args and isinstance(args[0], ast.Constant) and args[0].value in STATUSES):
             raise SpecError(f"claim check {check!r}: share() takes a status first, one of {', '.join(STATUSES)}")
         own = _ARGUMENTS[name]
@@ -109,16 +105,28 @@ def check_claim(check: str, configs: pd.DataFrame) -> None:
             if not isinstance(kw.value, ast.Constant):
                 raise SpecError(f"claim check {check!r}: filter {kw.arg}= takes a number or a string")
             where[kw.arg] = kw.value.value
-        if name == "close" or not where:
-            continue
-        try:
-            empty = select(configs, where).empty
-        except (TypeError, ValueError):
-            empty = True
-        if empty:
-            raise SpecError(f"claim check {check!r}: {name}({_kw(where)[2:]}) matches none of the study's configs: "
-                            f"its {'/'.join(where)} values are "
-                            + "; ".join(", ".join(map(str, sorted(set(configs[k]), key=str))) for k in where))
+        if name != "close" and where:
+            check_filter(where, configs, f"claim check {check!r}: {name}({_kw(where)[2:]})")
+
+
+def check_metric(metric, what: str) -> None:
+    """A metric lrbench records, or one line naming ``what`` asked for it and what there is."""
+    from .results import EPOCH_METRICS
+
+    known = sorted(f"{s}.{m}" for s, m in EPOCH_METRICS)
+    if not (isinstance(metric, str) and (metric in known or metric.startswith("train.weight_norm/"))):
+        raise SpecError(f"{what}: unknown metric {metric!r}: lrbench records {', '.join(known)}, train.weight_norm/<layer>")
+
+
+def check_filter(where: dict, configs: pd.DataFrame, what: str) -> None:
+    """``where`` names at least one of the study's ``configs``, or one line naming ``what`` and the values there are."""
+    try:
+        empty = select(configs, where).empty
+    except (TypeError, ValueError, KeyError):
+        empty = True
+    if empty:
+        raise SpecError(f"{what} matches none of the study's configs: its {'/'.join(where)} values are "
+                        + "; ".join(", ".join(map(str, sorted(set(configs[k]), key=str))) for k in where if k in configs))
 
 
 def select(df: pd.DataFrame, where: dict) -> pd.DataFrame:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import math
+import os
 import signal
 import sys
 from collections import Counter
@@ -17,10 +18,12 @@ from .errors import BenchError, DataError
 from .executors import EXECUTORS, check_device, connect_ray, groups, in_own_process, run_local, run_ray, thread_budget
 from .find_lr import DEFAULTS
 from .provenance import claim_folder, framework_notes, record
-from .results import ResultStore, atomic_write, check_writable, read_results, to_csv
+from .results import DENIED, SAID, ResultStore, atomic_write, check_writable, read_results, to_csv
 from .spec import StudySpec, bundled_figures, load_study, study_names
 
 DEFAULT_OUT = "bench-results"
+RESUMES = "finished runs are saved, run the same command again to resume"  # what a stop keeps, per command
+WRITES_AT_END = "nothing was written (it writes once every framework has finished): run the same command again"
 
 
 class Stopped(KeyboardInterrupt):
@@ -49,26 +52,31 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(args) -> int:
+    SAID.clear()
     try:
         return args.func(args)
     except BenchError as e:
         print(f"bench: error: {e}", file=sys.stderr)
         return 2
-    except OSError as e:  # a figure or report that no longer fits; run files are guarded in ResultStore
-        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+    except OSError as e:  # a figure or report that cannot be written; run files are guarded in ResultStore
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            print(f"bench: error: no space left on the device writing {e.filename or 'results'}: free space and run "
+                  f"the same command again; finished runs are kept", file=sys.stderr)
+        elif e.errno in DENIED:
+            print(f"bench: error: cannot write {e.filename or 'results'}: permission denied ({e.strerror}): make the "
+                  f"folder writable, or copy it and run the command on the copy", file=sys.stderr)
+        else:
             raise
-        print(f"bench: error: no space left on the device writing {e.filename or 'results'}: free space and run "
-              f"the same command again; finished runs are kept", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
         signum = e.signum if isinstance(e, Stopped) else signal.SIGINT
-        print(f"bench: stopped by {signal.Signals(signum).name}; finished runs are saved, run the same command again "
-              f"to resume", file=sys.stderr)
+        print(f"bench: stopped by {signal.Signals(signum).name}; {args.on_stop}", file=sys.stderr)
         return 128 + signum
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bench", description=__doc__)
+    p.set_defaults(on_stop=RESUMES)
     sub = p.add_subparsers(required=True, metavar="COMMAND")
     sub.add_parser("list", help="studies and frameworks").set_defaults(func=cmd_list)
 
@@ -105,7 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     perf.add_argument("--threads", type=int, help="threads (default: all cores)")
     perf.add_argument("--out", type=Path, default=Path(DEFAULT_OUT), help="writes OUT/perf/perf-DEVICE.csv")
     perf.add_argument("--data-dir", type=Path, help="folder holding mnist/ (default: $BENCH_DATA_DIR, then the cache)")
-    perf.set_defaults(func=cmd_perf)
+    perf.set_defaults(func=cmd_perf, on_stop=WRITES_AT_END)
 
     find = sub.add_parser("find-lr", help="the LR range test on a study's model, data and optimizer, per framework")
     find.add_argument("study")
@@ -117,7 +125,7 @@ def _parser() -> argparse.ArgumentParser:
     find.add_argument("--threads", type=int, help="threads (default: all cores)")
     find.add_argument("--out", type=Path, default=Path(DEFAULT_OUT), help="writes OUT/STUDY-find-lr/")
     find.add_argument("--data-dir", type=Path, help="dataset folder (default: $BENCH_DATA_DIR, then ~/.cache/lrbench)")
-    find.set_defaults(func=cmd_find_lr)
+    find.set_defaults(func=cmd_find_lr, on_stop=WRITES_AT_END)
 
     for name, func, helptext in (("plot", cmd_plot, "figures from results CSVs"), ("report", cmd_report, "markdown report")):
         cmd = sub.add_parser(name, help=helptext)
@@ -167,15 +175,18 @@ def _check_options(args) -> None:
             raise BenchError(f"--{name} must be at least 1, got {value}")
         if value is not None and value > MOST.get(name, value):
             raise BenchError(f"--{name} must be at most {MOST[name]}, got {value}")
+    cores = os.cpu_count() or 1
+    on_this_machine = getattr(args, "executor", "local") == "local" and not getattr(args, "ray_address", None)
+    if on_this_machine and (args.threads or 0) > cores:
+        raise BenchError(f"--threads {args.threads} is more than this machine's {cores} cores: threads beyond the cores "
+                         f"only wait for each other; give at most {cores}")
     if args.data_dir is not None and not args.data_dir.is_dir():
         raise BenchError(f"--data-dir {args.data_dir} is not a folder: give the folder that holds mnist/, fashion-mnist/, ...")
 
 
 def _check_device(frameworks: list[str], device: str) -> None:
     if device == "cuda":
-        problem = check_device(frameworks, device)
-        if problem:
-            raise BenchError(problem)
+        check_device(frameworks, device)
 
 
 def _check_executor(args) -> None:

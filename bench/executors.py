@@ -23,15 +23,15 @@ import dataclasses
 import multiprocessing as mp
 import os
 import socket
+import sys
 import time
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import wait
 
 from backends import FRAMEWORKS
 
 from .errors import BenchError
+from .lifeline import follow_parent, guard_descendants
 from .runner import Outcome, _manifest_base, train_group
 from .schedules import per_step
 from .spec import RunSpec
@@ -64,13 +64,17 @@ def _serve(conn, data_dir, threads: int) -> None:
 
     Each outcome's manifest says the how-manieth group of its process it was (``process_run``:
     1 paid for the process and the framework's import)."""
+    follow_parent()
     served = 0
-    while (work := conn.recv()) is not None:
-        served += 1
-        outcomes = _train_group(work, data_dir, threads, verify=False)  # the driver checked these files
-        for _, manifest in outcomes:
-            manifest["process_run"] = served
-        conn.send(outcomes)
+    try:
+        while (work := conn.recv()) is not None:
+            served += 1
+            outcomes = _train_group(work, data_dir, threads, verify=False)  # the driver checked these files
+            for _, manifest in outcomes:
+                manifest["process_run"] = served
+            conn.send(outcomes)
+    except (EOFError, BrokenPipeError, ConnectionResetError):  # the driver stopped: it keeps what it has
+        pass
     conn.close()
 
 
@@ -119,47 +123,54 @@ def in_own_process(what: str, fn, *args):
     """``fn(*args)`` in a spawned process of its own (one framework per process), its result returned here.
 
     What goes wrong there is one line here (a BenchError naming ``what``): an error raised in it, or the
-    process dying (a crash, an out-of-memory kill). The process exits by itself when done: Paddle reports
-    a terminate as a crash."""
-    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
-        try:
-            return pool.submit(fn, *args).result()
-        except BenchError:
-            raise
-        except BrokenProcessPool:
-            raise BenchError(f"{what}: its process died (a crash or an out-of-memory kill); the framework's "
-                             f"own message, if it wrote one, is above") from None
-        except Exception as e:  # noqa: BLE001 (one line, as every failure the driver reports)
-            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            raise BenchError(f"{what} failed: {type(e).__name__}{': ' + first if first else ''}") from None
+    process dying (a crash, an out-of-memory kill). The process exits by itself when done (Paddle reports
+    a terminate as a crash); when the driver stops early (Ctrl-C, SIGTERM) it is killed at once."""
+    ctx = mp.get_context("spawn")
+    receive, send = ctx.Pipe(duplex=False)
+    process = ctx.Process(target=_call, args=(send, fn, args), daemon=True)
+    process.start()
+    send.close()
+    try:
+        kind, value = receive.recv()
+    except (EOFError, ConnectionResetError):
+        process.join()
+        raise BenchError(f"{what}: its process died with exit code {process.exitcode} (a crash or an out-of-memory "
+                         f"kill); the framework's own message, if it wrote one, is above") from None
+    except BaseException:
+        process.kill()
+        process.join()
+        raise
+    process.join()
+    if kind == "bench":  # a BenchError's own line, as it is
+        raise BenchError(value)
+    if kind == "error":
+        raise BenchError(f"{what} failed: {value}")
+    return value
 
 
-def _probe(framework: str, device: str, conn) -> None:
+def _call(conn, fn, args) -> None:
+    follow_parent()
+    try:
+        answer = ("ok", fn(*args))
+    except BenchError as e:
+        answer = ("bench", str(e))
+    except Exception as e:  # noqa: BLE001 (one line, as every failure the driver reports)
+        first = _first_line(e)
+        answer = ("error", f"{type(e).__name__}{': ' + first if first else ''}")
+    conn.send(answer)
+    conn.close()
+
+
+def _probe(framework: str, device: str) -> None:
     from backends import load_backend
 
-    try:
-        load_backend(framework).setup(device, 1, 0)
-        conn.send("")
-    except Exception as e:  # noqa: BLE001 (reported to the driver as one line)
-        conn.send(str(e))
+    load_backend(framework).setup(device, 1, 0)
 
 
-def check_device(frameworks: list[str], device: str) -> str | None:
-    """Whether every framework can use ``device``, asked in a process of its own; the first problem or None."""
-    ctx = mp.get_context("spawn")
+def check_device(frameworks: list[str], device: str) -> None:
+    """Every framework can use ``device``, asked in a process of its own; else a BenchError naming the first problem."""
     for framework in frameworks:
-        receive, send = ctx.Pipe(duplex=False)
-        process = ctx.Process(target=_probe, args=(framework, device, send))
-        process.start()
-        send.close()
-        try:
-            problem = receive.recv()
-        except (EOFError, ConnectionResetError):
-            problem = f"{framework} could not start on {device}"
-        process.join()
-        if problem:
-            return problem
-    return None
+        in_own_process(f"{framework} on {device}", _probe, framework, device)
 
 
 def thread_budget(jobs: int, threads: int | None = None) -> int:
@@ -242,9 +253,25 @@ def connect_ray(address: str | None):
         check_ray_address(address)
     try:
         ray.init(address=address, log_to_driver=True)
+        if not address:  # a Ray of our own on this machine: it must not outlive this driver
+            guard_descendants()
     except ConnectionError as e:
         raise BenchError(f"cannot join Ray at {address}: {e}: start it with `ray start --head`") from None
     return ray
+
+
+LOST_NODE_RETRIES = 3  # times a group is sent again when the node it ran on died (a worker crash is not retried)
+
+
+def _train_on_ray(specs_json: list[str], data_dir, threads: int) -> list[tuple[list, dict]]:
+    """``_train_group`` as a Ray task; each manifest names the node it ran on (host and Ray node id)."""
+    import ray
+
+    node = f"{socket.gethostname()} (Ray node {ray.get_runtime_context().get_node_id()[:12]})"
+    outcomes = _train_group(specs_json, data_dir, threads)
+    for _, manifest in outcomes:
+        manifest["node"] = node
+    return outcomes
 
 
 def run_ray(work: list[list[RunSpec]], data_dir=None, threads: int | None = None,
@@ -254,25 +281,39 @@ def run_ray(work: list[list[RunSpec]], data_dir=None, threads: int | None = None
     Each task asks for ``threads`` CPUs (default 1) and, for ``--device cuda``, one GPU;
     Ray runs as many at once as the cluster fits. ``max_calls=1`` gives every run a
     fresh worker process, as frameworks must not share one; ``max_retries=0`` because
-    a run that kills its worker is recorded failed, not repeated.
+    a run that kills its worker is recorded failed, not repeated. A group whose node
+    died (removed, preempted, its raylet killed) is sent again, up to ``LOST_NODE_RETRIES``
+    times, to the nodes left: the run did nothing wrong.
     """
     ray = connect_ray(address)
     threads = threads or 1
-    remote = ray.remote(max_calls=1, max_retries=0)(_train_group)
-    pending = {}
-    for group in work:
+    remote = ray.remote(max_calls=1, max_retries=0)(_train_on_ray)
+
+    def submit(group: list[RunSpec]):
         task = remote.options(num_cpus=threads, num_gpus=1 if group[0].device == "cuda" else 0,
                               name=f"lrbench:{group[0].run_id}")
-        pending[task.remote([s.to_json() for s in group], data_dir and str(data_dir), threads)] = group
+        return task.remote([s.to_json() for s in group], data_dir and str(data_dir), threads)
+
+    pending = {submit(group): (group, 0) for group in work}
     try:
         while pending:
             [ref], _ = ray.wait(list(pending), num_returns=1)
-            group = pending.pop(ref)
+            group, lost = pending.pop(ref)
             try:
                 outcomes = [Outcome(*o) for o in ray.get(ref)]
+            except ray.exceptions.NodeDiedError as e:
+                if lost < LOST_NODE_RETRIES:
+                    print(f"bench: {group[0].run_id} lost its Ray node; sent again to the nodes left", file=sys.stderr)
+                    pending[submit(group)] = (group, lost + 1)
+                    continue
+                outcomes = _failed(group, threads, f"Ray task failed: its node died {lost + 1} times: {_first_line(e)}")
             except ray.exceptions.RayError as e:  # the worker died or the task could not run
-                outcomes = _failed(group, threads, f"Ray task failed: {type(e).__name__}: {str(e).strip().splitlines()[0]}")
+                outcomes = _failed(group, threads, f"Ray task failed: {type(e).__name__}: {_first_line(e)}")
             yield from outcomes
     finally:
         for ref in pending:
             ray.cancel(ref, force=True)
+
+
+def _first_line(e: BaseException) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else ""

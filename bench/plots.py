@@ -24,7 +24,7 @@ from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 from backends import FRAMEWORKS, REFERENCE_FRAMEWORK  # noqa: E402  (the registry: no framework is imported)
 
 from .configs import CONFIG_COLUMNS, config_labels, fold_identical  # noqa: E402
-from .results import COLUMNS, read_combined, read_manifests, with_run_columns  # noqa: E402
+from .results import COLUMNS, read_manifests, read_study, study_folders, with_run_columns  # noqa: E402
 
 CURVES = [("train", "accuracy"), ("train", "loss"), ("val", "accuracy"), ("val", "loss")]
 APPLIED_LR = ("train", "lr")
@@ -590,17 +590,16 @@ def default_figures(df: pd.DataFrame) -> list[str]:
 def plot_folder(folder: Path, figures_for: dict[str, list[str]] | None = None) -> list[Path]:
     """Every figure of every study under ``folder`` (a results folder or one study's folder), in ``<study>/figures/``."""
     folder = Path(folder)
-    csvs = [folder / "results.csv"] if (folder / "results.csv").exists() else sorted(folder.glob("*/results.csv"))
     paths = []
-    for csv in csvs:
-        df = with_run_columns(read_combined(csv, COLUMNS), read_manifests(csv.parent))
+    for where in study_folders(folder):
+        df = with_run_columns(read_study(where, "results.csv", COLUMNS), read_manifests(where))
         for (study, protocol), rows in df.groupby(["study", "protocol"], sort=False):
             figures = (figures_for or {}).get(study)
             figures = default_figures(rows) if figures is None else figures
             name = study if protocol == "fresh" else f"{study}_{protocol}"  # one set of figures per protocol
             rows, _ = fold_identical(rows)  # a config that is another's run is drawn once, under both names
-            paths += plot_study(rows, name, figures, csv.parent / "figures")
-            paths += plot_comparison(rows, name, csv.parent / "figures")
+            paths += plot_study(rows, name, figures, where / "figures")
+            paths += plot_comparison(rows, name, where / "figures")
     return paths
 
 

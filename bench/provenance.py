@@ -111,15 +111,18 @@ def _read(path: Path) -> dict | None:
 
 
 def _difference(theirs: dict, mine: dict) -> str:
-    """The first spec field whose values differ between two records, in words."""
-    def values(rec):
-        keys = {k for s in rec["specs"] for k in s}
-        return {k: sorted({json.dumps(s.get(k), sort_keys=True) for s in rec["specs"]}) for k in keys}
+    """What makes ours another definition, in words: for a run of ours the folder lacks, the fields in
+    which the folder's nearest run differs (a grid the folder has more of is no difference)."""
+    def shown(value) -> str:
+        return json.dumps(value, sort_keys=True)
 
-    a, b = values(theirs), values(mine)
-    for key in sorted(set(a) | set(b)):
-        if a.get(key) != b.get(key):
-            return f"{key} {', '.join(a.get(key, ['-']))} there, {', '.join(b.get(key, ['-']))} here"
+    held = theirs["specs"]
+    for spec in (s for s in mine["specs"] if s not in held and held):
+        def differing(other, spec=spec):
+            return [k for k in sorted(set(spec) | set(other)) if spec.get(k) != other.get(k)]
+
+        nearest = min(held, key=lambda h: len(differing(h)))
+        return "; ".join(f"{k} {shown(nearest.get(k))} there, {shown(spec.get(k))} here" for k in differing(nearest)[:3])
     return "another study file"
 
 

@@ -27,7 +27,16 @@ from .evidence import MIN_SEEDS, rank
 from .plots import plot_folder
 from .provenance import folder_options, folder_study
 from .ran import banner, cannot_answer, ordered_frameworks, what_ran
-from .results import LATER_DEFAULTS, LEGACY_COLUMNS, atomic_write, read_combined, read_manifests, read_results, with_run_columns
+from .results import (
+    LATER_DEFAULTS,
+    LEGACY_COLUMNS,
+    atomic_write,
+    read_combined,
+    read_manifests,
+    read_results,
+    study_folders,
+    with_run_columns,
+)
 from .spec import PRIMARY, bundled_figures
 
 REFERENCE = REFERENCE_FRAMEWORK
@@ -520,7 +529,7 @@ def write_report(folder: Path, replot: bool = True) -> Path:
     if replot:
         plot_folder(folder, bundled_figures())  # the figures, too, come from the CSVs alone
     find_dirs = sorted(p.parent for p in folder.glob("*/find-lr.csv"))
-    study_dirs = [p.parent for p in sorted(folder.glob("*/results.csv"))] or ([] if find_dirs else [folder])
+    study_dirs = study_folders(folder) or ([] if find_dirs else [folder])
     studies = [s for s in map(StudyFolder.read, study_dirs) if s is not None]
     claims = [s.claims() for s in studies]
     sections, overview = [], []

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import fcntl
 import io
 import json
@@ -44,7 +45,7 @@ MANIFEST_COLUMNS = [
     "optimizer", "schedule", "lr", "batch_size", "seed", "init", "protocol", "schedule_source", "epochs", "epochs_done",
     "status", "error",
     "wall_seconds", "first_epoch_seconds", "median_epoch_seconds",
-    "import_seconds", "data_seconds", "build_seconds", "process_seconds", "process_run", "python", "numpy", "platform",
+    "import_seconds", "data_seconds", "build_seconds", "process_seconds", "process_run", "python", "numpy", "platform", "node",
     "started", "lrbench", "rows", "spec",
 ]
 # The rows every epoch of a run has (split, metric); weight_norm/<layer> and step losses come on top.
@@ -101,15 +102,25 @@ def to_csv(rows: list[dict], columns: list[str]) -> str:
     return buf.getvalue()
 
 
-def check_writable(out: Path) -> None:
-    """Fail before any run, with one line, if results cannot be written to ``out``."""
+DENIED = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def check_writable(folder: Path) -> None:
+    """Fail before any run, with one line, if results cannot be written to ``folder`` (made if missing)."""
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=out, prefix=".write-test.")
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".write-test.")
         os.close(fd)
         os.unlink(tmp)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next(p for p in (folder, *folder.parents) if p.exists() and not p.is_dir())
+        raise BenchError(f"cannot write results to {folder}: {blocker} is a file, not a folder: move it away or choose "
+                         f"another --out") from None
     except OSError as e:
-        raise BenchError(f"cannot write results to {out}: {e.strerror or e}: choose a writable folder with --out") from None
+        if e.errno in DENIED:
+            raise BenchError(f"cannot write results to {folder}: permission denied ({e.strerror}): make it writable "
+                             f"(chmod u+w) or choose another --out") from None
+        raise BenchError(f"cannot write results to {folder}: {e.strerror or e}: choose a writable folder with --out") from None
 
 
 class ResultStore:
@@ -121,8 +132,10 @@ class ResultStore:
 
     @contextlib.contextmanager
     def lock(self):
-        """Only one bench process writes a study folder at a time; a second one refuses."""
-        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        """Only one bench process writes a study folder at a time; a second one refuses. Every folder
+        it writes is checked first: a read-only one is one line before any run, not after the first."""
+        for folder in (self.dir, self.runs_dir, self.dir / "figures"):
+            check_writable(folder)
         with open(self.dir / ".lock", "w") as f:
             try:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -188,16 +201,43 @@ class ResultStore:
         except OSError as e:
             raise write_error(self.dir, e) from None
 
-    def rebuild(self, manifests: list[dict] | None = None) -> None:
-        """Regenerate results.csv and manifest.csv from the trusted manifests and their per-run files."""
-        manifests = self.verify()[0] if manifests is None else manifests
+    def combined(self, manifests: list[dict]) -> dict[str, str]:
+        """results.csv and manifest.csv, by name, as the trusted runs make them."""
         frames = []
         for m in manifests:
             rows = self.runs_dir / f"{m['run_id']}.csv"
             if m["status"] in FINISHED or rows.exists():
                 frames.append(_body(rows.read_text(), m) if rows.exists() else "")
-        write_if_changed(self.dir / "results.csv", ",".join(COLUMNS) + "\n" + "".join(frames))
-        write_if_changed(self.dir / "manifest.csv", to_csv(manifests, MANIFEST_COLUMNS))
+        return {"results.csv": ",".join(COLUMNS) + "\n" + "".join(frames),
+                "manifest.csv": to_csv(manifests, MANIFEST_COLUMNS)}
+
+    def rebuild(self, manifests: list[dict] | None = None) -> None:
+        """Regenerate results.csv and manifest.csv from the trusted manifests and their per-run files."""
+        manifests = self.verify()[0] if manifests is None else manifests
+        for name, text in self.combined(manifests).items():
+            write_if_changed(self.dir / name, text)
+
+    def read(self, name: str) -> pd.DataFrame:
+        """``name`` (results.csv or manifest.csv) as the runs make it, never a damaged copy quietly.
+
+        The file must hold exactly what the trusted runs rebuild; where it does not (cut at a line
+        end, a value edited, rows lost, not a file) the rows come from the runs, and one line says
+        so with the command that rewrites it. A damaged run is named and left out, as resume would."""
+        trusted, damaged = self.verify()
+        expected = self.combined(trusted)[name]
+        rewrite = f"`bench run {self.dir.name} --out {self.dir.parent}` rewrites it"
+        for run_id, problem in sorted(damaged.items()):
+            _say(f"{self.dir.name}: run {run_id} is damaged ({problem}): left out; {rewrite.replace('it', 'the run')}")
+        try:
+            actual = (self.dir / name).read_text()
+        except (OSError, UnicodeDecodeError) as e:
+            actual, why = None, getattr(e, "strerror", None) or type(e).__name__
+        if actual is not None and actual != expected:
+            have, want = actual.count("\n") - 1, expected.count("\n") - 1
+            why = f"{have} rows where its runs have {want}" if have != want else "a value differs from its runs'"
+        if actual != expected:
+            _say(f"{self.dir / name} does not match the study's runs ({why}): read from the runs instead; {rewrite}")
+        return pd.read_csv(io.StringIO(expected))
 
 
 def _body(text: str, manifest: dict) -> str:
@@ -247,12 +287,37 @@ def _check_rows(path: Path, manifest: dict) -> str | None:
     return None
 
 
+def study_folders(folder: Path) -> list[Path]:
+    """The study folders under ``folder`` (a results folder or one study's folder): those with results.csv or runs."""
+    folder = Path(folder)
+    here = [folder] if (folder / "results.csv").exists() or (folder / "runs").is_dir() else []
+    return here or sorted({p.parent for p in (*folder.glob("*/results.csv"), *folder.glob("*/runs"))})
+
+
+def read_study(folder: Path, name: str, columns: list[str]) -> pd.DataFrame:
+    """One study folder's results.csv or manifest.csv: checked against its runs where it has them
+    (``ResultStore.read``), else checked as a file (``read_combined``)."""
+    if (folder / "runs").is_dir():
+        return ResultStore(folder.parent, folder.name).read(name)
+    return read_combined(folder / name, columns)
+
+
 def read_results(folder: Path) -> pd.DataFrame:
     """Every study's rows under ``folder`` (a results folder or one study's folder)."""
-    paths = sorted(Path(folder).glob("results.csv")) + sorted(Path(folder).glob("*/results.csv"))
-    if not paths:
+    folders = study_folders(folder)
+    if not folders:
         raise BenchError(f"no results.csv under {folder}: run `bench run STUDY --out {folder}` first")
-    return pd.concat([read_combined(p, LEGACY_COLUMNS) for p in paths], ignore_index=True)
+    return pd.concat([read_study(f, "results.csv", LEGACY_COLUMNS) for f in folders], ignore_index=True)
+
+
+SAID: set[str] = set()  # the notes said in this command (the CLI empties it per command)
+
+
+def _say(line: str) -> None:
+    """A note on stderr, once per command (the report and its figures read the same files)."""
+    if line not in SAID:
+        SAID.add(line)
+        print(f"bench: {line}", file=sys.stderr)
 
 
 REBUILD = "run the study's `bench run` command again, which rebuilds it from the runs"
@@ -301,6 +366,6 @@ def with_run_columns(df: pd.DataFrame, manifest: pd.DataFrame) -> pd.DataFrame:
 
 
 def read_manifests(folder: Path) -> pd.DataFrame:
-    paths = sorted(Path(folder).glob("manifest.csv")) + sorted(Path(folder).glob("*/manifest.csv"))
-    frames = [read_combined(p, MANIFEST_COLUMNS) for p in paths]
+    frames = [read_study(f, "manifest.csv", MANIFEST_COLUMNS) for f in study_folders(folder)
+              if (f / "manifest.csv").exists() or (f / "runs").is_dir()]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=MANIFEST_COLUMNS)

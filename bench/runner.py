@@ -11,6 +11,7 @@ import dataclasses
 import os
 import platform
 import random
+import socket
 import statistics
 import sys
 import time
@@ -270,7 +271,7 @@ def _manifest_base(spec: RunSpec, threads: int, fused: int = 1) -> dict:
         "status": "failed", "error": "", "wall_seconds": "", "first_epoch_seconds": "",
         "median_epoch_seconds": "", "import_seconds": "", "data_seconds": "", "build_seconds": "",
         "process_seconds": "", "process_run": "", "python": sys.version.split()[0], "numpy": np.__version__,
-        "platform": platform.platform(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "platform": platform.platform(), "node": socket.gethostname(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "lrbench": lrbench_version(), "spec": spec.to_json(),
     }
 

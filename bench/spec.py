@@ -24,7 +24,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 import pandas as pd
 
-from .claims import FILTERS, check_claim, parse_check
+from .claims import FILTERS, check_claim, check_filter, check_metric, parse_check
 from .data import CLASSES, DATASETS, SIZES, check_options
 from .errors import BenchError, SpecError
 from .params import Declaration, Param, choice, flag, integer, number, of_kind
@@ -317,9 +317,7 @@ def _check_reference(entry, path: Path) -> None:
     if not isinstance(entry, dict) or not set(REFERENCE_KEYS) <= set(entry) <= {*REFERENCE_KEYS, *REFERENCE_OPTIONAL}:
         raise SpecError(f"{path}: each [[reference]] needs the keys {', '.join(REFERENCE_KEYS)} "
                         f"(optional: {', '.join(REFERENCE_OPTIONAL)}), got {entry!r}")
-    split, _, metric = str(entry["metric"]).partition(".")
-    if split not in ("train", "val") or not metric:
-        raise SpecError(f"{path}: [[reference]] metric must be \"train.NAME\" or \"val.NAME\", got {entry['metric']!r}")
+    check_metric(entry["metric"], f"{path}: [[reference]]")
     for key in ("value", "tolerance"):
         if isinstance(entry[key], bool) or not isinstance(entry[key], (int, float)):
             raise SpecError(f"{path}: [[reference]] {key} must be a number, got {entry[key]!r}")
@@ -372,31 +370,45 @@ def parse_study(text: str, path: Path) -> StudySpec:
     return _validate(data, path, text)
 
 
-def _line_of(text: str, key: str) -> str:
+SECTIONS = {"the study": "", "[grid]": "grid", "[[configs]]": "configs", "[quick]": "quick"}
+
+
+def _line_of(text: str, key: str, section: str = "the study", nth: int = 0) -> str:
+    """``:N``, the line where ``key`` is set in ``section`` (of SECTIONS; the ``nth`` [[configs]] table), or ''."""
+    want, current, tables = SECTIONS.get(section, ""), "", -1
     for i, line in enumerate(text.splitlines(), 1):
-        if re.match(rf"\s*\[*\s*\"?{re.escape(key)}\"?\s*[=\].]", line):
+        header = re.match(r"\s*(\[\[?)\s*\"?([\w.-]+)\"?\s*\]", line)
+        if header:
+            current = header.group(2)
+            tables += current == want and header.group(1) == "[["
+            if want == "" and current == key:  # a table of the study's own: [optimizer]
+                return f":{i}"
+            continue
+        if current == want and (want != "configs" or tables == nth) and re.match(rf"\s*\"?{re.escape(key)}\"?\s*[=.]", line):
             return f":{i}"
     return ""
 
 
-def _check_keys(table, allowed, path: Path, text: str, section: str) -> None:
-    """Every key known, every value of the kind and range BASE declares (each value of a [grid] list too)."""
+def _check_keys(table, allowed, path: Path, text: str, section: str, nth: int = 0) -> None:
+    """Every key known, every value of the kind and range BASE declares (each value of a [grid] list too);
+    a message points at the key's line in its section (the ``nth`` [[configs]] table)."""
     if not isinstance(table, dict):
         raise SpecError(f"{path}: {section} must be a table of keys, got {table!r}")
     for key, value in table.items():
+        where = _line_of(text, key, section, nth)
         if key not in allowed:
             raise SpecError(
-                f"{path}{_line_of(text, key)}: unknown key {key!r} in {section}: allowed keys are {', '.join(allowed)}"
+                f"{path}{where}: unknown key {key!r} in {section}: allowed keys are {', '.join(allowed)}"
             )
         param = BASE.get(key)
         if section == "[grid]":
             if not isinstance(value, list) or not value:
-                raise SpecError(f"{path}{_line_of(text, key)}: every [grid] entry must be a non-empty list, got {value!r}")
+                raise SpecError(f"{path}{where}: every [grid] entry must be a non-empty list, got {value!r}")
             bad = next((v for v in value if param and not param.valid(v)), None)
             if bad is not None:
-                raise SpecError(f"{path}{_line_of(text, key)}: each [grid] {key} must be {param.rule}, got {bad!r}")
+                raise SpecError(f"{path}{where}: each [grid] {key} must be {param.rule}, got {bad!r}")
         elif param and not param.valid(value):
-            raise SpecError(f"{path}{_line_of(text, key)}: {key} must be {param.rule}, got {value!r}")
+            raise SpecError(f"{path}{where}: {key} must be {param.rule}, got {value!r}")
 
 
 def _positive(value) -> bool:
@@ -411,8 +423,8 @@ def _validate(data: dict, path: Path, text: str) -> StudySpec:
     _check_keys(grid, VARYING_KEYS, path, text, "[grid]")
     if not isinstance(configs, list):
         raise SpecError(f"{path}: configs must be a list of tables ([[configs]]), got {configs!r}")
-    for config in configs:
-        _check_keys(config, VARYING_KEYS, path, text, "[[configs]]")
+    for nth, config in enumerate(configs):
+        _check_keys(config, VARYING_KEYS, path, text, "[[configs]]", nth)
     _check_keys(quick, BASE, path, text, "[quick]")
     target = data.get("target")
     if target is not None and not (isinstance(target, (int, float)) and 0 < target <= 1):
@@ -460,4 +472,7 @@ def _validate(data: dict, path: Path, text: str) -> StudySpec:
             check_claim(claim["check"], configs)
         except SpecError as e:
             raise SpecError(f"{path}: claim {claim['text']!r}: {e}") from None
+    for entry in data.get("reference", []):
+        if entry.get("where"):
+            check_filter(entry["where"], configs, f"{path}: [[reference]] {entry['metric']} where {entry['where']}")
     return study

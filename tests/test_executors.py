@@ -42,5 +42,32 @@ def test_what_goes_wrong_in_a_process_of_its_own_is_one_line_naming_it():
     assert in_own_process("a sum", sum, [1, 2, 3]) == 6
     with pytest.raises(BenchError, match=r"^torch's range test failed: RuntimeError: an error deep in a framework$"):
         in_own_process("torch's range test", _raise_in_a_framework)
-    with pytest.raises(BenchError, match=r"^paddle's range test: its process died \(a crash or an out-of-memory kill\)"):
+    with pytest.raises(BenchError, match=r"^paddle's range test: its process died with exit code 3 \(a crash or an "
+                                         r"out-of-memory kill\)"):
         in_own_process("paddle's range test", os._exit, 3)
+
+
+def test_a_stop_kills_the_process_of_its_own_at_once():
+    """SIGTERM to `bench find-lr` was once silent for 41 s: the driver waited for the range test to finish."""
+    import multiprocessing
+    import signal
+    import time
+
+    import pytest
+
+    from bench.executors import in_own_process
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 3.0)  # the process is up and sleeping by then
+    start = time.perf_counter()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            in_own_process("a long wait", time.sleep, 60)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert time.perf_counter() - start < 10
+    assert multiprocessing.active_children() == []

@@ -101,8 +101,13 @@ def test_claims_need_a_source_and_references_their_keys(tmp_path):
     assert load_study(str(write(tmp_path, BASE + claim + 'source = "seed"\n'))).claims[0]["source"] == "seed"
     ref = '[[reference]]\nmetric = "val.loss"\nepoch = 2\nvalue = 0.4\ntolerance = 0.1\n'
     assert load_study(str(write(tmp_path, BASE + ref))).reference[0]["value"] == 0.4
-    with pytest.raises(SpecError, match="metric must be \"train.NAME\""):
+    with pytest.raises(SpecError, match=r"\[\[reference\]\]: unknown metric 'loss': lrbench records"):
         load_study(str(write(tmp_path, BASE + ref.replace("val.loss", "loss"))))
+    with pytest.raises(SpecError, match=r"\[\[reference\]\]: unknown metric 'val.los'"):  # a typo was once accepted
+        load_study(str(write(tmp_path, BASE + ref.replace("val.loss", "val.los"))))
+    with pytest.raises(SpecError, match=r"\[\[reference\]\] val.loss where \{'lr': 0.5\} matches none of the study's "
+                                        r"configs: its lr values are"):  # a reference no run can meet
+        load_study(str(write(tmp_path, BASE + ref + 'where = { lr = 0.5 }\n')))
     with pytest.raises(SpecError, match="where must be a table of filters"):
         load_study(str(write(tmp_path, BASE + ref + 'where = { colour = "red" }\n')))
     with pytest.raises(SpecError, match="epoch counts from 1"):

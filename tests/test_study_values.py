@@ -121,3 +121,14 @@ def test_rules_name_their_range():
 def test_frameworks_option_that_names_none(tmp_path, capsys, frameworks, message):
     assert main(["run", "digits", "--quick", "--frameworks", frameworks, "--out", str(tmp_path)]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra, line", [
+    ("[grid]\nlr = [0.1, nan]\n", 7),
+    ("[[configs]]\nmodel = \"mlp\"\n[[configs]]\nlr = nan\n", 9),
+    ("[quick]\nepochs = 1\n[[configs]]\nlr = 0.2\n[[configs]]\nbatch_size = 16\nlr = -1\n", 12),
+], ids=["grid", "second configs", "configs after quick"])
+def test_a_bad_value_points_at_its_own_line_not_the_base_one(tmp_path, extra, line):
+    """`lr = nan` in [grid] or [[configs]] was once reported at the base lr's line (5)."""
+    with pytest.raises(SpecError, match=rf"study.toml:{line}: (each \[grid\] )?lr must be a finite number > 0"):
+        load_study(study(tmp_path, extra))

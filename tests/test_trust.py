@@ -82,6 +82,9 @@ def test_another_definition_in_the_same_folder_is_refused(tmp_path):
         edited = study_file(tmp_path, STUDY.replace("batch_size = 32", "batch_size = 16"), "copy.toml")
         with pytest.raises(BenchError, match=r"batch_size 32 there, 16 here"):
             claim_folder(store, record(edited, edited.runs(["torch"]), "--device auto"))
+        smaller = study_file(tmp_path, STUDY.replace("lr = 0.1\n", "lr = 0.1\ntrain_size = 500\n"), "smaller.toml")
+        with pytest.raises(BenchError, match=r"\(train_size null there, 500 here\)"):  # not the grid the folder has more of
+            claim_folder(store, record(smaller, smaller.runs(["torch"]), "--device auto"))
 
 
 def test_another_lrbench_release_is_refused(tmp_path):
@@ -172,38 +175,73 @@ def test_a_selection_without_rows_is_cannot_tell_not_a_verdict(tmp_path):
     assert all(v.startswith("cannot tell: no runs match {'lr': 0.01}") for v in verdicts), verdicts
 
 
-def test_report_on_a_damaged_combined_file_is_one_line(tmp_path, capsys):
+def _cut_at_a_line_end(path):
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[: len(lines) // 2]))  # whole rows lost: no half line tells
+
+
+def _word_for_a_number(path):
+    head, first, rest = path.read_text().split("\n", 2)
+    path.write_text("\n".join([head, first.rsplit(",", 1)[0] + ",abc", rest]))
+
+
+def _a_digit_changed(path):
+    head, first, rest = path.read_text().split("\n", 2)
+    path.write_text("\n".join([head, first.rsplit(",", 1)[0] + ",0.123", rest]))
+
+
+def _a_folder_in_its_place(path):
+    path.unlink()
+    path.mkdir()
+
+
+DAMAGES = {  # what was done to a combined file -> what the note says
+    "results.csv cut mid-line": (lambda p: p.write_text(p.read_text()[: len(p.read_text()) // 2 + 7]), "rows where its runs"),
+    "results.csv cut at a line end": (_cut_at_a_line_end, "rows where its runs have"),
+    "results.csv: a value replaced by abc": (_word_for_a_number, "a value differs"),
+    "results.csv: a number changed": (_a_digit_changed, "a value differs"),
+    "results.csv: a folder in its place": (_a_folder_in_its_place, "Is a directory"),
+    "manifest.csv: garbage": (lambda p: p.write_bytes(b'\x00garbage,\n"unclosed'), "manifest.csv does not match"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_report_and_plot_read_a_damaged_combined_file_from_the_runs(tmp_path, capsys, damage):
+    """A cut results.csv once gave a cut run's epoch-1 accuracy as its final one; an 'abc' value a TypeError; one cut
+    at a line end passed every check. The runs' files decide: the report is the undamaged folder's, with a note."""
     from bench.cli import main
 
     study = study_file(tmp_path)
-    store, _ = folder_with(tmp_path, study, [(study.runs(["torch"])[0], "done", 1.0)])
-    (store.dir / "manifest.csv").write_bytes(b'\x00garbage,\n"unclosed')
-    assert main(["report", str(store.dir.parent)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "manifest.csv is damaged" in err[0] and "bench run" in err[0], err
+    store, _ = folder_with(tmp_path, study, [(s, "done", 1.0 + i) for i, s in enumerate(study.runs(["torch"]))])
+    assert main(["report", str(store.dir.parent)]) == 0
+    clean = (store.dir.parent / "report.md").read_text()
+    capsys.readouterr()
+    damage_it, said = DAMAGES[damage]
+    name = damage.split(" ")[0].rstrip(":")
+    damage_it(store.dir / name)
+    for command in ("report", "plot"):
+        assert main([command, str(store.dir.parent)]) == 0
+        err = capsys.readouterr().err.strip().splitlines()
+        assert (store.dir.parent / "report.md").read_text() == clean
+        notes = [line for line in err if name in line]
+        assert len(notes) == 1 and said in notes[0] and "read from the runs instead" in notes[0], err
+        assert f"`bench run mine --out {store.dir.parent}` rewrites it" in notes[0], err
 
 
-@pytest.mark.parametrize("damage,named", [
-    ("results.csv cut mid-line", "it ends mid-line"),
-    ("a value replaced by abc", "value 'abc' is not a number"),
-])
-def test_report_and_plot_refuse_a_damaged_results_file(tmp_path, capsys, damage, named):
-    """A cut results.csv once gave a cut run's epoch-1 accuracy as its final one; an 'abc' value a TypeError."""
+def test_a_damaged_combined_file_without_its_runs_is_one_line(tmp_path, capsys):
+    """A results.csv copied without its runs/ folder has nothing to be checked against but itself."""
+    import shutil
+
     from bench.cli import main
 
     study = study_file(tmp_path)
     store, _ = folder_with(tmp_path, study, [(s, "done", 1.0) for s in study.runs(["torch"])])
-    path = store.dir / "results.csv"
-    text = path.read_text()
-    if damage.startswith("results.csv cut"):
-        path.write_text(text[: len(text) // 2 + 7].rstrip("\n"))
-    else:
-        head, first, rest = text.split("\n", 2)
-        path.write_text("\n".join([head, first.rsplit(",", 1)[0] + ",abc", rest]))
+    shutil.rmtree(store.runs_dir)
+    _word_for_a_number(store.dir / "results.csv")
     for command in ("report", "plot"):
         assert main([command, str(store.dir.parent)]) == 2
         err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and "results.csv is damaged" in err[0] and named in err[0] and "bench run" in err[0], err
+        assert len(err) == 1 and "results.csv is damaged" in err[0] and "'abc' is not a number" in err[0], err
 
 
 def test_resume_does_not_trust_a_run_file_with_a_word_for_a_number(tmp_path):
