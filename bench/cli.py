@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import json
 import math
 import os
 import signal
@@ -328,7 +329,7 @@ def cmd_perf(args) -> int:
 def cmd_find_lr(args) -> int:
     from tabulate import tabulate
 
-    from .find_lr import CHUNK, FAILED, SMOOTHING, STOP, compare, range_spec, range_test, to_rows_csv
+    from .find_lr import CHUNK, FAILED, MANIFEST, SMOOTHING, STOP, compare, range_spec, range_test, to_rows_csv
     from .plots import plot_find_lr
 
     study = load_study(args.study)
@@ -341,17 +342,18 @@ def cmd_find_lr(args) -> int:
     check_writable(args.out)
     frameworks = _frameworks(args)
     _check_device(frameworks, args.device)
-    rows, failed = [], []
+    rows, failed, ran = [], [], []
     for framework in frameworks:  # one after the other, each in a process of its own
         spec = range_spec(study, framework, args.min_lr, args.max_lr, args.steps, args.device)
         try:
-            ran, what = in_own_process(f"{framework}'s range test", range_test, spec, args.data_dir,
+            steps, what = in_own_process(f"{framework}'s range test", range_test, spec, args.data_dir,
                                        thread_budget(1, args.threads))
         except BenchError as e:  # one framework failing leaves the others' comparison
             print(f"bench: {e}; the other frameworks go on without it", file=sys.stderr)
             failed.append({"framework": framework, "error": str(e)})
             continue
-        rows += ran
+        rows += steps
+        ran.append(what)
         print(f"{framework}: {what['steps_run']} of {args.steps} steps" + (" (stopped: the loss climbed)" if
               what["stopped_early"] else ""), file=sys.stderr)
     if not rows:
@@ -363,6 +365,8 @@ def cmd_find_lr(args) -> int:
     table = compare(df, frameworks[0] if REFERENCE_FRAMEWORK not in frameworks else REFERENCE_FRAMEWORK)
     atomic_write(folder / "suggestions.csv", table.to_csv(index=False))
     atomic_write(folder / FAILED, to_csv(failed, ["framework", "error"]))  # the report names them; none: a header
+    atomic_write(folder / MANIFEST, json.dumps({"min_lr": args.min_lr, "max_lr": args.max_lr, "steps": args.steps,
+                                                "frameworks": ran}, indent=1))  # last: what the files above hold
     figure = plot_find_lr(df, study.name, folder / "figures")
     print(f"LR range test, {study.name}: lr x{(args.max_lr / args.min_lr) ** (1 / (args.steps - 1)):.4g} per step from "
           f"{args.min_lr:g} to {args.max_lr:g}; loss smoothed (EMA {SMOOTHING}); stopped once above {STOP:g}x its minimum "

@@ -21,6 +21,7 @@ enough to show where the loss turns. Its suggestions are then shown with that ca
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 
 import numpy as np
@@ -37,6 +38,8 @@ CHUNK = 10
 DEFAULTS = {"min_lr": 1e-5, "max_lr": 10.0, "steps": 100}
 DROP = 0.10  # the smoothed loss must fall this fraction below its start for the test to show a minimum
 FAILED = "failed.csv"  # the frameworks whose range test did not run, and why
+MANIFEST = "find-lr.json"  # what the test wrote, written after find-lr.csv: per framework, the steps it ran
+METRICS = ("lr", "loss", "smoothed_loss")  # the rows of one step
 
 
 def range_spec(study: StudySpec, framework: str, min_lr: float, max_lr: float, steps: int, device: str = "cpu") -> RunSpec:
@@ -105,7 +108,7 @@ def range_test(spec: RunSpec, data_dir=None, threads: int = 1) -> tuple[list[dic
             "split": "train"}
     rows = [{**base, "epoch": epoch, "step": i + 1, "metric": metric, "value": value}
             for i, (epoch, loss, s, lr) in enumerate(zip(epochs, losses, smooth, lrs))
-            for metric, value in (("lr", lr), ("loss", loss), ("smoothed_loss", s))]
+            for metric, value in zip(METRICS, (lr, loss, s))]
     stopped = stop_step(smooth) is not None
     return rows, {"framework": spec.framework, "framework_version": backend.version(), "device": ready.device,
                   "threads": ready.threads, "steps_run": len(losses), "stopped_early": stopped}
@@ -181,3 +184,21 @@ def compare(rows: pd.DataFrame, reference: str) -> pd.DataFrame:
 
 def to_rows_csv(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def check_written(df: pd.DataFrame, manifest_text: str, path, fix: str) -> None:
+    """``df`` (find-lr.csv) holds exactly the steps its manifest says each framework ran; else one line naming it."""
+    from .errors import BenchError
+
+    try:
+        ran = {entry["framework"]: int(entry["steps_run"]) for entry in json.loads(manifest_text)["frameworks"]}
+    except (ValueError, KeyError, TypeError) as e:
+        raise BenchError(f"{path.parent / MANIFEST} is damaged ({type(e).__name__}): {fix}") from None
+    have = df.groupby("framework").size().to_dict()
+    for framework in sorted(set(ran) | set(have)):
+        if have.get(framework, 0) != len(METRICS) * ran.get(framework, 0):
+            raise BenchError(f"{path} is damaged ({framework}: {have.get(framework, 0) / len(METRICS):g} steps where "
+                             f"{MANIFEST} records {ran.get(framework, 0)}): {fix}")
+    steps = df.groupby("framework")["step"].agg(["min", "max", "nunique"])
+    if not (steps["min"].eq(1) & steps["max"].eq(steps["nunique"])).all():
+        raise BenchError(f"{path} is damaged (its steps do not run 1, 2, ... in every framework): {fix}")

@@ -491,12 +491,14 @@ def skipped_blocks(skipped: pd.DataFrame) -> list[tuple[str, object]]:
 
 def find_lr_blocks(folder: Path, root: Path) -> list[tuple[str, object]]:
     """The section of one `bench find-lr` folder: the rules, each framework's suggestions side by side, the figure."""
-    from .find_lr import CHUNK, FAILED, SMOOTHING, STOP, compare
+    from .find_lr import CHUNK, FAILED, MANIFEST, SMOOTHING, STOP, check_written, compare
     from .plots import plot_find_lr
 
     study = folder.name.removesuffix("-find-lr")
     fix = f"run `bench find-lr {study}` again"
     df = read_combined(folder / "find-lr.csv", LEGACY_COLUMNS, len(LEGACY_COLUMNS), fix)
+    if (folder / MANIFEST).exists():  # folders from before it have their rows alone
+        check_written(df, (folder / MANIFEST).read_text(), folder / "find-lr.csv", fix)
     failed = read_combined(folder / FAILED, ["framework", "error"], 2, fix) if (folder / FAILED).exists() else None
     did_not_run = [] if failed is None or failed.empty else [
         ("p", "Did not run: " + "; ".join(f"{r.framework} ({r.error})" for r in failed.itertuples()))]

@@ -333,6 +333,8 @@ def read_combined(path: Path, columns: list[str], needed: int = 4, fix: str = RE
         raise BenchError(f"{path} is damaged ({str(e).splitlines()[0]}): {fix}") from None
     if cut:
         raise BenchError(f"{path} is damaged (it ends mid-line: cut short): {fix}")
+    if not isinstance(df.index, pd.RangeIndex):  # pandas makes the extra leading fields an index
+        raise BenchError(f"{path} is damaged (its rows have more fields than its header): {fix}")
     missing = [c for c in columns[:needed] if c not in df]
     if missing:
         raise BenchError(f"{path} is damaged (no {missing[0]!r} column): {fix}")

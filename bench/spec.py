@@ -386,7 +386,7 @@ def _line_of(text: str, key: str, section: str = "the study", nth: int = 0) -> s
             continue
         if current == want and (want != "configs" or tables == nth) and re.match(rf"\s*\"?{re.escape(key)}\"?\s*[=.]", line):
             return f":{i}"
-    return ""
+    return _line_of(text, want) if want else ""  # written inline: grid = { lr = [...] }
 
 
 def _check_keys(table, allowed, path: Path, text: str, section: str, nth: int = 0) -> None:

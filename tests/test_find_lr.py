@@ -1,5 +1,6 @@
 """The LR range test's rules (bench/find_lr.py): smoothing, the stop rule, the suggestions, the comparison."""
 
+import json
 import math
 
 import numpy as np
@@ -135,3 +136,33 @@ def test_a_cut_range_test_file_is_one_line(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "find-lr.csv is damaged (it ends mid-line" in err[0] and "bench find-lr t" in err[0], err
+
+
+@pytest.mark.parametrize("damage, said", [
+    ("rows cut at a line end", "keras: 30.3333 steps where find-lr.json records 61"),
+    ("a framework's rows lost", "keras: 0 steps where find-lr.json records 61"),
+    ("steps renumbered", "its steps do not run 1, 2, ..."),
+])
+def test_a_range_test_file_that_differs_from_its_manifest_is_one_line(tmp_path, capsys, damage, said):
+    """A find-lr.csv that lost whole rows passed every check of the file alone: its manifest says what was written."""
+    from bench.cli import main
+    from bench.find_lr import MANIFEST
+
+    folder = tmp_path / "t-find-lr"
+    folder.mkdir()
+    df = rows({"torch": curve(), "keras": curve(1)})
+    (folder / MANIFEST).write_text(json.dumps({"frameworks": [{"framework": "torch", "steps_run": 61},
+                                                              {"framework": "keras", "steps_run": 61}]}))
+    (folder / "find-lr.csv").write_text(df.to_csv(index=False))
+    assert main(["report", str(tmp_path)]) == 0  # as written: it holds what its manifest says
+    capsys.readouterr()
+    if damage == "rows cut at a line end":
+        df = df.iloc[:len(df) * 3 // 4]
+    elif damage == "a framework's rows lost":
+        df = df[df["framework"] != "keras"]
+    else:
+        df = df.assign(step=df["step"] + 1)
+    (folder / "find-lr.csv").write_text(df.to_csv(index=False))
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "find-lr.csv is damaged" in err[0] and said in err[0] and "bench find-lr t" in err[0], err

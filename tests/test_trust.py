@@ -228,8 +228,16 @@ def test_report_and_plot_read_a_damaged_combined_file_from_the_runs(tmp_path, ca
         assert f"`bench run mine --out {store.dir.parent}` rewrites it" in notes[0], err
 
 
-def test_a_damaged_combined_file_without_its_runs_is_one_line(tmp_path, capsys):
-    """A results.csv copied without its runs/ folder has nothing to be checked against but itself."""
+def _an_extra_field(path):
+    path.write_text("".join(line + (",x\n" if i else "\n") for i, line in enumerate(path.read_text().splitlines())))
+
+
+@pytest.mark.parametrize("damage, said", [(_word_for_a_number, "'abc' is not a number"),
+                                          (_an_extra_field, "its rows have more fields than its header")],
+                         ids=["a word for a number", "an extra unnamed field"])
+def test_a_damaged_combined_file_without_its_runs_is_one_line(tmp_path, capsys, damage, said):
+    """A results.csv copied without its runs/ folder has nothing to be checked against but itself. An extra
+    unnamed field on every data row once gave an AttributeError traceback."""
     import shutil
 
     from bench.cli import main
@@ -237,11 +245,11 @@ def test_a_damaged_combined_file_without_its_runs_is_one_line(tmp_path, capsys):
     study = study_file(tmp_path)
     store, _ = folder_with(tmp_path, study, [(s, "done", 1.0) for s in study.runs(["torch"])])
     shutil.rmtree(store.runs_dir)
-    _word_for_a_number(store.dir / "results.csv")
+    damage(store.dir / "results.csv")
     for command in ("report", "plot"):
         assert main([command, str(store.dir.parent)]) == 2
         err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and "results.csv is damaged" in err[0] and "'abc' is not a number" in err[0], err
+        assert len(err) == 1 and "results.csv is damaged" in err[0] and said in err[0], err
 
 
 def test_resume_does_not_trust_a_run_file_with_a_word_for_a_number(tmp_path):

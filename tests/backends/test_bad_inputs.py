@@ -41,6 +41,13 @@ def unwritable(tmp: Path) -> str:
     return str(tmp / "a-file" / "results")
 
 
+def blocked(tmp: Path) -> str:
+    """A results folder where a study's folder should be, a file is."""
+    (tmp / "blocked").mkdir()
+    (tmp / "blocked" / "digits").write_text("keep me")
+    return str(tmp / "blocked")
+
+
 def truncated_mnist(tmp: Path, real: Path) -> str:
     shutil.copytree(real / "mnist", tmp / "data" / "mnist")
     image = tmp / "data" / "mnist" / "train-images-idx3-ubyte.gz"
@@ -67,6 +74,8 @@ class Case:
             fill["study"] = study_file(tmp, **dict(self.study))
         if "{unwritable}" in self.command:
             fill["unwritable"] = unwritable(tmp)
+        if "{blocked}" in self.command:
+            fill["blocked"] = blocked(tmp)
         if "{truncated}" in self.command:
             fill["truncated"] = truncated_mnist(tmp, real)
         if "{empty}" in self.command:
@@ -76,7 +85,7 @@ class Case:
     def shown_command(self) -> str:
         command = self.command.replace("{study}", "study.toml").replace("{missing}", MISSING_FRAMEWORK or "paddle")
         command = command.replace("{out}", "$OUT").replace("{empty}", "$EMPTY").replace("{truncated}", "$DATA")
-        command = command.replace("{unwritable}", "a-file/results")
+        command = command.replace("{unwritable}", "a-file/results").replace("{blocked}", "$OUT")
         changes = "; ".join(f"{k} = {v}" if v is not None else f"no {k}" for k, v in self.study)
         return f"`{command}`" + (f" with `{changes}`" if changes else "")
 
@@ -101,6 +110,11 @@ CASES = [
          "study.toml", (("optimizer", '{ name = "sgd", momentum = -0.5 }'),)),
     Case("a grid value of the wrong type", "bench run {study} --out {out}", "each [grid] lr must be a finite number",
          "study.toml", (("grid", '{ lr = ["0.1"] }'),)),
+    Case("a grid lr not a number", "bench run {study} --out {out}", "study.toml:6: each [grid] lr must be a finite number "
+         "> 0, got nan", "study.toml:6", (("grid", "{ lr = [0.1, nan] }"),)),
+    Case("a reference to a metric lrbench does not record", "bench run {study} --out {out}",
+         "[[reference]]: unknown metric 'val.los'", "val.loss",
+         (("reference", '[{ metric = "val.los", epoch = 1, value = 0.5, tolerance = 0.1 }]'),)),
     Case("unknown normalisation", "bench run {study} --out {out}", "unknown normalize 'zscore'", "mean",
          (("normalize", '"zscore"'),)),
     Case("train_size past the dataset", "bench run {study} --out {out}", "digits has only 1437 examples",
@@ -142,6 +156,10 @@ CASES = [
     Case("data corrupt or truncated", "bench run lr-sweep --quick --data-dir {truncated} --out {out}", MNIST_MD5,
          "train-images-idx3-ubyte.gz"),
     Case("results folder not writable", "bench run digits --out {unwritable}", "cannot write results to", "--out"),
+    Case("a study's folder that is a file", "bench run digits --out {blocked}", "digits is a file, not a folder",
+         "move it away or choose another --out"),
+    Case("threads beyond the cores", "bench run digits --threads 1024 --out {out}", "is more than this machine's",
+         "give at most"),
     Case("--device cuda without a GPU", "bench run digits --quick --frameworks torch --device cuda --out {out}",
          "--device cuda but torch sees no CUDA GPU", "--device cpu"),
     Case("Ray address that does not answer", "bench run digits --quick --ray-address 127.0.0.1:9 --out {out}",
@@ -152,7 +170,10 @@ MESSAGES: dict[str, str] = {}  # bad input -> the line it got, as docs/errors.md
 
 def shown(line: str, tmp: Path, real: Path) -> str:
     """The message with this machine's paths replaced by placeholders."""
-    return line.replace(str(tmp), "$TMP").replace(str(real), "$DATA").replace(str(Path.home()), "~")
+    cores = os.cpu_count() or 1  # the page shows the same line on any machine
+    line = line.replace(f"machine's {cores} cores", "machine's N cores").replace(f"give at most {cores}", "give at most N")
+    return line.replace(str(tmp / "blocked"), "$OUT").replace(str(tmp), "$TMP").replace(str(real), "$DATA").replace(
+        str(Path.home()), "~")
 
 
 def check(case: Case, tmp: Path, real: Path, capsys) -> str:
@@ -168,6 +189,8 @@ def check(case: Case, tmp: Path, real: Path, capsys) -> str:
     assert not list(tmp.glob("out/*/runs/*")), "nothing is written for bad input"
     if case.bad_input == "results folder not writable":
         assert (tmp / "a-file").read_text() == "keep me"
+    if case.bad_input == "a study's folder that is a file":
+        assert (tmp / "blocked" / "digits").read_text() == "keep me"
     return shown(err[0], tmp, real)
 
 
@@ -237,9 +260,43 @@ def test_disk_full_loses_nothing_and_resumes(tmp_path, real_data_dir):
     assert len(list((tmp_path / "after-freed" / "sweep" / "runs").glob("*.json"))) == 3
 
 
+READ_ONLY = """set -e
+mount --bind "$RO/sweep" "$RO/sweep" && mount -o remount,bind,ro "$RO/sweep"
+set +e
+"$PY" -m bench.cli run "$STUDY" --frameworks torch --out "$RO" 2>"$TMP/err1"; echo $? > "$TMP/rc1"
+set -e
+mount --bind "$RO" "$RO" && mount -o remount,bind,ro "$RO"
+set +e
+"$PY" -m bench.cli report "$RO" 2>"$TMP/err2"; echo $? > "$TMP/rc2"
+"""
+SPECIAL = {  # bad inputs tested outside CASES -> the command docs/errors.md shows
+    "disk full": "`bench run STUDY --out $OUT` on a disk that fills up",
+    "a study's folder read-only": "`bench run STUDY --out $OUT` where `$OUT/STUDY` is read-only",
+    "report on a read-only folder": "`bench report $OUT` where `$OUT` is read-only",
+}
+
+
+def test_a_read_only_folder_is_one_line_before_any_run(tmp_path, real_data_dir):
+    """A read-only study folder once trained a run first, then said "Permission denied: free space"; a report on
+    one gave a PermissionError traceback. A read-only bind mount in a private namespace: even root cannot write."""
+    (tmp_path / "small.toml").write_text(SWEEP.format(lrs="[0.2, 0.1]"))
+    (tmp_path / "study.toml").write_text(SWEEP.format(lrs="[0.2, 0.1, 0.05]"))
+    subprocess.run([sys.executable, "-m", "bench.cli", "run", str(tmp_path / "small.toml"), "--frameworks", "torch",
+                    "--out", str(tmp_path / "ro")], check=True, capture_output=True)
+    before = files(tmp_path / "ro")
+    env = {**os.environ, "RO": str(tmp_path / "ro"), "TMP": str(tmp_path), "PY": sys.executable,
+           "STUDY": str(tmp_path / "study.toml")}
+    subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", READ_ONLY], env=env, check=True)
+    for n, said in ((1, "a study's folder read-only"), (2, "report on a read-only folder")):
+        err = (tmp_path / f"err{n}").read_text().strip().splitlines()
+        assert (tmp_path / f"rc{n}").read_text().strip() == "2", err
+        assert len(err) == 1 and "permission denied" in err[0] and "writable" in err[0], err
+        MESSAGES[said] = shown(err[0], tmp_path / "ro", real_data_dir).replace("$TMP", "$OUT")
+    assert files(tmp_path / "ro") == before  # nothing trained, nothing written
+
+
 def table() -> str:
-    commands = {c.bad_input: c.shown_command() for c in CASES}
-    commands["disk full"] = "`bench run STUDY --out $OUT` on a disk that fills up"
+    commands = {c.bad_input: c.shown_command() for c in CASES} | SPECIAL
     lines = ["| bad input | command | message (exit code 2) |", "|---|---|---|"]
     for bad_input, command in commands.items():
         lines.append(f"| {bad_input} | {command} | `` {MESSAGES[bad_input].replace('|', '/')} `` |")
@@ -248,7 +305,7 @@ def table() -> str:
 
 def test_readme_table_shows_these_messages():
     """Runs last in this file: the table in docs/errors.md is the messages the tests above got."""
-    missing = [c.bad_input for c in CASES if c.bad_input not in MESSAGES] + (["disk full"] if "disk full" not in MESSAGES else [])
+    missing = [name for name in [*(c.bad_input for c in CASES), *SPECIAL] if name not in MESSAGES]
     if missing:
         pytest.skip(f"not shown in this run: {', '.join(missing)}")
     text = ERRORS_PAGE.read_text()
