@@ -71,3 +71,20 @@ def test_a_stop_kills_the_process_of_its_own_at_once():
         signal.signal(signal.SIGALRM, previous)
     assert time.perf_counter() - start < 10
     assert multiprocessing.active_children() == []
+
+
+def _interrupted() -> str:
+    import os
+    import signal
+    import time
+
+    os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C reaches every process of the terminal's group
+    time.sleep(0.2)
+    return "went on"
+
+
+def test_a_run_process_leaves_ctrl_c_to_its_driver():
+    """An idle worker once printed its own KeyboardInterrupt traceback after the driver's stop line."""
+    from bench.executors import in_own_process
+
+    assert in_own_process("a run", _interrupted) == "went on"

@@ -5,6 +5,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 
 import pandas as pd
@@ -89,8 +90,11 @@ def alive(group: int) -> bool:
     return any(not s.startswith("Z") for s in out)  # zombies are already dead
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
-def test_a_stop_signal_stops_the_workers_and_keeps_finished_runs(tmp_path, signum):
+@pytest.mark.parametrize("signum, to_group", [(signal.SIGTERM, False), (signal.SIGHUP, False), (signal.SIGINT, True)],
+                         ids=["SIGTERM", "SIGHUP", "Ctrl-C"])
+def test_a_stop_signal_stops_the_workers_and_keeps_finished_runs(tmp_path, signum, to_group):
+    """Ctrl-C reaches every process of the terminal's group: a run process once printed its own
+    KeyboardInterrupt (or EOFError) traceback after the driver's stop line."""
     study = tmp_path / "long.toml"
     study.write_text(STUDY.replace("epochs = 2", "epochs = 40").replace("lr = [0.1, 0.05]", "lr = [0.1, 0.05, 0.02]"))
     folder = tmp_path / "out" / "repair"
@@ -99,7 +103,10 @@ def test_a_stop_signal_stops_the_workers_and_keeps_finished_runs(tmp_path, signu
     while not list(folder.glob("runs/*.json")) and time.time() < deadline:
         time.sleep(0.1)
     time.sleep(1.0)  # the second run is training
-    driver.send_signal(signum)  # to the driver alone, as `kill PID` does
+    if to_group:
+        os.killpg(driver.pid, signum)  # as a terminal does (the driver leads its own session here)
+    else:
+        driver.send_signal(signum)  # to the driver alone, as `kill PID` does
     _, err = driver.communicate(timeout=60)
     assert driver.returncode == 128 + signum, err
     assert err.strip().splitlines()[-1].startswith(f"bench: stopped by {signal.Signals(signum).name}")
@@ -109,6 +116,32 @@ def test_a_stop_signal_stops_the_workers_and_keeps_finished_runs(tmp_path, signu
         time.sleep(0.1)
     assert not alive(driver.pid), "a run process outlived the driver"
     assert len(pd.read_csv(folder / "manifest.csv")) >= 1  # finished runs kept
+
+
+def test_a_stopped_range_test_stops_at_once_and_says_nothing_was_written(tmp_path):
+    """SIGTERM to `bench find-lr` was once silent for 41 s (the driver waited for the test), then said
+    "finished runs are saved", though find-lr writes only when every framework has finished."""
+    study = tmp_path / "long.toml"
+    study.write_text(STUDY)
+    driver = subprocess.Popen([sys.executable, "-m", "bench.cli", "find-lr", str(study), "--frameworks", "torch",
+                               "--steps", "100000", "--max-lr", "0.0001", "--out", str(tmp_path / "out")],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 120
+    while not children(driver.pid) and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(3.0)  # the range test is training
+    sent = time.time()
+    driver.send_signal(signal.SIGTERM)
+    _, err = driver.communicate(timeout=60)
+    assert time.time() - sent < 5, err
+    assert driver.returncode == 128 + signal.SIGTERM, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("bench: stopped by SIGTERM; nothing was written") and "Traceback" not in err, err
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("*.csv"))
+
+
+def children(pid: int) -> list[str]:
+    return subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
 
 
 def test_a_folder_refuses_another_experiment_and_keeps_what_it_has(tmp_path, capsys):
