@@ -21,6 +21,7 @@ import contextlib
 import csv
 import errno
 import fcntl
+import hashlib
 import io
 import json
 import os
@@ -46,7 +47,7 @@ MANIFEST_COLUMNS = [
     "status", "error",
     "wall_seconds", "first_epoch_seconds", "median_epoch_seconds",
     "import_seconds", "data_seconds", "build_seconds", "process_seconds", "process_run", "python", "numpy", "platform", "node",
-    "started", "lrbench", "rows", "spec",
+    "started", "lrbench", "rows", "rows_sha256", "spec",
 ]
 # The rows every epoch of a run has (split, metric); weight_norm/<layer> and step losses come on top.
 EPOCH_METRICS = (("train", "loss"), ("train", "accuracy"), ("train", "lr"), ("train", "epoch_seconds"),
@@ -193,9 +194,10 @@ class ResultStore:
         before stays as it was, because every write goes to a temp file first.
         """
         run_id = manifest["run_id"]
-        manifest = {**manifest, "rows": len(rows)}
+        text = to_csv(rows, COLUMNS)
+        manifest = {**manifest, "rows": len(rows), "rows_sha256": digest(text)}
         try:
-            atomic_write(self.runs_dir / f"{run_id}.csv", to_csv(rows, COLUMNS))
+            atomic_write(self.runs_dir / f"{run_id}.csv", text)
             atomic_write(self.runs_dir / f"{run_id}.json", json.dumps(manifest, indent=1, sort_keys=True))
             self.rebuild(self.verify()[0])
         except OSError as e:
@@ -253,6 +255,11 @@ def _body(text: str, manifest: dict) -> str:
 LATER_DEFAULTS = {"init": "torch", "protocol": "fresh"}  # what runs recorded before these fields were all
 
 
+def digest(text: str) -> str:
+    """The SHA-256 of a run's rows as written: any later change to a value shows."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def _check_rows(path: Path, manifest: dict) -> str | None:
     """What is wrong with a finished run's CSV, or None."""
     try:
@@ -284,6 +291,8 @@ def _check_rows(path: Path, manifest: dict) -> str | None:
         missing = [f"{s}.{m}" for s, m in EPOCH_METRICS if (str(epoch), s, m) not in have]
         if missing:
             return f"epoch {epoch} has no {missing[0]} row"
+    if "rows_sha256" in manifest and digest(text) != manifest["rows_sha256"]:
+        return "its rows are not those its manifest recorded (their SHA-256 differs): a value was changed"
     return None
 
 

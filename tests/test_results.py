@@ -81,7 +81,8 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
 def test_unwritable_folder_is_one_line(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    with pytest.raises(BenchError, match="cannot write results to .*choose a writable folder with --out"):
+    with pytest.raises(BenchError, match="cannot write results to .*file is a file, not a folder: move it away or choose "
+                                         "another --out"):
         check_writable(blocker / "out")
 
 

@@ -261,3 +261,16 @@ def test_resume_does_not_trust_a_run_file_with_a_word_for_a_number(tmp_path):
     trusted, damaged = store.verify()
     assert damaged == {specs[0].run_id: "its value 'abc' is not a number"}
     assert {m["run_id"] for m in trusted} == {specs[1].run_id}
+
+
+def test_resume_does_not_trust_a_run_file_with_a_number_changed(tmp_path):
+    """A value edited to another number keeps the row count and every number a number: the manifest's SHA-256 of
+    the rows as written tells."""
+    study = study_file(tmp_path)
+    store, specs = folder_with(tmp_path, study, [(s, "done", 1.0) for s in study.runs(["torch"])])
+    run = store.runs_dir / f"{specs[0].run_id}.csv"
+    run.write_text(run.read_text().replace(",0.5\n", ",0.9\n", 1))
+    trusted, damaged = store.verify()
+    assert damaged == {specs[0].run_id: "its rows are not those its manifest recorded (their SHA-256 differs): a value "
+                                        "was changed"}
+    assert {m["run_id"] for m in trusted} == {specs[1].run_id}
