@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from bench.errors import BenchError
-from bench.init import Architecture
+from bench.models import Architecture
 
 
 @dataclass

@@ -45,8 +45,8 @@ def build_model(arch) -> keras.Model:
     shapes = arch.layers
     if arch.model == "lenet":
         (c1, c, k1, _), (c2, _, k2, _) = shapes["conv1"], shapes["conv2"]
-        side = 28 if arch.conv1_padding else 32
-        inputs = keras.Input((side, side, c))
+        _, h, w = arch.input_shape
+        inputs = keras.Input((h, w, c))
         x = layers.Conv2D(c1, k1, padding="same" if arch.conv1_padding else "valid", activation="relu", name="conv1")(inputs)
         x = layers.MaxPooling2D(2)(x)
         x = layers.Conv2D(c2, k2, activation="relu", name="conv2")(x)

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim import lr_scheduler
 
-from bench.init import Architecture
+from bench.models import Architecture
 from bench.schedules import PER_STEP, after_epoch, base_lr, per_step, range_factor, reference_schedule, warmup, warmup_factor
 
 from .base import EpochResult, EvalResult, resolve_device, schedule_source, weights_dtype

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .init import Architecture
+from .models import Architecture
 
 
 @dataclass(frozen=True)

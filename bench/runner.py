@@ -22,7 +22,8 @@ import numpy as np
 
 from .data import load_dataset
 from .errors import BenchError
-from .init import architecture, initial_weights
+from .init import initial_weights
+from .models import architecture
 from .progress import Progress
 from .provenance import lrbench_version
 from .schedules import SCHEDULES

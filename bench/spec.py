@@ -27,11 +27,11 @@ import pandas as pd
 from .claims import FILTERS, check_claim, check_filter, check_metric, parse_check
 from .data import CLASSES, DATASETS, SIZES, check_options
 from .errors import BenchError, SpecError
+from .models import MODELS
 from .params import Declaration, Param, choice, flag, integer, number, of_kind
 from .schedules import SCHEDULES, check_against_lr, check_against_run, schedule_params
 
 STUDIES_DIR = Path(__file__).parent / "studies"
-MODELS = ("lenet", "mlp")
 FIGURES = ("curves", "lr", "steps", "weight_norms")
 
 # Every hyperparameter is explicit so no framework default decides anything silently.

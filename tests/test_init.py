@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from bench.init import architecture, initial_weights
+from bench.init import initial_weights
+from bench.models import architecture
 
 
 def test_lenet_shapes_for_mnist_and_cifar():

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from bench.init import architecture, initial_weights
+from bench.init import initial_weights
 from bench.layout import CANONICAL, CHANNELS_LAST, DENSE_IN_OUT, from_layout, to_layout
+from bench.models import architecture
 
 LAYOUTS = [CANONICAL, CHANNELS_LAST, DENSE_IN_OUT]
 ARCHS = {"lenet-mnist": ("lenet", (1, 28, 28)), "lenet-cifar": ("lenet", (3, 32, 32)), "mlp": ("mlp", (3, 8, 8))}

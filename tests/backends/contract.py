@@ -3,7 +3,8 @@
 import numpy as np
 
 from backends import load_backend
-from bench.init import architecture, initial_weights
+from bench.init import initial_weights
+from bench.models import architecture
 from bench.schedules import Schedule
 from bench.spec import optimizer_params
 from tests.cases import (

@@ -68,7 +68,8 @@ def test_grouped_lenet_layers_compute_each_members_lenet(real_data_dir):
 
     from backends.torch_backend import FusedBackend, fused_lenet
     from bench.data import load_dataset
-    from bench.init import architecture, initial_weights
+    from bench.init import initial_weights
+    from bench.models import architecture
 
     data = load_dataset("mnist", real_data_dir, train_size=256, val_size=10)
     arch = architecture("lenet", data.input_shape, data.classes)
@@ -94,7 +95,8 @@ def _protocol_names(protocol) -> set[str]:
 def test_torch_fused_backend_implements_the_protocol():
     """backends/base.py's FusedBackend and Member say what --fused asks of an adapter; torch's has all of it."""
     from backends import base, load_backend
-    from bench.init import architecture, initial_weights
+    from bench.init import initial_weights
+    from bench.models import architecture
 
     fused = load_backend("torch", fused=True)
     missing = {n for n in _protocol_names(base.FusedBackend) if not hasattr(fused, n)}
