@@ -31,6 +31,15 @@ class EvalResult:
     predictions: np.ndarray  # argmax class per validation example
 
 
+class OptimizerBuilder(Protocol):
+    """An adapter's ``OPTIMIZERS[name]``, one per optimizer the core declares (bench/spec.py OPTIMIZERS)."""
+
+    def __call__(self, params, p: dict, lr):
+        """The framework's optimizer over ``params`` (the model's parameters; a framework whose optimizer meets
+        them at its first step ignores them) with every parameter of ``p`` (the declaration's, filled in) and
+        ``lr`` (a float, or the framework's schedule object that drives it)."""
+
+
 class Backend(Protocol):
     name: str
     schedule_source: str  # set by build: "native" or "reference" (see ``schedule_source``)

@@ -77,21 +77,19 @@ class TorchFormSGD(keras.optimizers.SGD):
         self.assign_sub(variable, ops.multiply(step, lr))
 
 
-# name -> builder(p, lr): one per optimizer the core declares (bench/spec.py OPTIMIZERS). Weight decay
-# is added to the gradients in the training step (coupled, as torch and Paddle apply it).
+# name -> OptimizerBuilder (backends/base.py): one per optimizer the core declares (bench/spec.py OPTIMIZERS).
+# A Keras optimizer meets its variables at its first step, so ``params`` goes unused. Weight decay is
+# added to the gradients in the training step (coupled, as torch and Paddle apply it).
 OPTIMIZERS = {
-    "sgd": lambda p, lr: {"torch": TorchFormSGD, "keras": keras.optimizers.SGD}[p["momentum_form"]](
+    "sgd": lambda params, p, lr: {"torch": TorchFormSGD, "keras": keras.optimizers.SGD}[p["momentum_form"]](
         learning_rate=lr, momentum=p["momentum"], nesterov=p["nesterov"]),
-    "adagrad": lambda p, lr: keras.optimizers.Adagrad(learning_rate=lr, epsilon=p["eps"],
-                                                      initial_accumulator_value=p["initial_accumulator_value"]),
-    "adam": lambda p, lr: keras.optimizers.Adam(learning_rate=lr, beta_1=p["beta1"], beta_2=p["beta2"], epsilon=p["eps"]),
-    "rmsprop": lambda p, lr: keras.optimizers.RMSprop(learning_rate=lr, rho=p["rho"], epsilon=p["eps"],
-                                                      momentum=p["momentum"], centered=p["centered"]),
+    "adagrad": lambda params, p, lr: keras.optimizers.Adagrad(learning_rate=lr, epsilon=p["eps"],
+                                                              initial_accumulator_value=p["initial_accumulator_value"]),
+    "adam": lambda params, p, lr: keras.optimizers.Adam(learning_rate=lr, beta_1=p["beta1"], beta_2=p["beta2"],
+                                                        epsilon=p["eps"]),
+    "rmsprop": lambda params, p, lr: keras.optimizers.RMSprop(learning_rate=lr, rho=p["rho"], epsilon=p["eps"],
+                                                              momentum=p["momentum"], centered=p["centered"]),
 }
-
-
-def make_optimizer(spec: dict, lr):
-    return OPTIMIZERS[spec["name"]](spec, lr)
 
 
 # ---------------------------------------------------------------- schedules
@@ -405,7 +403,7 @@ class Backend:
         self.arch, self.model, self.names = arch, build_model(arch), list(weights)
         self.model.set_weights(list(to_layout(weights, arch, CHANNELS_LAST).values()))
         self.schedule = make_schedule(schedule, lr, steps_per_epoch)
-        self.optimizer = make_optimizer(optimizer, self.schedule)
+        self.optimizer = OPTIMIZERS[optimizer["name"]](None, optimizer, self.schedule)
         self.schedule_source = schedule_source(SCHEDULES, schedule)
         self.per_step, self.steps_done = per_step(schedule), 0
         self.plateau = Schedule("plateau", lr, {k: v for k, v in schedule.items() if k != "name"}) \

@@ -204,29 +204,30 @@ def make_scheduler(spec: dict, lr: float, steps_per_epoch: int = 1):
     return AfterEpoch(scheduler, lr) if after_epoch(spec) else scheduler
 
 
-def _momentum(parameters, p, lr, decay):
+def _decay(p: dict):
+    """Paddle's coupled weight decay: None for none."""
+    return p["weight_decay"] or None
+
+
+def _momentum(params, p, lr):
     if p["momentum"] == 0 and not p["nesterov"]:
-        return paddle.optimizer.SGD(lr, parameters=parameters, weight_decay=decay)
-    return paddle.optimizer.Momentum(lr, momentum=p["momentum"], parameters=parameters, use_nesterov=p["nesterov"],
-                                     weight_decay=decay)
+        return paddle.optimizer.SGD(lr, parameters=params, weight_decay=_decay(p))
+    return paddle.optimizer.Momentum(lr, momentum=p["momentum"], parameters=params, use_nesterov=p["nesterov"],
+                                     weight_decay=_decay(p))
 
 
-# name -> builder(parameters, p, lr, weight decay or None): one per optimizer the core declares.
+# name -> OptimizerBuilder (backends/base.py): one per optimizer the core declares (bench/spec.py OPTIMIZERS).
 OPTIMIZERS = {
     "sgd": _momentum,
-    "adagrad": lambda parameters, p, lr, decay: paddle.optimizer.Adagrad(
-        lr, epsilon=p["eps"], parameters=parameters, weight_decay=decay,
+    "adagrad": lambda params, p, lr: paddle.optimizer.Adagrad(
+        lr, epsilon=p["eps"], parameters=params, weight_decay=_decay(p),
         initial_accumulator_value=p["initial_accumulator_value"]),
-    "adam": lambda parameters, p, lr, decay: paddle.optimizer.Adam(
-        lr, beta1=p["beta1"], beta2=p["beta2"], epsilon=p["eps"], parameters=parameters, weight_decay=decay),
-    "rmsprop": lambda parameters, p, lr, decay: paddle.optimizer.RMSProp(
-        lr, rho=p["rho"], epsilon=p["eps"], momentum=p["momentum"], centered=p["centered"], parameters=parameters,
-        weight_decay=decay),
+    "adam": lambda params, p, lr: paddle.optimizer.Adam(
+        lr, beta1=p["beta1"], beta2=p["beta2"], epsilon=p["eps"], parameters=params, weight_decay=_decay(p)),
+    "rmsprop": lambda params, p, lr: paddle.optimizer.RMSProp(
+        lr, rho=p["rho"], epsilon=p["eps"], momentum=p["momentum"], centered=p["centered"], parameters=params,
+        weight_decay=_decay(p)),
 }
-
-
-def make_optimizer(parameters, spec: dict, learning_rate):
-    return OPTIMIZERS[spec["name"]](parameters, spec, learning_rate, spec["weight_decay"] or None)
 
 
 class Backend:
@@ -256,7 +257,7 @@ class Backend:
         self.warmup = Warmup(self.scheduler, *warmup(schedule)) if warmup(schedule) else None
         self.per_batch = self.scheduler if schedule["name"] in PER_STEP else self.warmup  # stepped after every batch
         self.per_step = per_step(schedule)
-        self.optimizer = make_optimizer(self.model.parameters(), optimizer, self.warmup or self.scheduler)
+        self.optimizer = OPTIMIZERS[optimizer["name"]](self.model.parameters(), optimizer, self.warmup or self.scheduler)
         self.schedule_source = "reference" if isinstance(self.scheduler, ReferencePlateau) else \
             schedule_source(SCHEDULES, schedule)
 

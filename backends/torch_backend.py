@@ -51,7 +51,7 @@ class MLP(nn.Module):
 MODELS = {"lenet": LeNet, "mlp": MLP}
 
 
-# name -> builder(params, p, lr): one per optimizer the core declares (bench/spec.py OPTIMIZERS).
+# name -> OptimizerBuilder (backends/base.py): one per optimizer the core declares (bench/spec.py OPTIMIZERS).
 OPTIMIZERS = {
     "sgd": lambda params, p, lr: torch.optim.SGD(params, lr=lr, momentum=p["momentum"], nesterov=p["nesterov"],
                                                  weight_decay=p["weight_decay"], dampening=0.0),
@@ -66,10 +66,6 @@ OPTIMIZERS = {
 }
 
 
-def make_optimizer(params, spec: dict, lr: float) -> torch.optim.Optimizer:
-    return OPTIMIZERS[spec["name"]](params, spec, lr)
-
-
 def make_scheduler(opt: torch.optim.Optimizer, spec: dict, lr: float, steps_per_epoch: int = 1):
     """torch's own schedulers with the reference semantics; None for a constant lr.
 
@@ -82,10 +78,8 @@ def make_scheduler(opt: torch.optim.Optimizer, spec: dict, lr: float, steps_per_
     if stepwise:
         spec = {**spec, "steps_per_epoch": steps_per_epoch}
     p = {k: v for k, v in spec.items() if k != "name"}
-    if spec["name"] == "plateau":
-        return lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=p["factor"], patience=p["patience"],
-                                              threshold=p["threshold"], threshold_mode="rel",
-                                              cooldown=p["cooldown"], min_lr=p["min_lr"])
+    if spec["name"] == "plateau":  # stepped with each epoch's val loss, alone (no SequentialLR takes it)
+        return _plateau(opt, p, lr)
     base = base_lr(spec, lr)
     for group in opt.param_groups:  # a per-step scheduler sets its own (CyclicLR reads a preset initial_lr as its floor)
         group["lr"] = base
@@ -113,6 +107,12 @@ def make_warmup(opt: torch.optim.Optimizer, spec: dict) -> lr_scheduler.LinearLR
         return None
     steps, start = warmup(spec)
     return lr_scheduler.LinearLR(opt, start_factor=start, end_factor=1.0, total_iters=steps)
+
+
+def _plateau(opt, p, lr):
+    return lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=p["factor"], patience=p["patience"],
+                                          threshold=p["threshold"], threshold_mode="rel", cooldown=p["cooldown"],
+                                          min_lr=p["min_lr"])
 
 
 def _cosine(opt, p, lr):
@@ -144,7 +144,7 @@ SCHEDULES = {
     "cosine_restarts": lambda opt, p, lr: ([lr_scheduler.CosineAnnealingWarmRestarts(
         opt, T_0=p["t_0"], T_mult=p["t_mult"], eta_min=p["eta_min"])], []),
     "polynomial": lambda opt, p, lr: ([lr_scheduler.PolynomialLR(opt, total_iters=p["t_max"], power=p["power"])], []),
-    "plateau": None,  # ReduceLROnPlateau, in make_scheduler: it reads each epoch's val loss
+    "plateau": _plateau,  # the scheduler alone: make_scheduler returns it before any segment
     # per step, stepped after every batch; momentum is not cycled (bench/schedules.py)
     "one_cycle": lambda opt, p, lr: ([lr_scheduler.OneCycleLR(
         opt, max_lr=lr, total_steps=p["cycle_epochs"] * p["steps_per_epoch"], pct_start=p["pct_start"],
@@ -199,7 +199,7 @@ class Backend:
         dtype = getattr(torch, weights_dtype(weights))
         self.model = MODELS[arch.model](arch).to(self.device, dtype, memory_format=torch.channels_last)
         self.model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
-        self.optimizer = make_optimizer(self.model.parameters(), optimizer, lr)
+        self.optimizer = OPTIMIZERS[optimizer["name"]](self.model.parameters(), optimizer, lr)
         self.scheduler = make_scheduler(self.optimizer, schedule, lr, steps_per_epoch)
         self.warmup, self.spec = make_warmup(self.optimizer, schedule), schedule
         self.per_batch = self.scheduler if schedule["name"] in PER_STEP else self.warmup  # stepped after every batch
@@ -326,7 +326,7 @@ class FusedBackend(Backend):
         self.grouped = FUSED_MODELS.get(arch.model) if self.device.type == "cuda" or arch.model == "mlp" else None
         self.params = [{k: nn.Parameter(_like_model(torch.from_numpy(v).to(self.device))) for k, v in weights.items()}
                        for _ in members]
-        self.optimizers = [make_optimizer(p.values(), opt, lr) for p, (opt, _, lr) in zip(self.params, members)]
+        self.optimizers = [OPTIMIZERS[opt["name"]](p.values(), opt, lr) for p, (opt, _, lr) in zip(self.params, members)]
         self.schedulers = [make_scheduler(o, sched, lr) for o, (_, sched, lr) in zip(self.optimizers, members)]
         self.sources = [schedule_source(SCHEDULES, sched) for _, sched, _ in members]
 

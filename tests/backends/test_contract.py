@@ -5,23 +5,26 @@ every installed one; a named framework that is not installed fails, it is not sk
 The tests run in this process, so TensorFlow (keras) and Paddle go in separate runs.
 """
 
+import inspect
 import math
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from backends import DEFAULT_FRAMEWORKS, installed, load_adapter, load_baselines
+from backends.base import OptimizerBuilder
 from bench.data import load_dataset
 from bench.executors import groups, run_local
 from bench.results import COLUMNS, TIMING_METRICS
 from bench.runner import train
-from bench.schedules import SCHEDULES
+from bench.schedules import SCHEDULES, Schedule
 from bench.spec import OPTIMIZERS as DECLARED
 from bench.spec import RunSpec, load_study, optimizer_params
 from tests.backends.contract import applied_lrs, applied_step_lrs, built, mlp_logits_match_numpy, weights_round_trip
-from tests.cases import SCHEDULE_CASES, STEP_CASES, WARMUP_CASES
+from tests.cases import SCHEDULE_CASES, STEP_CASES, WARMUP_CASES, schedule_name
 
 pytestmark = [pytest.mark.torch, pytest.mark.keras, pytest.mark.paddle]  # the tox envs that run this file (see tests/conftest.py)
 
@@ -160,14 +163,51 @@ def test_perf_baselines_time_lenet_epochs(framework):
 
 
 def test_registries_cover_the_declarations(framework):
-    """Every declared optimizer has a builder; a framework's native schedules are declared ones (the rest
-    run from the reference, and the manifest says which)."""
+    """Every declared optimizer has a builder of the one signature (backends/base.py OptimizerBuilder); a
+    framework's native schedules are declared ones (the rest run from the reference, and the manifest says which)."""
     adapter = load_adapter(framework)
     assert set(adapter.OPTIMIZERS) == set(DECLARED)
+    wanted = list(inspect.signature(OptimizerBuilder.__call__).parameters)[1:]
+    for name, builder in adapter.OPTIMIZERS.items():
+        assert list(inspect.signature(builder).parameters) == wanted, f"{framework} OPTIMIZERS[{name!r}]"
     assert set(adapter.SCHEDULES) <= set(SCHEDULES)
-    assert "polynomial" in adapter.SCHEDULES  # native in all three
     spec = RunSpec(study="t", framework=framework, model="mlp", dataset="digits", optimizer=optimizer_params({"name": "sgd"}),
                    schedule={"name": "inverse_sqrt"}, lr=0.1, batch_size=64, epochs=1, seed=0, device="cpu",
                    train_size=128, val_size=64)
     source = train(spec, threads=1).manifest["schedule_source"]
     assert source == ("native" if "inverse_sqrt" in adapter.SCHEDULES else "reference")
+
+
+NATIVE_PAGE = Path(__file__).resolve().parents[2] / "docs" / "frameworks.md"
+NATIVE_START, NATIVE_END = "<!-- native-schedules:start -->", "<!-- native-schedules:end -->"
+
+
+def schedule_sources(framework) -> dict[str, str]:
+    """Each declared schedule, built as a run builds it (on the parameters of its first test case): "native"
+    or "reference", as the backend reports it to the manifest."""
+    cases = {**SCHEDULE_CASES, **STEP_CASES}
+    sources = {}
+    for name in SCHEDULES:
+        params = cases[min((c for c in cases if schedule_name(c) == name), key=len)]
+        backend, _ = built(framework, schedule={"name": name, **Schedule(name, 0.3, params).params}, lr=0.3)
+        sources[name] = backend.schedule_source
+    return sources
+
+
+def test_the_native_schedules_are_those_docs_frameworks_md_declares(framework):
+    """docs/frameworks.md declares which schedules each framework runs with its own scheduler. Deleting an
+    adapter's native entry once passed every test (the schedule fell back to the reference silently); now its
+    row differs. `BENCH_UPDATE_DOCS=1` rewrites this framework's row."""
+    sources = schedule_sources(framework)
+    row = (f"| {framework} | {', '.join(n for n, s in sources.items() if s == 'native')} | "
+           f"{', '.join(n for n, s in sources.items() if s == 'reference') or '-'} |")
+    text = NATIVE_PAGE.read_text()
+    start, end = text.index(NATIVE_START) + len(NATIVE_START), text.index(NATIVE_END)
+    rows = {line.split("|")[1].strip(): line for line in text[start:end].strip().splitlines()[2:]}
+    if os.environ.get("BENCH_UPDATE_DOCS") == "1":
+        rows[framework] = row
+        table = ["| framework | its own scheduler | driven from the reference |", "|---|---|---|",
+                 *(rows[f] for f in sorted(rows))]
+        NATIVE_PAGE.write_text(text[:start] + "\n" + "\n".join(table) + "\n" + text[end:])
+        return
+    assert rows.get(framework) == row, "docs/frameworks.md's native schedules differ: BENCH_UPDATE_DOCS=1 to rewrite"
