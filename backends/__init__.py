@@ -31,9 +31,9 @@ FRAMEWORKS: dict[str, Framework] = {
     "keras": Framework("keras", ("keras", "tensorflow"), "keras",
                        (("KERAS_BACKEND", "tensorflow"), ("TF_CPP_MIN_LOG_LEVEL", "2")),
                        momentum_forms=("torch", "keras"), style=("#2e86ab", (4, 1.5), "s")),
-    "keras-jax": Framework("keras", ("keras", "jax"), "keras", (("KERAS_BACKEND", "jax"),), momentum_forms=("torch", "keras"),
-                           style=("#7b2cbf", (3, 1.2, 1, 1.2), "D")),
-    "keras-torch": Framework("keras", ("keras", "torch"), "keras", (("KERAS_BACKEND", "torch"),),
+    "keras-jax": Framework("keras", ("keras", "jax"), "keras-jax", (("KERAS_BACKEND", "jax"),),
+                           momentum_forms=("torch", "keras"), style=("#7b2cbf", (3, 1.2, 1, 1.2), "D")),
+    "keras-torch": Framework("keras", ("keras", "torch"), "keras-torch", (("KERAS_BACKEND", "torch"),),
                              momentum_forms=("torch", "keras"), style=("#f2a541", (6, 2), "v")),
     "paddle": Framework("paddle", ("paddle",), "paddle", dist="paddlepaddle", style=("#3bb273", (1, 1), "^")),
 }

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-ENVS = ("core", "torch", "keras", "paddle", "parity")  # one tox env each, selecting its tests by marker
+ENVS = ("core", "torch", "keras", "keras_jax", "keras_torch", "paddle", "parity")  # a tox env each (keras_jax: keras-jax)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -26,7 +26,8 @@ from bench.spec import RunSpec, load_study, optimizer_params
 from tests.backends.contract import applied_lrs, applied_step_lrs, built, mlp_logits_match_numpy, weights_round_trip
 from tests.cases import SCHEDULE_CASES, STEP_CASES, WARMUP_CASES, schedule_name
 
-pytestmark = [pytest.mark.torch, pytest.mark.keras, pytest.mark.paddle]  # the tox envs that run this file (see tests/conftest.py)
+pytestmark = [pytest.mark.torch, pytest.mark.keras, pytest.mark.keras_jax, pytest.mark.keras_torch,
+              pytest.mark.paddle]  # the tox envs that run this file (see tests/conftest.py)
 
 NAMED = os.environ.get("BENCH_FRAMEWORKS")
 FRAMEWORKS = NAMED.split(",") if NAMED else [f for f in DEFAULT_FRAMEWORKS if installed(f)]

@@ -4,6 +4,7 @@ Each framework runs in its own process (the runner's executor, or the logits wor
 so TensorFlow and Paddle never share one. Needs torch and the framework compared.
 """
 
+import os
 import subprocess
 import sys
 
@@ -18,10 +19,11 @@ from bench.spec import RunSpec, optimizer_params
 
 pytestmark = pytest.mark.parity  # the tox envs that run this file (see tests/conftest.py)
 
-OTHERS = ["keras", "paddle"]
+# The frameworks compared with torch: keras and paddle in the parity env; a Keras variant's own env names it.
+OTHERS = os.environ.get("BENCH_PARITY", "keras,paddle").split(",")
 STEPS = 50
-# float32 Adam: steps within 1e-3 of torch, measured (keras 11, paddle 29 of 50).
-ADAM_FLOAT32_STEPS = {"keras": 10, "paddle": 25}
+# float32 Adam: steps within 1e-3 of torch, measured (keras, keras-jax and keras-torch 11, paddle 29 of 50).
+ADAM_FLOAT32_STEPS = {"keras": 10, "keras-jax": 10, "keras-torch": 10, "paddle": 25}
 # float64 (no rounding to hide behind): what is left is each framework's math.
 FLOAT64 = {
     ("keras", "sgd"): (0, 1e-12),
