@@ -32,7 +32,7 @@ class EvalResult:
 
 
 class OptimizerBuilder(Protocol):
-    """An adapter's ``OPTIMIZERS[name]``, one per optimizer the core declares (bench/spec.py OPTIMIZERS)."""
+    """An adapter's ``OPTIMIZER_BUILDERS[name]``, one per optimizer the core declares (bench/spec.py OPTIMIZERS)."""
 
     def __call__(self, params, p: dict, lr):
         """The framework's optimizer over ``params`` (the model's parameters; a framework whose optimizer meets
@@ -62,7 +62,7 @@ class Backend(Protocol):
         steps_per_epoch is for frameworks whose schedules count optimizer steps, and for the
         per-step schedules (bench/schedules.py PER_STEP), which the backend steps after every
         batch instead of after every epoch. A warm-up (``warmup_steps``) is stepped after every
-        batch too, its epoch schedule after every epoch. Either way (``per_step``), the backend
+        batch too, its epoch schedule after every epoch. Either way (``lr_moves_per_step``), the backend
         reports each batch's lr in ``batch_lrs``."""
 
     def applied_lr(self) -> float:

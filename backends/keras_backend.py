@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import os
 
-import keras  # noqa: E402  (after the KERAS_BACKEND choice made by the runner)
+import keras  # KERAS_BACKEND is set before this import (backends.load_adapter)
 import numpy as np
-from keras import layers, ops  # noqa: E402
+from keras import layers, ops
 
 from bench.layout import CHANNELS_LAST, from_layout, to_layout
-from bench.schedules import PER_STEP, Schedule, after_epoch, base_lr, per_step, range_factor, reference_schedule, warmup
+from bench.schedules import PER_STEP, Schedule, after_epoch, base_lr, lr_moves_per_step, range_factor, reference_schedule, warmup
 
 from .base import EpochResult, EvalResult, resolve_device, schedule_source, weights_dtype
 
@@ -80,7 +80,7 @@ class TorchFormSGD(keras.optimizers.SGD):
 # name -> OptimizerBuilder (backends/base.py): one per optimizer the core declares (bench/spec.py OPTIMIZERS).
 # A Keras optimizer meets its variables at its first step, so ``params`` goes unused. Weight decay is
 # added to the gradients in the training step (coupled, as torch and Paddle apply it).
-OPTIMIZERS = {
+OPTIMIZER_BUILDERS = {
     "sgd": lambda params, p, lr: {"torch": TorchFormSGD, "keras": keras.optimizers.SGD}[p["momentum_form"]](
         learning_rate=lr, momentum=p["momentum"], nesterov=p["nesterov"]),
     "adagrad": lambda params, p, lr: keras.optimizers.Adagrad(learning_rate=lr, epsilon=p["eps"],
@@ -171,7 +171,7 @@ def _warmup_cosine(p, lr):
 # its dtype): the schedules Keras has natively. Any other declared schedule is driven from the
 # reference (``Reference``); plateau is driven from the reference after each epoch (Keras has no
 # reduce-on-plateau schedule outside ``fit``).
-SCHEDULES = {
+NATIVE_SCHEDULES = {
     "constant": lambda p, lr: Constant(lr),
     "step": lambda p, lr: schedules.ExponentialDecay(lr, decay_steps=p["step_size"], decay_rate=p["gamma"], staircase=True),
     "multistep": _multistep,
@@ -198,7 +198,7 @@ def make_schedule(spec: dict, lr: float, steps_per_epoch: int):
     if name == "plateau" or (name == "constant" and base == lr and not after_epoch(spec)):
         epochs = lr
     else:
-        build = SCHEDULES.get(name)
+        build = NATIVE_SCHEDULES.get(name)
         inner = build(spec, np.float64(base)) if build else Reference(reference_schedule(spec, base), steps_per_epoch)
         if name in PER_STEP:
             return inner
@@ -334,8 +334,6 @@ STEPS = {"tensorflow": _TensorFlowSteps, "jax": _JaxSteps, "torch": _TorchSteps}
 
 
 class Backend:
-    name = "keras"
-
     def version(self) -> str:
         engine = keras.backend.backend()
         if engine == "tensorflow":
@@ -403,9 +401,9 @@ class Backend:
         self.arch, self.model, self.names = arch, build_model(arch), list(weights)
         self.model.set_weights(list(to_layout(weights, arch, CHANNELS_LAST).values()))
         self.schedule = make_schedule(schedule, lr, steps_per_epoch)
-        self.optimizer = OPTIMIZERS[optimizer["name"]](None, optimizer, self.schedule)
-        self.schedule_source = schedule_source(SCHEDULES, schedule)
-        self.per_step, self.steps_done = per_step(schedule), 0
+        self.optimizer = OPTIMIZER_BUILDERS[optimizer["name"]](None, optimizer, self.schedule)
+        self.schedule_source = schedule_source(NATIVE_SCHEDULES, schedule)
+        self.logs_step_lrs, self.steps_done = lr_moves_per_step(schedule), 0
         self.plateau = Schedule("plateau", lr, {k: v for k, v in schedule.items() if k != "name"}) \
             if schedule["name"] == "plateau" else None
         self.steps = STEPS[self.engine](self.model, self.optimizer, optimizer["weight_decay"])
@@ -431,7 +429,7 @@ class Backend:
         losses = ops.convert_to_numpy(ops.stack(losses)).astype(np.float64)
         first, self.steps_done = self.steps_done, self.steps_done + len(losses)
         return EpochResult(losses, int(ops.convert_to_numpy(ops.sum(ops.stack(correct)))),
-                           self._lrs(first, len(losses)) if self.per_step else None)
+                           self._lrs(first, len(losses)) if self.logs_step_lrs else None)
 
     def _lrs(self, first: int, n: int) -> np.ndarray:
         """The lr of each of the epoch's steps: the optimizer's schedule object at the step counts the

@@ -26,7 +26,7 @@ from paddle import nn
 from paddle.optimizer import lr as lr_sched
 
 from bench.layout import DENSE_IN_OUT, from_layout, to_layout
-from bench.schedules import PER_STEP, Schedule, after_epoch, base_lr, per_step, range_factor, reference_schedule, warmup
+from bench.schedules import PER_STEP, Schedule, after_epoch, base_lr, lr_moves_per_step, range_factor, reference_schedule, warmup
 
 from .base import EpochResult, EvalResult, resolve_device, schedule_source, weights_dtype
 
@@ -152,7 +152,7 @@ def _warmup_cosine(p, lr):
 
 # name -> builder(p, lr) of a paddle.optimizer.lr scheduler (or the plain lr): the schedules Paddle has
 # natively. Any other declared schedule is driven from the reference (a LambdaDecay over it).
-SCHEDULES = {
+NATIVE_SCHEDULES = {
     "constant": lambda p, lr: lr,
     "step": lambda p, lr: lr_sched.StepDecay(lr, step_size=p["step_size"], gamma=p["gamma"]),
     "multistep": lambda p, lr: lr_sched.MultiStepDecay(lr, milestones=list(p["milestones"]), gamma=p["gamma"]),
@@ -173,7 +173,7 @@ SCHEDULES = {
         anneal_strategy=p["anneal"], three_phase=p["three_phase"]),
     "cyclic": lambda p, lr: lr_sched.CyclicLR(p["min_lr"], lr, step_size_up=p["step_size_up"],
                                               step_size_down=p.get("step_size_down"), mode=p["mode"], exp_gamma=p["gamma"]),
-    "cosine_per_step": lambda p, lr: SCHEDULES["cosine"](p, lr),  # its t_max counted in steps
+    "cosine_per_step": lambda p, lr: NATIVE_SCHEDULES["cosine"](p, lr),  # its t_max counted in steps
     "range_test": lambda p, lr: _range_test(p["min_lr"], range_factor(lr, p["min_lr"], p["steps"])),
 }
 
@@ -195,7 +195,7 @@ def make_scheduler(spec: dict, lr: float, steps_per_epoch: int = 1):
     if spec["name"] == "plateau":
         return _plateau(spec, lr)
     base = base_lr(spec, lr)
-    build = SCHEDULES.get(spec["name"])
+    build = NATIVE_SCHEDULES.get(spec["name"])
     if build is None:
         reference, steps = reference_schedule(spec, base), spec.get("steps_per_epoch", 1)
         scheduler = lr_sched.LambdaDecay(base, lambda t: reference.at(t, steps) / base)
@@ -217,7 +217,7 @@ def _momentum(params, p, lr):
 
 
 # name -> OptimizerBuilder (backends/base.py): one per optimizer the core declares (bench/spec.py OPTIMIZERS).
-OPTIMIZERS = {
+OPTIMIZER_BUILDERS = {
     "sgd": _momentum,
     "adagrad": lambda params, p, lr: paddle.optimizer.Adagrad(
         lr, epsilon=p["eps"], parameters=params, weight_decay=_decay(p),
@@ -231,8 +231,6 @@ OPTIMIZERS = {
 
 
 class Backend:
-    name = "paddle"
-
     def version(self) -> str:
         return paddle.__version__
 
@@ -255,11 +253,11 @@ class Backend:
         self.model.set_state_dict({k: paddle.to_tensor(v) for k, v in to_layout(weights, arch, DENSE_IN_OUT).items()})
         self.scheduler = make_scheduler(schedule, lr, steps_per_epoch)
         self.warmup = Warmup(self.scheduler, *warmup(schedule)) if warmup(schedule) else None
-        self.per_batch = self.scheduler if schedule["name"] in PER_STEP else self.warmup  # stepped after every batch
-        self.per_step = per_step(schedule)
-        self.optimizer = OPTIMIZERS[optimizer["name"]](self.model.parameters(), optimizer, self.warmup or self.scheduler)
+        self.batch_scheduler = self.scheduler if schedule["name"] in PER_STEP else self.warmup  # stepped after every batch
+        self.logs_step_lrs = lr_moves_per_step(schedule)
+        self.optimizer = OPTIMIZER_BUILDERS[optimizer["name"]](self.model.parameters(), optimizer, self.warmup or self.scheduler)
         self.schedule_source = "reference" if isinstance(self.scheduler, ReferencePlateau) else \
-            schedule_source(SCHEDULES, schedule)
+            schedule_source(NATIVE_SCHEDULES, schedule)
 
     def applied_lr(self) -> float:
         return float(self.optimizer.get_lr())
@@ -268,7 +266,7 @@ class Backend:
         self.model.train()
         order = paddle.to_tensor(order)
         losses, correct = [], paddle.zeros([], dtype="int64")
-        lrs = [] if self.per_step else None  # host floats: no device sync
+        lrs = [] if self.logs_step_lrs else None  # host floats: no device sync
         for start in range(0, order.shape[0], batch_size):
             idx = order[start:start + batch_size]
             x, y = paddle.gather(self.train_x, idx), paddle.gather(self.train_y, idx)
@@ -278,8 +276,8 @@ class Backend:
             if lrs is not None:
                 lrs.append(self.optimizer.get_lr())
             self.optimizer.step()
-            if self.per_batch is not None:
-                self.per_batch.step()
+            if self.batch_scheduler is not None:
+                self.batch_scheduler.step()
             self.optimizer.clear_grad()
             losses.append(loss.detach())
             correct += (logits.detach().argmax(1) == y).astype("int64").sum()
@@ -298,7 +296,7 @@ class Backend:
         return EvalResult(float(loss_sum), paddle.concat(predictions).numpy())
 
     def end_epoch(self, val_loss: float) -> None:
-        if self.scheduler is self.per_batch:
+        if self.scheduler is self.batch_scheduler:
             return
         if isinstance(self.scheduler, (lr_sched.ReduceOnPlateau, ReferencePlateau)):
             self.scheduler.step(val_loss)

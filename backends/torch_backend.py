@@ -16,7 +16,16 @@ from torch import nn
 from torch.optim import lr_scheduler
 
 from bench.models import Architecture
-from bench.schedules import PER_STEP, after_epoch, base_lr, per_step, range_factor, reference_schedule, warmup, warmup_factor
+from bench.schedules import (
+    PER_STEP,
+    after_epoch,
+    base_lr,
+    lr_moves_per_step,
+    range_factor,
+    reference_schedule,
+    warmup,
+    warmup_factor,
+)
 
 from .base import EpochResult, EvalResult, resolve_device, schedule_source, weights_dtype
 
@@ -52,7 +61,7 @@ MODELS = {"lenet": LeNet, "mlp": MLP}
 
 
 # name -> OptimizerBuilder (backends/base.py): one per optimizer the core declares (bench/spec.py OPTIMIZERS).
-OPTIMIZERS = {
+OPTIMIZER_BUILDERS = {
     "sgd": lambda params, p, lr: torch.optim.SGD(params, lr=lr, momentum=p["momentum"], nesterov=p["nesterov"],
                                                  weight_decay=p["weight_decay"], dampening=0.0),
     "adagrad": lambda params, p, lr: torch.optim.Adagrad(params, lr=lr, eps=p["eps"], weight_decay=p["weight_decay"],
@@ -134,7 +143,7 @@ def _warmup_cosine(opt, p, lr):
 
 # name -> builder(opt, p, lr) -> (schedulers, the epochs where each after the first takes over): the
 # schedules torch has natively. Any other declared schedule is driven from the reference (a LambdaLR).
-SCHEDULES = {
+NATIVE_SCHEDULES = {
     "constant": lambda opt, p, lr: ([], []),
     "step": lambda opt, p, lr: ([lr_scheduler.StepLR(opt, step_size=p["step_size"], gamma=p["gamma"])], []),
     "multistep": lambda opt, p, lr: ([lr_scheduler.MultiStepLR(opt, milestones=list(p["milestones"]), gamma=p["gamma"])], []),
@@ -167,7 +176,7 @@ def _range_test(opt, p, lr):
 
 def _segments(opt, spec: dict, lr: float) -> tuple[list, list[int]]:
     """The schedule as torch schedulers and the epochs where each after the first takes over."""
-    build = SCHEDULES.get(spec["name"])
+    build = NATIVE_SCHEDULES.get(spec["name"])
     if build is None:  # no native scheduler (inverse square root): the reference, epoch by epoch (or step by step)
         reference, steps = reference_schedule(spec, lr), spec.get("steps_per_epoch", 1)
         return [lr_scheduler.LambdaLR(opt, lambda t: reference.at(t, steps) / lr)], []
@@ -175,8 +184,6 @@ def _segments(opt, spec: dict, lr: float) -> tuple[list, list[int]]:
 
 
 class Backend:
-    name = "torch"
-
     def version(self) -> str:
         return torch.__version__
 
@@ -199,12 +206,12 @@ class Backend:
         dtype = getattr(torch, weights_dtype(weights))
         self.model = MODELS[arch.model](arch).to(self.device, dtype, memory_format=torch.channels_last)
         self.model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
-        self.optimizer = OPTIMIZERS[optimizer["name"]](self.model.parameters(), optimizer, lr)
+        self.optimizer = OPTIMIZER_BUILDERS[optimizer["name"]](self.model.parameters(), optimizer, lr)
         self.scheduler = make_scheduler(self.optimizer, schedule, lr, steps_per_epoch)
         self.warmup, self.spec = make_warmup(self.optimizer, schedule), schedule
-        self.per_batch = self.scheduler if schedule["name"] in PER_STEP else self.warmup  # stepped after every batch
-        self.schedule_source = schedule_source(SCHEDULES, schedule)
-        self.per_step = per_step(schedule)
+        self.batch_scheduler = self.scheduler if schedule["name"] in PER_STEP else self.warmup  # stepped after every batch
+        self.schedule_source = schedule_source(NATIVE_SCHEDULES, schedule)
+        self.logs_step_lrs = lr_moves_per_step(schedule)
 
     def applied_lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
@@ -215,7 +222,7 @@ class Backend:
         batches = order.split(batch_size)
         losses = torch.empty(len(batches), dtype=torch.float64, device=self.device)
         correct = torch.zeros((), dtype=torch.int64, device=self.device)
-        lrs = np.empty(len(batches)) if self.per_step else None  # host floats: no device sync
+        lrs = np.empty(len(batches)) if self.logs_step_lrs else None  # host floats: no device sync
         for i, idx in enumerate(batches):
             x, y = self.train_x[idx], self.train_y[idx]
             logits = self.model(x)
@@ -225,8 +232,8 @@ class Backend:
             if lrs is not None:
                 lrs[i] = self.optimizer.param_groups[0]["lr"]
             self.optimizer.step()
-            if self.per_batch is not None:
-                self.per_batch.step()
+            if self.batch_scheduler is not None:
+                self.batch_scheduler.step()
             losses[i] = loss.detach()
             correct += (logits.detach().argmax(1) == y).sum()
         return EpochResult(losses.cpu().numpy(), int(correct), lrs)
@@ -246,7 +253,7 @@ class Backend:
         return EvalResult(float(loss_sum), torch.cat(predictions).cpu().numpy())
 
     def end_epoch(self, val_loss: float) -> None:
-        if self.scheduler is None or self.scheduler is self.per_batch:
+        if self.scheduler is None or self.scheduler is self.batch_scheduler:
             return
         # Mid-warm-up, the epoch scheduler steps the lr without the warm-up's factor: LambdaLR, SequentialLR's
         # hand-overs and a cosine with a floor set the lr from their own formula instead of multiplying it.
@@ -326,9 +333,9 @@ class FusedBackend(Backend):
         self.grouped = FUSED_MODELS.get(arch.model) if self.device.type == "cuda" or arch.model == "mlp" else None
         self.params = [{k: nn.Parameter(_like_model(torch.from_numpy(v).to(self.device))) for k, v in weights.items()}
                        for _ in members]
-        self.optimizers = [OPTIMIZERS[opt["name"]](p.values(), opt, lr) for p, (opt, _, lr) in zip(self.params, members)]
+        self.optimizers = [OPTIMIZER_BUILDERS[opt["name"]](p.values(), opt, lr) for p, (opt, _, lr) in zip(self.params, members)]
         self.schedulers = [make_scheduler(o, sched, lr) for o, (_, sched, lr) in zip(self.optimizers, members)]
-        self.sources = [schedule_source(SCHEDULES, sched) for _, sched, _ in members]
+        self.sources = [schedule_source(NATIVE_SCHEDULES, sched) for _, sched, _ in members]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (members, batch, classes): grouped layers, or on a CPU LeNet each member's own forward.
@@ -372,7 +379,8 @@ class FusedMember:
         self.fused, self.k = fused, k
         self.optimizer, self.scheduler = fused.optimizers[k], fused.schedulers[k]
         self.schedule_source = fused.sources[k]
-        self.per_step, self.per_batch, self.warmup = False, None, None  # a per-step schedule trains alone (bench/executors.py)
+        # a per-step schedule trains alone (bench/executors.py): nothing is stepped per batch here
+        self.logs_step_lrs, self.batch_scheduler, self.warmup = False, None, None
 
     applied_lr = Backend.applied_lr
     end_epoch = Backend.end_epoch

@@ -33,7 +33,7 @@ from backends import FRAMEWORKS
 from .errors import BenchError
 from .lifeline import follow_parent, guard_descendants
 from .runner import Outcome, _manifest_base, train_group
-from .schedules import per_step
+from .schedules import lr_moves_per_step
 from .spec import RunSpec
 
 EXECUTORS = ("local", "ray")
@@ -46,7 +46,7 @@ def groups(specs: list[RunSpec], fused: bool = False) -> list[list[RunSpec]]:
     for spec in specs:
         if spec.chain:
             key = dataclasses.replace(spec, lr=spec.chain[0]).to_json()
-        elif fused and FRAMEWORKS[spec.framework].fusable and not per_step(spec.schedule):  # a per-step one trains alone
+        elif fused and FRAMEWORKS[spec.framework].fusable and not lr_moves_per_step(spec.schedule):  # a per-step one trains alone
             key = dataclasses.replace(spec, lr=1.0, schedule={"name": "constant"}).to_json()
         else:
             key = spec.run_id
@@ -154,7 +154,7 @@ def _call(conn, fn, args) -> None:
         answer = ("ok", fn(*args))
     except BenchError as e:
         answer = ("bench", str(e))
-    except Exception as e:  # noqa: BLE001 (one line, as every failure the driver reports)
+    except Exception as e:  # one line, as every failure the driver reports
         first = _first_line(e)
         answer = ("error", f"{type(e).__name__}{': ' + first if first else ''}")
     conn.send(answer)

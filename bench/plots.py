@@ -14,17 +14,17 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display on the machines that run the sweeps
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator, NullFormatter
 
-from backends import FRAMEWORKS, REFERENCE_FRAMEWORK  # noqa: E402  (the registry: no framework is imported)
+from backends import FRAMEWORKS, REFERENCE_FRAMEWORK  # the registry: no framework is imported
 
-from .configs import CONFIG_COLUMNS, config_labels, fold_identical  # noqa: E402
-from .results import COLUMNS, read_manifests, read_study, study_folders, with_run_columns  # noqa: E402
+from .configs import CONFIG_COLUMNS, config_labels, fold_identical
+from .results import COLUMNS, read_manifests, read_study, study_folders, with_run_columns
 
 CURVES = [("train", "accuracy"), ("train", "loss"), ("val", "accuracy"), ("val", "loss")]
 APPLIED_LR = ("train", "lr")
@@ -608,7 +608,7 @@ def plot_find_lr(df: pd.DataFrame, study: str, out_dir: Path, reference: str = R
     suggestions marked; beside it, each framework's loss relative to the reference's, step by step."""
     from .find_lr import AGREE, STOP, suggest  # the rules live with the test
 
-    FLOOR = 1e-9  # noqa: N806  (float32 rounding of a loss near 2 is about 1e-7)
+    FLOOR = 1e-9  # float32 rounding of a loss near 2 is about 1e-7
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

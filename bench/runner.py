@@ -159,33 +159,34 @@ def _fit(group, backend, specs: list[RunSpec], outs: list[Outcome], arch, weight
     start = time.perf_counter()
     group.build(arch, weights, [(OPTIMIZERS[s.optimizer["name"]].typed(s.optimizer),
                                  SCHEDULES[s.schedule["name"]].typed(s.schedule), s.lr) for s in specs], steps_per_epoch)
-    members = [_Member(s, group.member(k), out, backend.version(), device) for k, (s, out) in enumerate(zip(specs, outs))]
-    for member in members:  # the framework's own scheduler, or the reference driving it
-        member.out.manifest.update(schedule_source=getattr(member.backend, "schedule_source", ""),
-                                   build_seconds=round(time.perf_counter() - start, 3))
+    runs = [_Run(s, group.member(k), out, backend.version(), device) for k, (s, out) in enumerate(zip(specs, outs))]
+    for run in runs:  # the framework's own scheduler, or the reference driving it
+        run.out.manifest.update(schedule_source=getattr(run.member, "schedule_source", ""),
+                                build_seconds=round(time.perf_counter() - start, 3))
     for epoch in range(1, spec.epochs + 1):
         order = next(orders)
-        lrs = [m.backend.applied_lr() for m in members]
+        lrs = [r.member.applied_lr() for r in runs]
 
         backend.synchronize()
         t0 = time.perf_counter()
         results = group.train_epoch(order, spec.batch_size)
         backend.synchronize()
         seconds = time.perf_counter() - t0
-        for member, result, lr in zip(members, results, lrs):
-            if member.status is None:
-                member.epoch(epoch, result, lr, seconds, data, steps_per_epoch)
-        if all(m.status is not None for m in members):
+        for run, result, lr in zip(runs, results, lrs):
+            if run.status is None:
+                run.epoch(epoch, result, lr, seconds, data, steps_per_epoch)
+        if all(r.status is not None for r in runs):
             break
-    for member in members:
-        member.finish()
+    for run in runs:
+        run.finish()
 
 
-class _Member:
-    """One run's rows, status and timing; its backend evaluates it and steps its schedule."""
+class _Run:
+    """One run's rows, status and timing; its ``member`` (the backend, or its share of a fused one)
+    evaluates it and steps its schedule."""
 
-    def __init__(self, spec: RunSpec, backend, out: Outcome, version: str, device: str):
-        self.spec, self.backend, self.out = spec, backend, out
+    def __init__(self, spec: RunSpec, member, out: Outcome, version: str, device: str):
+        self.spec, self.member, self.out = spec, member, out
         self.row = _row_factory(spec, version, device)
         self.progress = Progress(spec)
         self.epoch_seconds: list[float] = []
@@ -194,10 +195,10 @@ class _Member:
 
     def epoch(self, epoch: int, result, lr: float, seconds: float, data, steps_per_epoch: int) -> None:
         spec, row, n = self.spec, self.row, len(data.train_y)
-        self.backend.synchronize()
+        self.member.synchronize()
         t1 = time.perf_counter()
-        evaluation = self.backend.evaluate(EVAL_BATCH)
-        self.backend.synchronize()
+        evaluation = self.member.evaluate(EVAL_BATCH)
+        self.member.synchronize()
         eval_seconds = time.perf_counter() - t1
 
         train_loss = float(np.mean(result.batch_losses))
@@ -216,7 +217,7 @@ class _Member:
             row(epoch, "val", "classes_predicted", classes_predicted),
             row(epoch, "val", "eval_seconds", eval_seconds),
         ]
-        for name, w in self.backend.weights().items():
+        for name, w in self.member.weights().items():
             if name.endswith(".weight"):
                 rows.append(row(epoch, "train", f"weight_norm/{name[:-7]}", float(np.linalg.norm(w))))
         if spec.log_every:
@@ -235,7 +236,7 @@ class _Member:
             self.status = "diverged"
             return
         self.one_class_streak = self.one_class_streak + 1 if classes_predicted == 1 else 0
-        self.backend.end_epoch(val_loss)
+        self.member.end_epoch(val_loss)
 
     def finish(self) -> None:
         status = self.status or ("collapsed" if self.one_class_streak >= self.spec.collapse_epochs else "done")

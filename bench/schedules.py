@@ -41,7 +41,6 @@ from .params import ABSENT, Declaration, choice, flag, integer, milestones, numb
 # so that the run_id of a schedule written without them does not change.
 COMMON = {"lr": number(ABSENT, gt=0), "timing": choice(ABSENT, "epoch", "after_epoch"),
           "warmup_steps": integer(ABSENT, ge=1), "warmup_start_factor": number(ABSENT, gt=0, lt=1)}
-TIMINGS = COMMON["timing"].choices
 WARMUP_START = 1 / 3  # the warm-up's start factor when not given: torch's LinearLR default
 
 
@@ -87,7 +86,7 @@ SCHEDULES: dict[str, Declaration] = {
 PER_STEP = ("one_cycle", "cyclic", "cosine_per_step", "range_test")  # the lr moves at every step (see the module docstring)
 
 
-def per_step(schedule: dict) -> bool:
+def lr_moves_per_step(schedule: dict) -> bool:
     """Whether the lr moves within an epoch: a per-step schedule, or an epoch schedule behind a warm-up."""
     return schedule["name"] in PER_STEP or warmup(schedule) is not None
 

@@ -46,7 +46,7 @@ def other_value(param):
 
 
 # From the core's declarations: each optimizer at its defaults, and with every parameter changed.
-OPTIMIZERS = [{"name": name} for name in DECLARED] + [
+OPTIMIZER_CASES = [{"name": name} for name in DECLARED] + [
     {"name": name, **{k: other_value(p) for k, p in declaration.params.items() if not p.choices}}
     for name, declaration in DECLARED.items()]
 
@@ -117,7 +117,7 @@ def test_weights_load_and_read_back_exactly(framework, model, shape):
     weights_round_trip(framework, model, shape)
 
 
-@pytest.mark.parametrize("optimizer", OPTIMIZERS, ids=lambda o: "-".join(f"{v}" for v in o.values()))
+@pytest.mark.parametrize("optimizer", OPTIMIZER_CASES, ids=lambda o: "-".join(f"{v}" for v in o.values()))
 def test_every_optimizer_trains_the_lenet(framework, optimizer):
     spec = RunSpec(study="t", framework=framework, model="lenet", dataset="digits", optimizer=optimizer_params(optimizer),
                    schedule={"name": "constant"}, lr=0.01 if optimizer["name"] == "sgd" else 0.001, batch_size=32,
@@ -167,16 +167,16 @@ def test_registries_cover_the_declarations(framework):
     """Every declared optimizer has a builder of the one signature (backends/base.py OptimizerBuilder); a
     framework's native schedules are declared ones (the rest run from the reference, and the manifest says which)."""
     adapter = load_adapter(framework)
-    assert set(adapter.OPTIMIZERS) == set(DECLARED)
+    assert set(adapter.OPTIMIZER_BUILDERS) == set(DECLARED)
     wanted = list(inspect.signature(OptimizerBuilder.__call__).parameters)[1:]
-    for name, builder in adapter.OPTIMIZERS.items():
-        assert list(inspect.signature(builder).parameters) == wanted, f"{framework} OPTIMIZERS[{name!r}]"
-    assert set(adapter.SCHEDULES) <= set(SCHEDULES)
+    for name, builder in adapter.OPTIMIZER_BUILDERS.items():
+        assert list(inspect.signature(builder).parameters) == wanted, f"{framework} OPTIMIZER_BUILDERS[{name!r}]"
+    assert set(adapter.NATIVE_SCHEDULES) <= set(SCHEDULES)
     spec = RunSpec(study="t", framework=framework, model="mlp", dataset="digits", optimizer=optimizer_params({"name": "sgd"}),
                    schedule={"name": "inverse_sqrt"}, lr=0.1, batch_size=64, epochs=1, seed=0, device="cpu",
                    train_size=128, val_size=64)
     source = train(spec, threads=1).manifest["schedule_source"]
-    assert source == ("native" if "inverse_sqrt" in adapter.SCHEDULES else "reference")
+    assert source == ("native" if "inverse_sqrt" in adapter.NATIVE_SCHEDULES else "reference")
 
 
 NATIVE_PAGE = Path(__file__).resolve().parents[2] / "docs" / "frameworks.md"
