@@ -85,6 +85,14 @@ def _interrupted() -> str:
 
 def test_a_run_process_leaves_ctrl_c_to_its_driver():
     """An idle worker once printed its own KeyboardInterrupt traceback after the driver's stop line."""
+    import signal
+
     from bench.executors import in_own_process
 
-    assert in_own_process("a run", _interrupted) == "went on"
+    # as in a terminal: a shell running the tests in the background (CI) ignores SIGINT, and a process spawned
+    # from here would inherit that; a handler here leaves the spawned one Python's own
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        assert in_own_process("a run", _interrupted) == "went on"
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -90,6 +90,12 @@ def alive(group: int) -> bool:
     return any(not s.startswith("Z") for s in out)  # zombies are already dead
 
 
+def as_in_a_terminal() -> None:
+    """Ctrl-C as a terminal delivers it: a shell running this test in the background (CI) ignores SIGINT in
+    everything it starts, and Python then never turns SIGINT into KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("signum, to_group", [(signal.SIGTERM, False), (signal.SIGHUP, False), (signal.SIGINT, True)],
                          ids=["SIGTERM", "SIGHUP", "Ctrl-C"])
 def test_a_stop_signal_stops_the_workers_and_keeps_finished_runs(tmp_path, signum, to_group):
@@ -98,7 +104,7 @@ def test_a_stop_signal_stops_the_workers_and_keeps_finished_runs(tmp_path, signu
     study = tmp_path / "long.toml"
     study.write_text(STUDY.replace("epochs = 2", "epochs = 40").replace("lr = [0.1, 0.05]", "lr = [0.1, 0.05, 0.02]"))
     folder = tmp_path / "out" / "repair"
-    driver = sweep(study, tmp_path / "out")
+    driver = sweep(study, tmp_path / "out", preexec_fn=as_in_a_terminal)
     deadline = time.time() + 240
     while not list(folder.glob("runs/*.json")) and time.time() < deadline:
         time.sleep(0.1)
