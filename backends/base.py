@@ -9,6 +9,7 @@ evaluate, report the lr it actually applied, and synchronise its device.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -37,12 +38,36 @@ class OptimizerBuilder(Protocol):
     def __call__(self, params, p: dict, lr):
         """The framework's optimizer over ``params`` (the model's parameters; a framework whose optimizer meets
         them at its first step ignores them) with every parameter of ``p`` (the declaration's, filled in) and
-        ``lr`` (a float, or the framework's schedule object that drives it)."""
+        ``lr``, the first step's (a float: the backend sets later ones as the schedule moves)."""
+
+
+class ScheduleBuilder(Protocol):
+    """An entry of an adapter's ``NATIVE.builders``: one per declared schedule (bench/schedules.py SCHEDULES)
+    that the framework has its own object for."""
+
+    def __call__(self, p: dict, lr: float):
+        """The framework's schedule object for parameters ``p`` (filled in; a per-step schedule's also hold
+        ``steps_per_epoch``) from base lr ``lr``; None where its object departs from the reference for these
+        parameters (the run then follows the reference, and its manifest says so)."""
+
+
+@dataclass(frozen=True)
+class NativeSchedules:
+    """An adapter's ``NATIVE``: the schedules its framework computes itself, and the two ways the core
+    (bench/lr_control.py) works one of its objects. Any declared schedule not in ``builders`` runs from the
+    reference; docs/frameworks.md lists which are which, and a contract test holds each adapter to it."""
+
+    builders: dict[str, ScheduleBuilder]
+    read: Callable[[object, int], float]  # (object, count) -> the lr it gives at count: epochs, or steps if per step
+    advance: Callable[[object, float | None], None]  # (object, val_loss) -> one count on (plateau reads val_loss)
 
 
 class Backend(Protocol):
+    """A framework's run. The schedule is the core's ``LrControl`` (bench/lr_control.py) over the adapter's
+    ``NATIVE``: the backend sets the lr it gives on its optimizer and reads back what the optimizer holds."""
+
     name: str
-    schedule_source: str  # set by build: "native" or "reference" (see ``schedule_source``)
+    schedule_source: str  # set by build: "native" or "reference" (LrControl.source)
 
     def version(self) -> str:
         """The framework's version string."""
@@ -59,11 +84,9 @@ class Backend(Protocol):
               steps_per_epoch: int) -> None:
         """Model from canonical weights (in their dtype); the optimizer and the schedule as framework objects.
 
-        steps_per_epoch is for frameworks whose schedules count optimizer steps, and for the
-        per-step schedules (bench/schedules.py PER_STEP), which the backend steps after every
-        batch instead of after every epoch. A warm-up (``warmup_steps``) is stepped after every
-        batch too, its epoch schedule after every epoch. Either way (``lr_moves_per_step``), the backend
-        reports each batch's lr in ``batch_lrs``."""
+        steps_per_epoch is for the per-step schedules (bench/schedules.py PER_STEP) and warm-ups, whose lr
+        moves after every batch: the backend then sets each batch's lr (``LrControl.epoch_plan``) and reports
+        the lr its optimizer applied to each in ``batch_lrs``."""
 
     def applied_lr(self) -> float:
         """The lr the framework's optimizer will apply to the next batch."""
@@ -75,7 +98,7 @@ class Backend(Protocol):
         """Full pass over the validation set in eval mode."""
 
     def end_epoch(self, val_loss: float) -> None:
-        """Advance the schedule by one epoch (plateau schedules read val_loss)."""
+        """Advance the schedule by one epoch (plateau schedules read val_loss): ``LrControl.epoch_done``."""
 
     def weights(self) -> dict[str, np.ndarray]:
         """Current weights in the canonical layout."""
@@ -129,12 +152,6 @@ class FusedBackend(Protocol):
     def member(self, k: int) -> Member: ...
 
     def synchronize(self) -> None: ...
-
-
-def schedule_source(native: dict, schedule: dict) -> str:
-    """"native" when the framework's own scheduler runs ``schedule`` (it is in the adapter's registry
-    ``native``), "reference" when the adapter drives the framework from bench/schedules.py."""
-    return "native" if schedule["name"] in native else "reference"
 
 
 def resolve_device(requested: str, has_gpu: bool, framework: str) -> str:

@@ -16,9 +16,11 @@ Pinned against Keras's defaults, so the math is that of the other backends:
 - Adagrad initial accumulator 0 (Keras default 0.1) and RMSprop epsilon 1e-8 (Keras
   1e-7); both add epsilon inside the square root, PyTorch outside.
 - Weight decay as PyTorch couples it: wd * p added to the gradient.
-- Schedules are Keras schedule objects counted in epochs and held constant through
-  each epoch (``PerEpoch``); reduce-on-plateau follows the reference, because
-  Keras's callback uses an absolute threshold and waits one epoch less than PyTorch.
+- Schedules are Keras schedule objects read at each epoch (per-step ones at each step),
+  and their lr is set on the optimizer (bench/lr_control.py); reduce-on-plateau follows
+  the reference, because Keras's callback uses an absolute threshold and waits one
+  epoch less than PyTorch. The optimizer holds its lr in a float32 variable (float64 in a
+  float64 run), and the rows record that value.
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ import numpy as np
 from keras import layers, ops
 
 from bench.layout import CHANNELS_LAST, from_layout, to_layout
-from bench.schedules import PER_STEP, Schedule, after_epoch, base_lr, lr_moves_per_step, range_factor, reference_schedule, warmup
+from bench.lr_control import LrControl
+from bench.schedules import range_factor
 
-from .base import EpochResult, EvalResult, resolve_device, schedule_source, weights_dtype
+from .base import EpochResult, EvalResult, NativeSchedules, resolve_device, weights_dtype
 
 schedules = keras.optimizers.schedules
 
@@ -95,64 +98,14 @@ OPTIMIZER_BUILDERS = {
 # ---------------------------------------------------------------- schedules
 
 
-class PerEpoch(schedules.LearningRateSchedule):
-    """A Keras schedule counted in epochs: the optimizer's step count is floored to its epoch.
-
-    ``first``: the lr of epoch 0 when the schedule is applied after each epoch
-    (``timing = "after_epoch"``): epoch e >= 1 then reads the inner schedule at e - 1.
-    """
-
-    def __init__(self, inner, steps_per_epoch: int, first: float | None = None):
-        self.inner, self.steps_per_epoch, self.first = inner, steps_per_epoch, first
-
-    def __call__(self, step):
-        epoch = ops.floor_divide(step, self.steps_per_epoch)
-        if self.first is None:
-            return self.inner(epoch)
-        value = self.inner(ops.maximum(epoch - 1, 0))
-        return ops.where(ops.equal(epoch, 0), ops.cast(self.first, value.dtype), value)
-
-
-class Reference(schedules.LearningRateSchedule):
-    """A schedule Keras has no object for, driven from the reference: its lr at every epoch (or, for a
-    per-step schedule, every step), as a table; counts past the table read its last entry."""
-
-    EPOCHS = 10_000  # an epoch schedule's epochs tabulated
-    STEPS = 200_000  # a per-step schedule's steps (427 MNIST epochs at batch 128); one-cycle's whole cycle
-
-    def __init__(self, reference, steps_per_epoch: int):
-        horizon = reference.horizon(steps_per_epoch) or (self.STEPS if reference.name in PER_STEP else self.EPOCHS)
-        self.table = np.array([reference.at(t, steps_per_epoch) for t in range(horizon)], dtype=np.float64)
-
-    def __call__(self, count):
-        last = len(self.table) - 1
-        return ops.take(ops.convert_to_tensor(self.table), ops.minimum(ops.cast(count, "int32"), last))
-
-
 class Constant(schedules.LearningRateSchedule):
-    """A constant as a schedule, for a constant at its own base applied after the first epoch."""
+    """A constant as a schedule."""
 
     def __init__(self, lr: float):
         self.lr = lr
 
-    def __call__(self, epoch):
+    def __call__(self, count):
         return ops.cast(self.lr, "float64")
-
-
-class Warmup(schedules.LearningRateSchedule):
-    """An epoch schedule (or a plain lr) times the warm-up's factor, counted in optimizer steps.
-
-    The factor is Keras's own linear ramp, PolynomialDecay(power=1) from the start factor up to 1
-    over the warm-up's steps, held at 1 after. (CosineDecay's warm-up exists for the cosine only,
-    and starts its decay at the warm-up's end, not at the run's epoch clock.)"""
-
-    def __init__(self, inner, steps: int, start: float):
-        self.inner = inner
-        self.factor = schedules.PolynomialDecay(np.float64(start), decay_steps=steps, end_learning_rate=1.0, power=1.0)
-
-    def __call__(self, step):
-        value = self.inner(step) if callable(self.inner) else ops.convert_to_tensor(np.float64(self.inner))
-        return value * ops.cast(self.factor(step), value.dtype)
 
 
 def _multistep(p, lr):
@@ -167,11 +120,18 @@ def _warmup_cosine(p, lr):
                                  alpha=p["eta_min"] / lr, warmup_target=lr, warmup_steps=w)
 
 
-# name -> builder(p, lr) of a Keras schedule counted in epochs (``lr`` a float64: schedules compute in
-# its dtype): the schedules Keras has natively. Any other declared schedule is driven from the
-# reference (``Reference``); plateau is driven from the reference after each epoch (Keras has no
-# reduce-on-plateau schedule outside ``fit``).
-NATIVE_SCHEDULES = {
+def _in_float64(builders: dict) -> dict:
+    """Keras's schedules compute in their initial lr's dtype: float64, as the reference."""
+    def in_float64(build):
+        return lambda p, lr: build(p, np.float64(lr))
+
+    return {name: in_float64(build) for name, build in builders.items()}
+
+
+# The schedules Keras computes itself (backends/base.py NativeSchedules), each a Keras schedule read at the
+# epoch (or, per step, the optimizer step) it is asked for; any other runs from the reference (Keras has
+# one-cycle, cyclical and reduce-on-plateau only as callbacks of ``fit``).
+NATIVE = NativeSchedules(builders=_in_float64({
     "constant": lambda p, lr: Constant(lr),
     "step": lambda p, lr: schedules.ExponentialDecay(lr, decay_steps=p["step_size"], decay_rate=p["gamma"], staircase=True),
     "multistep": _multistep,
@@ -183,27 +143,10 @@ NATIVE_SCHEDULES = {
                                                                    m_mul=1.0, alpha=p["eta_min"] / lr),
     "polynomial": lambda p, lr: schedules.PolynomialDecay(lr, decay_steps=p["t_max"], end_learning_rate=0.0,
                                                           power=p["power"], cycle=False),
-    # per step, counted in the optimizer's steps (one-cycle and cyclical: Keras has none; the reference)
     "cosine_per_step": lambda p, lr: schedules.CosineDecay(lr, decay_steps=p["t_max"], alpha=p["eta_min"] / lr),
     "range_test": lambda p, lr: schedules.ExponentialDecay(np.float64(p["min_lr"]), decay_steps=1,
                                                           decay_rate=range_factor(lr, p["min_lr"], p["steps"])),
-}
-
-
-def make_schedule(spec: dict, lr: float, steps_per_epoch: int):
-    """A Keras schedule with the reference's values, or the plain lr: counted in epochs (``PerEpoch``),
-    or for a per-step schedule in the optimizer's steps; behind a warm-up (``Warmup``) if it has one."""
-    name = spec["name"]
-    base = base_lr(spec, lr)
-    if name == "plateau" or (name == "constant" and base == lr and not after_epoch(spec)):
-        epochs = lr
-    else:
-        build = NATIVE_SCHEDULES.get(name)
-        inner = build(spec, np.float64(base)) if build else Reference(reference_schedule(spec, base), steps_per_epoch)
-        if name in PER_STEP:
-            return inner
-        epochs = PerEpoch(inner, steps_per_epoch, np.float64(lr) if after_epoch(spec) else None)
-    return Warmup(epochs, *warmup(spec)) if warmup(spec) else epochs
+}), read=lambda schedule, count: float(ops.convert_to_numpy(schedule(count))), advance=lambda schedule, val_loss: None)
 
 
 # ---------------------------------------------------------------- training steps, one per Keras backend
@@ -217,7 +160,27 @@ def _correct(y, logits):
     return ops.sum(ops.cast(ops.cast(ops.argmax(logits, axis=1), y.dtype) == y, "int32"))
 
 
-class _TensorFlowSteps:
+def lr_held(optimizer) -> float:
+    """The lr the optimizer's variable holds (read from a copy: numpy warns on a TensorFlow variable)."""
+    return float(ops.convert_to_numpy(ops.copy(optimizer.learning_rate)))
+
+
+class _Steps:
+    """A Keras backend's compiled training step and forward pass, and how it sets the optimizer's lr."""
+
+    def begin(self):
+        """Before an epoch's steps."""
+
+    def end(self):
+        """After them."""
+
+    def set_lr(self, lr: float) -> float:
+        """Set the lr of the next steps (a plain variable: assigning it retraces nothing); the lr it now holds."""
+        self.optimizer.learning_rate = lr
+        return lr_held(self.optimizer)
+
+
+class _TensorFlowSteps(_Steps):
     def __init__(self, model, optimizer, weight_decay):
         import tensorflow as tf
 
@@ -239,23 +202,18 @@ class _TensorFlowSteps:
         def forward(x):
             return model(x, training=False)
 
-        self.train, self.forward = train, forward
-
-    def begin(self):
-        pass
-
-    def end(self):
-        pass
+        self.train, self.forward, self.optimizer = train, forward, optimizer
 
 
-class _JaxSteps:
+class _JaxSteps(_Steps):
     """Keras's stateless API under jax.jit: state goes in and out of each step."""
 
     def __init__(self, model, optimizer, weight_decay):
         import jax
 
-        self.model, self.optimizer = model, optimizer
+        self.model, self.optimizer, self.state = model, optimizer, None
         optimizer.build(model.trainable_variables)
+        self.lr_index = [id(v) for v in optimizer.variables].index(id(optimizer.learning_rate))
 
         def train(state, x_all, y_all, idx):
             trainable, non_trainable, opt_vars = state
@@ -289,13 +247,26 @@ class _JaxSteps:
                               (self.model.non_trainable_variables, non_trainable), (self.optimizer.variables, opt_vars)):
             for variable, value in zip(group, values):
                 variable.assign(value)
+        self.state = None
+
+    def set_lr(self, lr: float) -> float:
+        """Mid-epoch, the lr is the optimizer's state's: replaced there."""
+        if self.state is None:
+            return super().set_lr(lr)
+        import jax.numpy as jnp
+
+        trainable, non_trainable, opt_vars = self.state
+        opt_vars = list(opt_vars)
+        opt_vars[self.lr_index] = jnp.asarray(lr, opt_vars[self.lr_index].dtype)
+        self.state = (trainable, non_trainable, opt_vars)
+        return float(opt_vars[self.lr_index])
 
     def forward(self, x):
         m = self.model
         return self._forward([v.value for v in m.trainable_variables], [v.value for v in m.non_trainable_variables], x)
 
 
-class _TorchSteps:
+class _TorchSteps(_Steps):
     """Keras on torch: eager autograd, the Keras optimizer applies the gradients."""
 
     def __init__(self, model, optimizer, weight_decay):
@@ -317,14 +288,8 @@ class _TorchSteps:
                 optimizer.apply(grads, variables)
             return loss.detach(), _correct(y, logits.detach())
 
-        self.train = train
+        self.train, self.optimizer = train, optimizer
         self.forward = lambda x: model(x, training=False)
-
-    def begin(self):
-        pass
-
-    def end(self):
-        pass
 
 
 STEPS = {"tensorflow": _TensorFlowSteps, "jax": _JaxSteps, "torch": _TorchSteps}
@@ -400,12 +365,9 @@ class Backend:
         keras.config.set_floatx(weights_dtype(weights))
         self.arch, self.model, self.names = arch, build_model(arch), list(weights)
         self.model.set_weights(list(to_layout(weights, arch, CHANNELS_LAST).values()))
-        self.schedule = make_schedule(schedule, lr, steps_per_epoch)
-        self.optimizer = OPTIMIZER_BUILDERS[optimizer["name"]](None, optimizer, self.schedule)
-        self.schedule_source = schedule_source(NATIVE_SCHEDULES, schedule)
-        self.logs_step_lrs, self.steps_done = lr_moves_per_step(schedule), 0
-        self.plateau = Schedule("plateau", lr, {k: v for k, v in schedule.items() if k != "name"}) \
-            if schedule["name"] == "plateau" else None
+        self.lrs = LrControl(schedule, lr, steps_per_epoch, NATIVE)
+        self.optimizer = OPTIMIZER_BUILDERS[optimizer["name"]](None, optimizer, self.lrs.lr())
+        self.schedule_source = self.lrs.source
         self.steps = STEPS[self.engine](self.model, self.optimizer, optimizer["weight_decay"])
         if self._numpy is not None:  # laid out once; a warm-start chain builds again on the same data
             train_x, train_y, val_x, val_y = self._numpy
@@ -414,27 +376,22 @@ class Backend:
             self._numpy = None
 
     def applied_lr(self) -> float:
-        return float(ops.convert_to_numpy(self.optimizer.learning_rate))
+        return lr_held(self.optimizer)
 
     def train_epoch(self, order, batch_size) -> EpochResult:
         losses, correct = [], []
+        plan = self.lrs.epoch_plan(-(-len(order) // batch_size))
         order = self._array(order)
         self.steps.begin()
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
-            loss, right = self.steps.train(self.train_x, self.train_y, idx)
+        for i, start in enumerate(range(0, len(order), batch_size)):
+            if plan is not None:
+                plan[i] = self.steps.set_lr(plan[i])
+            loss, right = self.steps.train(self.train_x, self.train_y, order[start:start + batch_size])
             losses.append(loss)
             correct.append(right)
         self.steps.end()
         losses = ops.convert_to_numpy(ops.stack(losses)).astype(np.float64)
-        first, self.steps_done = self.steps_done, self.steps_done + len(losses)
-        return EpochResult(losses, int(ops.convert_to_numpy(ops.sum(ops.stack(correct)))),
-                           self._lrs(first, len(losses)) if self.logs_step_lrs else None)
-
-    def _lrs(self, first: int, n: int) -> np.ndarray:
-        """The lr of each of the epoch's steps: the optimizer's schedule object at the step counts the
-        optimizer gave it (its iterations before each update), read once per epoch."""
-        return ops.convert_to_numpy(ops.stack([self.schedule(first + i) for i in range(n)])).astype(np.float64)
+        return EpochResult(losses, int(ops.convert_to_numpy(ops.sum(ops.stack(correct)))), plan)
 
     def evaluate(self, batch_size) -> EvalResult:
         loss_sum, predictions = 0.0, []
@@ -448,9 +405,7 @@ class Backend:
         return EvalResult(loss_sum, np.concatenate(predictions))
 
     def end_epoch(self, val_loss: float) -> None:
-        if self.plateau is not None:
-            self.plateau.observe(val_loss)
-            self.optimizer.learning_rate = self.plateau.lr(0)
+        self.steps.set_lr(self.lrs.epoch_done(val_loss))
 
     def weights(self) -> dict[str, np.ndarray]:
         return from_layout(dict(zip(self.names, self.model.get_weights())), self.arch, CHANNELS_LAST)

@@ -15,19 +15,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim import lr_scheduler
 
+from bench.lr_control import LrControl
 from bench.models import Architecture
-from bench.schedules import (
-    PER_STEP,
-    after_epoch,
-    base_lr,
-    lr_moves_per_step,
-    range_factor,
-    reference_schedule,
-    warmup,
-    warmup_factor,
-)
+from bench.schedules import range_factor
 
-from .base import EpochResult, EvalResult, resolve_device, schedule_source, weights_dtype
+from .base import EpochResult, EvalResult, NativeSchedules, resolve_device, weights_dtype
 
 NEVER = 10**9  # total_iters for "from here on, for good"
 
@@ -75,112 +67,68 @@ OPTIMIZER_BUILDERS = {
 }
 
 
-def make_scheduler(opt: torch.optim.Optimizer, spec: dict, lr: float, steps_per_epoch: int = 1):
-    """torch's own schedulers with the reference semantics; None for a constant lr.
-
-    A schedule's own base lr goes where torch's schedulers read theirs (each param group's
-    ``initial_lr``); ``timing = "after_epoch"`` is a one-epoch segment at the optimizer's lr
-    before the schedule, in a SequentialLR. A per-step schedule's builder is also told the
-    steps per epoch; the backend steps it after every batch.
-    """
-    stepwise = spec["name"] in PER_STEP
-    if stepwise:
-        spec = {**spec, "steps_per_epoch": steps_per_epoch}
-    p = {k: v for k, v in spec.items() if k != "name"}
-    if spec["name"] == "plateau":  # stepped with each epoch's val loss, alone (no SequentialLR takes it)
-        return _plateau(opt, p, lr)
-    base = base_lr(spec, lr)
-    for group in opt.param_groups:  # a per-step scheduler sets its own (CyclicLR reads a preset initial_lr as its floor)
-        group["lr"] = base
-        if not stepwise:
-            group["initial_lr"] = base
-    segments, milestones = _segments(opt, spec, base)
-    if base != lr and not segments:  # a constant at its own base
-        segments = [lr_scheduler.LambdaLR(opt, lambda e: 1.0)]
-    if after_epoch(spec):
-        first = lr_scheduler.LambdaLR(opt, lambda e: lr / base)
-        rest = segments or [lr_scheduler.LambdaLR(opt, lambda e: 1.0)]
-        segments, milestones = [first, *rest], [1, *(m + 1 for m in milestones)]
-    if not segments:
-        return None
-    if len(segments) == 1:
-        return segments[0]
-    return lr_scheduler.SequentialLR(opt, segments, milestones=milestones)
+def _holder(lr: float) -> torch.optim.Optimizer:
+    """What a torch scheduler drives: an optimizer of its own over no real parameter, its lr read by the core
+    (bench/lr_control.py) and set on the run's optimizer. Torch's schedulers compute exactly as on the run's."""
+    return torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
 
 
-def make_warmup(opt: torch.optim.Optimizer, spec: dict) -> lr_scheduler.LinearLR | None:
-    """The schedule's per-step warm-up as torch's LinearLR on the same optimizer, built after the epoch
-    scheduler and stepped after every batch: it multiplies the lr the epoch scheduler set (``Backend.end_epoch``
-    steps that one with the warm-up's factor taken out). None without a warm-up."""
-    if not warmup(spec):
-        return None
-    steps, start = warmup(spec)
-    return lr_scheduler.LinearLR(opt, start_factor=start, end_factor=1.0, total_iters=steps)
+def _advance(scheduler, val_loss) -> None:
+    scheduler.optimizer.step()  # no gradient, no update: torch's schedulers check that a step came first
+    if isinstance(scheduler, lr_scheduler.ReduceLROnPlateau):
+        scheduler.step(val_loss)
+    else:
+        scheduler.step()
 
 
-def _plateau(opt, p, lr):
-    return lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=p["factor"], patience=p["patience"],
-                                          threshold=p["threshold"], threshold_mode="rel", cooldown=p["cooldown"],
-                                          min_lr=p["min_lr"])
-
-
-def _cosine(opt, p, lr):
+def _cosine(p, lr):
     """Torch's cosine climbs back after T_max: a ConstantLR holds the floor from there."""
-    return [lr_scheduler.CosineAnnealingLR(opt, T_max=p["t_max"], eta_min=p["eta_min"]),
-            lr_scheduler.ConstantLR(opt, factor=p["eta_min"] / lr, total_iters=NEVER)], [p["t_max"]]
+    opt = _holder(lr)
+    return lr_scheduler.SequentialLR(opt, [lr_scheduler.CosineAnnealingLR(opt, T_max=p["t_max"], eta_min=p["eta_min"]),
+                                           lr_scheduler.ConstantLR(opt, factor=p["eta_min"] / lr, total_iters=NEVER)],
+                                     milestones=[p["t_max"]])
 
 
-def _warmup_cosine(opt, p, lr):
+def _warmup_cosine(p, lr):
     """Warm-up from lr 0 (which LinearLR refuses) is a LambdaLR; then cosine, then its floor held."""
-    warmup, start = p["warmup_epochs"], p["warmup_start_lr"]
+    opt, warmup, start = _holder(lr), p["warmup_epochs"], p["warmup_start_lr"]
     if start > 0:
         warm = lr_scheduler.LinearLR(opt, start_factor=start / lr, end_factor=1.0, total_iters=warmup)
     else:
         warm = lr_scheduler.LambdaLR(opt, lambda e: e / warmup)
-    return [warm, lr_scheduler.CosineAnnealingLR(opt, T_max=p["t_max"] - warmup, eta_min=p["eta_min"]),
-            lr_scheduler.ConstantLR(opt, factor=p["eta_min"] / lr, total_iters=NEVER)], [warmup, p["t_max"]]
+    return lr_scheduler.SequentialLR(opt, [warm, lr_scheduler.CosineAnnealingLR(opt, T_max=p["t_max"] - warmup,
+                                                                                eta_min=p["eta_min"]),
+                                           lr_scheduler.ConstantLR(opt, factor=p["eta_min"] / lr, total_iters=NEVER)],
+                                     milestones=[warmup, p["t_max"]])
 
 
-# name -> builder(opt, p, lr) -> (schedulers, the epochs where each after the first takes over): the
-# schedules torch has natively. Any other declared schedule is driven from the reference (a LambdaLR).
-NATIVE_SCHEDULES = {
-    "constant": lambda opt, p, lr: ([], []),
-    "step": lambda opt, p, lr: ([lr_scheduler.StepLR(opt, step_size=p["step_size"], gamma=p["gamma"])], []),
-    "multistep": lambda opt, p, lr: ([lr_scheduler.MultiStepLR(opt, milestones=list(p["milestones"]), gamma=p["gamma"])], []),
-    "exponential": lambda opt, p, lr: ([lr_scheduler.ExponentialLR(opt, gamma=p["gamma"])], []),
+# The schedules torch computes itself (backends/base.py NativeSchedules); any other runs from the reference.
+NATIVE = NativeSchedules(builders={
+    "constant": lambda p, lr: lr_scheduler.LambdaLR(_holder(lr), lambda e: 1.0),
+    "step": lambda p, lr: lr_scheduler.StepLR(_holder(lr), step_size=p["step_size"], gamma=p["gamma"]),
+    "multistep": lambda p, lr: lr_scheduler.MultiStepLR(_holder(lr), milestones=list(p["milestones"]), gamma=p["gamma"]),
+    "exponential": lambda p, lr: lr_scheduler.ExponentialLR(_holder(lr), gamma=p["gamma"]),
     "cosine": _cosine,
     "warmup_cosine": _warmup_cosine,
-    "cosine_restarts": lambda opt, p, lr: ([lr_scheduler.CosineAnnealingWarmRestarts(
-        opt, T_0=p["t_0"], T_mult=p["t_mult"], eta_min=p["eta_min"])], []),
-    "polynomial": lambda opt, p, lr: ([lr_scheduler.PolynomialLR(opt, total_iters=p["t_max"], power=p["power"])], []),
-    "plateau": _plateau,  # the scheduler alone: make_scheduler returns it before any segment
-    # per step, stepped after every batch; momentum is not cycled (bench/schedules.py)
-    "one_cycle": lambda opt, p, lr: ([lr_scheduler.OneCycleLR(
-        opt, max_lr=lr, total_steps=p["cycle_epochs"] * p["steps_per_epoch"], pct_start=p["pct_start"],
+    "cosine_restarts": lambda p, lr: lr_scheduler.CosineAnnealingWarmRestarts(
+        _holder(lr), T_0=p["t_0"], T_mult=p["t_mult"], eta_min=p["eta_min"]),
+    "polynomial": lambda p, lr: lr_scheduler.PolynomialLR(_holder(lr), total_iters=p["t_max"], power=p["power"]),
+    "plateau": lambda p, lr: lr_scheduler.ReduceLROnPlateau(
+        _holder(lr), mode="min", factor=p["factor"], patience=p["patience"], threshold=p["threshold"],
+        threshold_mode="rel", cooldown=p["cooldown"], min_lr=p["min_lr"]),
+    # per step; momentum is not cycled (bench/schedules.py)
+    "one_cycle": lambda p, lr: lr_scheduler.OneCycleLR(
+        _holder(lr), max_lr=lr, total_steps=p["cycle_epochs"] * p["steps_per_epoch"], pct_start=p["pct_start"],
         anneal_strategy=p["anneal"], div_factor=p["div_factor"], final_div_factor=p["final_div_factor"],
-        three_phase=p["three_phase"], cycle_momentum=False)], []),
-    "cyclic": lambda opt, p, lr: ([lr_scheduler.CyclicLR(
-        opt, base_lr=p["min_lr"], max_lr=lr, step_size_up=p["step_size_up"], step_size_down=p.get("step_size_down"),
-        mode=p["mode"], gamma=p["gamma"], cycle_momentum=False)], []),
+        three_phase=p["three_phase"], cycle_momentum=False),
+    "cyclic": lambda p, lr: lr_scheduler.CyclicLR(
+        _holder(lr), base_lr=p["min_lr"], max_lr=lr, step_size_up=p["step_size_up"],
+        step_size_down=p.get("step_size_down"), mode=p["mode"], gamma=p["gamma"], cycle_momentum=False),
     "cosine_per_step": _cosine,  # its t_max counted in steps
-    "range_test": lambda opt, p, lr: _range_test(opt, p, lr),
-}
-
-
-def _range_test(opt, p, lr):
-    """ExponentialLR multiplies the optimizer's lr per step: it starts from min_lr."""
-    for group in opt.param_groups:
-        group["lr"] = p["min_lr"]
-    return [lr_scheduler.ExponentialLR(opt, gamma=range_factor(lr, p["min_lr"], p["steps"]))], []
-
-
-def _segments(opt, spec: dict, lr: float) -> tuple[list, list[int]]:
-    """The schedule as torch schedulers and the epochs where each after the first takes over."""
-    build = NATIVE_SCHEDULES.get(spec["name"])
-    if build is None:  # no native scheduler (inverse square root): the reference, epoch by epoch (or step by step)
-        reference, steps = reference_schedule(spec, lr), spec.get("steps_per_epoch", 1)
-        return [lr_scheduler.LambdaLR(opt, lambda t: reference.at(t, steps) / lr)], []
-    return build(opt, spec, lr)
+    # ExponentialLR multiplies the lr per step: from min_lr
+    "range_test": lambda p, lr: lr_scheduler.ExponentialLR(_holder(p["min_lr"]),
+                                                           gamma=range_factor(lr, p["min_lr"], p["steps"])),
+}, read=lambda scheduler, count: float(scheduler.optimizer.param_groups[0]["lr"]), advance=_advance)
 
 
 class Backend:
@@ -206,12 +154,9 @@ class Backend:
         dtype = getattr(torch, weights_dtype(weights))
         self.model = MODELS[arch.model](arch).to(self.device, dtype, memory_format=torch.channels_last)
         self.model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
-        self.optimizer = OPTIMIZER_BUILDERS[optimizer["name"]](self.model.parameters(), optimizer, lr)
-        self.scheduler = make_scheduler(self.optimizer, schedule, lr, steps_per_epoch)
-        self.warmup, self.spec = make_warmup(self.optimizer, schedule), schedule
-        self.batch_scheduler = self.scheduler if schedule["name"] in PER_STEP else self.warmup  # stepped after every batch
-        self.schedule_source = schedule_source(NATIVE_SCHEDULES, schedule)
-        self.logs_step_lrs = lr_moves_per_step(schedule)
+        self.lrs = LrControl(schedule, lr, steps_per_epoch, NATIVE)
+        self.optimizer = OPTIMIZER_BUILDERS[optimizer["name"]](self.model.parameters(), optimizer, self.lrs.lr())
+        self.schedule_source = self.lrs.source
 
     def applied_lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
@@ -222,21 +167,25 @@ class Backend:
         batches = order.split(batch_size)
         losses = torch.empty(len(batches), dtype=torch.float64, device=self.device)
         correct = torch.zeros((), dtype=torch.int64, device=self.device)
-        lrs = np.empty(len(batches)) if self.logs_step_lrs else None  # host floats: no device sync
+        plan = self.lrs.epoch_plan(len(batches))
         for i, idx in enumerate(batches):
             x, y = self.train_x[idx], self.train_y[idx]
             logits = self.model(x)
             loss = F.cross_entropy(logits, y)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            if lrs is not None:
-                lrs[i] = self.optimizer.param_groups[0]["lr"]
+            if plan is not None:  # host floats: no device sync
+                plan[i] = self.set_lr(plan[i])
             self.optimizer.step()
-            if self.batch_scheduler is not None:
-                self.batch_scheduler.step()
             losses[i] = loss.detach()
             correct += (logits.detach().argmax(1) == y).sum()
-        return EpochResult(losses.cpu().numpy(), int(correct), lrs)
+        return EpochResult(losses.cpu().numpy(), int(correct), plan)
+
+    def set_lr(self, lr: float) -> float:
+        """Set the lr of the next steps; the lr the optimizer now holds."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return self.applied_lr()
 
     @torch.no_grad()
     def evaluate(self, batch_size) -> EvalResult:
@@ -253,19 +202,7 @@ class Backend:
         return EvalResult(float(loss_sum), torch.cat(predictions).cpu().numpy())
 
     def end_epoch(self, val_loss: float) -> None:
-        if self.scheduler is None or self.scheduler is self.batch_scheduler:
-            return
-        # Mid-warm-up, the epoch scheduler steps the lr without the warm-up's factor: LambdaLR, SequentialLR's
-        # hand-overs and a cosine with a floor set the lr from their own formula instead of multiplying it.
-        factor = warmup_factor(self.spec, self.warmup.last_epoch) if self.warmup is not None else 1.0
-        for group in self.optimizer.param_groups:
-            group["lr"] /= factor
-        if isinstance(self.scheduler, lr_scheduler.ReduceLROnPlateau):
-            self.scheduler.step(val_loss)
-        else:
-            self.scheduler.step()
-        for group in self.optimizer.param_groups:
-            group["lr"] *= factor
+        self.set_lr(self.lrs.epoch_done(val_loss))
 
     def weights(self) -> dict[str, np.ndarray]:
         return {k: v.detach().cpu().numpy().copy() for k, v in self.model.state_dict().items()}
@@ -333,9 +270,9 @@ class FusedBackend(Backend):
         self.grouped = FUSED_MODELS.get(arch.model) if self.device.type == "cuda" or arch.model == "mlp" else None
         self.params = [{k: nn.Parameter(_like_model(torch.from_numpy(v).to(self.device))) for k, v in weights.items()}
                        for _ in members]
-        self.optimizers = [OPTIMIZER_BUILDERS[opt["name"]](p.values(), opt, lr) for p, (opt, _, lr) in zip(self.params, members)]
-        self.schedulers = [make_scheduler(o, sched, lr) for o, (_, sched, lr) in zip(self.optimizers, members)]
-        self.sources = [schedule_source(NATIVE_SCHEDULES, sched) for _, sched, _ in members]
+        self.controls = [LrControl(sched, lr, steps_per_epoch, NATIVE) for _, sched, lr in members]
+        self.optimizers = [OPTIMIZER_BUILDERS[opt["name"]](p.values(), opt, c.lr())
+                           for p, (opt, _, _), c in zip(self.params, members, self.controls)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (members, batch, classes): grouped layers, or on a CPU LeNet each member's own forward.
@@ -377,12 +314,12 @@ class FusedMember:
 
     def __init__(self, fused: FusedBackend, k: int):
         self.fused, self.k = fused, k
-        self.optimizer, self.scheduler = fused.optimizers[k], fused.schedulers[k]
-        self.schedule_source = fused.sources[k]
-        # a per-step schedule trains alone (bench/executors.py): nothing is stepped per batch here
-        self.logs_step_lrs, self.batch_scheduler, self.warmup = False, None, None
+        # an lr that moves per step trains alone (bench/executors.py): here it is set once an epoch
+        self.optimizer, self.lrs = fused.optimizers[k], fused.controls[k]
+        self.schedule_source = self.lrs.source
 
     applied_lr = Backend.applied_lr
+    set_lr = Backend.set_lr
     end_epoch = Backend.end_epoch
 
     def synchronize(self) -> None:

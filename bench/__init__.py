@@ -1,3 +1,19 @@
-"""lrbench: the framework-neutral core. Imports no deep-learning framework."""
+"""lrbench: the framework-neutral core. Imports no deep-learning framework.
+
+Its modules in three layers, each importing only from its own and those above it (a core
+test, tests/test_layers.py, holds them to it), then the command line on top:
+
+1. What a study is: ``errors``, ``params`` (typed declarations), ``schedules`` (the
+   reference), ``models`` (architectures), ``init`` (initial weights), ``layout``
+   (weights in each framework's layout), ``data``, ``schema`` (the results' columns and
+   metrics), ``evidence`` (the statistics a claim is judged by), ``claims`` (the claim
+   language), ``configs`` and ``spec`` (study files).
+2. Running and storing it: ``lr_control`` (a schedule's lr at each step), ``progress``,
+   ``runner`` (one run), ``lifeline``, ``executors`` (where runs execute), ``results``
+   (rows and manifests), ``provenance``, ``timing``, ``perf``, ``find_lr``.
+3. Reading and showing it: ``ran`` (what ran), ``answers``, ``plots``, ``report``.
+
+Then ``cli``. The adapters (``backends/``) sit beside layer 2: the runner loads them.
+"""
 
 __version__ = "0.1.0"

@@ -46,6 +46,7 @@ import pandas as pd
 
 from .errors import SpecError
 from .evidence import MIN_SEEDS, seeds_text, spread
+from .schema import EPOCH_METRICS, STATUSES
 
 FUNCTIONS = ("final", "at", "min_", "max_", "mean_", "volatility", "climbs", "lowest", "highest", "status", "share",
              "close")
@@ -80,7 +81,6 @@ def check_claim(check: str, configs: pd.DataFrame) -> None:
 
     Names a metric lrbench does not record, an argument a function does not take, or a filter that
     matches none of ``configs`` (the study's configs: lr, model, optimizer, schedule, batch_size)."""
-    from .results import STATUSES
 
     for node in ast.walk(parse_check(check)):
         if not isinstance(node, ast.Call):
@@ -111,7 +111,6 @@ def check_claim(check: str, configs: pd.DataFrame) -> None:
 
 def check_metric(metric, what: str) -> None:
     """A metric lrbench records, or one line naming ``what`` asked for it and what there is."""
-    from .results import EPOCH_METRICS
 
     known = sorted(f"{s}.{m}" for s, m in EPOCH_METRICS)
     if not (isinstance(metric, str) and (metric in known or metric.startswith("train.weight_norm/"))):

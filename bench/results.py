@@ -32,30 +32,17 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import BenchError
-
-COLUMNS = [
-    "run_id", "study", "framework", "framework_version", "device", "model", "dataset", "optimizer",
-    "schedule", "lr", "batch_size", "seed", "init", "protocol", "epoch", "step", "split", "metric", "value",
-]
-# What tells two runs of a study apart besides the config columns: a column of every row, so that a
-# pivot or ``hue=`` never mixes them. Rows written before these columns existed get them from the manifest.
-RUN_FACTORS = ("init", "protocol")
-LEGACY_COLUMNS = [c for c in COLUMNS if c not in RUN_FACTORS]
-MANIFEST_COLUMNS = [
-    "run_id", "study", "framework", "framework_version", "device", "threads", "fused", "model", "dataset",
-    "optimizer", "schedule", "lr", "batch_size", "seed", "init", "protocol", "schedule_source", "epochs", "epochs_done",
-    "status", "error",
-    "wall_seconds", "first_epoch_seconds", "median_epoch_seconds",
-    "import_seconds", "data_seconds", "build_seconds", "process_seconds", "process_run", "python", "numpy", "platform", "node",
-    "started", "lrbench", "rows", "rows_sha256", "spec",
-]
-# The rows every epoch of a run has (split, metric); weight_norm/<layer> and step losses come on top.
-EPOCH_METRICS = (("train", "loss"), ("train", "accuracy"), ("train", "lr"), ("train", "epoch_seconds"),
-                 ("val", "loss"), ("val", "accuracy"), ("val", "classes_predicted"), ("val", "eval_seconds"))
-STATUSES = ("done", "diverged", "collapsed", "failed")
-FINISHED = ("done", "diverged", "collapsed")  # a resumed sweep skips these; failed runs are retried
-TIMING_METRICS = ("epoch_seconds", "eval_seconds")
-NUMERIC_COLUMNS = ("lr", "batch_size", "seed", "epoch", "step", "value")  # of the rows; a reader checks them
+from .schema import (  # noqa: F401  (the schema's names, read from here too)
+    COLUMNS,
+    EPOCH_METRICS,
+    FINISHED,
+    LEGACY_COLUMNS,
+    MANIFEST_COLUMNS,
+    NUMERIC_COLUMNS,
+    RUN_FACTORS,
+    STATUSES,
+    TIMING_METRICS,
+)
 
 
 def atomic_write(path: Path, text: str) -> None:

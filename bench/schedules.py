@@ -148,12 +148,6 @@ def after_epoch(schedule: dict) -> bool:
     return schedule.get("timing", "epoch") == "after_epoch"
 
 
-def reference_schedule(spec: dict, lr: float) -> Schedule:
-    """The reference of schedule table ``spec`` (its name and parameters) at base ``lr``, as a backend
-    drives a schedule its framework has no object for; its own ``lr`` and ``timing`` are the backend's."""
-    return Schedule(spec["name"], lr, {k: v for k, v in spec.items() if k not in ("name", *COMMON)})
-
-
 @dataclass
 class Schedule:
     """lr(epoch) for the run's lr (``base_lr``); ``observe`` feeds reduce-on-plateau its validation loss."""
@@ -182,18 +176,6 @@ class Schedule:
         if self.name not in PER_STEP:
             return self.lr(step // steps_per_epoch) * warmup_factor(self.params, step)
         return _STEP_FORMULAS[self.name](self.base_lr, step, steps_per_epoch, **self.params)
-
-    def at(self, count: int, steps_per_epoch: int) -> float:
-        """The lr at ``count`` of the schedule's own unit: steps for a per-step schedule, else epochs
-        (what a framework's scheduler counts when a backend drives it from the reference)."""
-        return self.lr_at(count, steps_per_epoch) if self.name in PER_STEP else self.lr(count)
-
-    def horizon(self, steps_per_epoch: int) -> int | None:
-        """The count (in ``at``'s unit) from which the lr no longer changes, where the schedule has one that a
-        table must reach (a one-cycle's whole cycle); None where a table of any length will do."""
-        if self.name == "one_cycle":
-            return self.params["cycle_epochs"] * steps_per_epoch
-        return None
 
     def observe(self, val_loss: float) -> None:
         """Called once after each epoch with its validation loss (only plateau uses it)."""

@@ -5,14 +5,15 @@ from pathlib import Path
 
 import pytest
 
-ENVS = ("core", "torch", "keras", "keras_jax", "keras_torch", "paddle", "parity")  # a tox env each (keras_jax: keras-jax)
+# env_<tox env>: the tox env that runs a test (env_keras_jax: keras-jax)
+ENVS = ("env_core", "env_torch", "env_keras", "env_keras_jax", "env_keras_torch", "env_paddle", "env_parity")
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests outside tests/backends/ are core; a backend test must name its envs (``pytestmark``), so none is left out."""
+    """Tests outside tests/frameworks/ are core; a backend test must name its envs (``pytestmark``), so none is left out."""
     for item in items:
-        if "backends" not in item.path.parts:
-            item.add_marker(pytest.mark.core)
+        if "frameworks" not in item.path.parts:
+            item.add_marker(pytest.mark.env_core)
         elif not any(item.get_closest_marker(env) for env in ENVS):
             raise pytest.UsageError(f"{item.nodeid} has no env marker: add pytestmark = pytest.mark.<{'|'.join(ENVS)}>")
 

@@ -1,6 +1,6 @@
 """The CLI without any framework: the console script's exit code and `bench list`.
 
-Every bad input and its one-line message is in tests/backends/test_bad_inputs.py.
+Every bad input and its one-line message is in tests/frameworks/test_bad_inputs.py.
 """
 
 import subprocess

@@ -15,7 +15,7 @@ from bench.cli import main
 
 from .test_torch import deterministic, sweep
 
-pytestmark = pytest.mark.torch  # the tox envs that run this file (see tests/conftest.py)
+pytestmark = pytest.mark.env_torch  # the tox envs that run this file (see tests/conftest.py)
 
 STUDY = """name = "repair"
 dataset = "digits"

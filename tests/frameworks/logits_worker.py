@@ -1,13 +1,13 @@
 """Logits of one framework for the canonical weights of a seed, in a process of its own.
 
-    python -m tests.backends.logits_worker FRAMEWORK MODEL C H W SEED OUT.npy
+    python -m tests.frameworks.logits_worker FRAMEWORK MODEL C H W SEED OUT.npy
 """
 
 import sys
 
 import numpy as np
 
-from tests.backends.contract import built
+from tests.frameworks.contract import built
 
 
 def main(framework, model, c, h, w, seed, out):

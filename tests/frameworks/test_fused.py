@@ -10,7 +10,7 @@ from bench.spec import RunSpec, optimizer_params
 
 from .test_torch import STUDY, deterministic
 
-pytestmark = pytest.mark.torch  # the tox envs that run this file (see tests/conftest.py)
+pytestmark = pytest.mark.env_torch  # the tox envs that run this file (see tests/conftest.py)
 
 LRS = (0.1, 0.01, 0.001, 0.0001)
 

@@ -16,7 +16,7 @@ from bench.runner import train
 from bench.schedules import Schedule
 from bench.spec import RunSpec, optimizer_params
 
-pytestmark = pytest.mark.torch  # the tox envs that run this file (see tests/conftest.py)
+pytestmark = pytest.mark.env_torch  # the tox envs that run this file (see tests/conftest.py)
 
 
 def spec(**kw):

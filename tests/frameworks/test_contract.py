@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from backends import DEFAULT_FRAMEWORKS, installed, load_adapter, load_baselines
-from backends.base import OptimizerBuilder
+from backends.base import OptimizerBuilder, ScheduleBuilder
 from bench.data import load_dataset
 from bench.executors import groups, run_local
 from bench.results import COLUMNS, TIMING_METRICS
@@ -23,11 +23,11 @@ from bench.runner import train
 from bench.schedules import SCHEDULES, Schedule
 from bench.spec import OPTIMIZERS as DECLARED
 from bench.spec import RunSpec, load_study, optimizer_params
-from tests.backends.contract import applied_lrs, applied_step_lrs, built, mlp_logits_match_numpy, weights_round_trip
 from tests.cases import SCHEDULE_CASES, STEP_CASES, WARMUP_CASES, schedule_name
+from tests.frameworks.contract import applied_lrs, applied_step_lrs, built, mlp_logits_match_numpy, weights_round_trip
 
-pytestmark = [pytest.mark.torch, pytest.mark.keras, pytest.mark.keras_jax, pytest.mark.keras_torch,
-              pytest.mark.paddle]  # the tox envs that run this file (see tests/conftest.py)
+pytestmark = [pytest.mark.env_torch, pytest.mark.env_keras, pytest.mark.env_keras_jax, pytest.mark.env_keras_torch,
+              pytest.mark.env_paddle]  # the tox envs that run this file (see tests/conftest.py)
 
 NAMED = os.environ.get("BENCH_FRAMEWORKS")
 FRAMEWORKS = NAMED.split(",") if NAMED else [f for f in DEFAULT_FRAMEWORKS if installed(f)]
@@ -164,19 +164,37 @@ def test_perf_baselines_time_lenet_epochs(framework):
 
 
 def test_registries_cover_the_declarations(framework):
-    """Every declared optimizer has a builder of the one signature (backends/base.py OptimizerBuilder); a
-    framework's native schedules are declared ones (the rest run from the reference, and the manifest says which)."""
+    """Every declared optimizer has a builder, and every native schedule a builder, of the one signature each
+    (backends/base.py OptimizerBuilder, ScheduleBuilder); a framework's native schedules are declared ones (the
+    rest run from the reference, and the manifest says which)."""
     adapter = load_adapter(framework)
     assert set(adapter.OPTIMIZER_BUILDERS) == set(DECLARED)
-    wanted = list(inspect.signature(OptimizerBuilder.__call__).parameters)[1:]
-    for name, builder in adapter.OPTIMIZER_BUILDERS.items():
-        assert list(inspect.signature(builder).parameters) == wanted, f"{framework} OPTIMIZER_BUILDERS[{name!r}]"
-    assert set(adapter.NATIVE_SCHEDULES) <= set(SCHEDULES)
+    assert set(adapter.NATIVE.builders) <= set(SCHEDULES)
+    assert not wrong_signatures(adapter), f"{framework}: builders of another signature than backends/base.py's"
     spec = RunSpec(study="t", framework=framework, model="mlp", dataset="digits", optimizer=optimizer_params({"name": "sgd"}),
                    schedule={"name": "inverse_sqrt"}, lr=0.1, batch_size=64, epochs=1, seed=0, device="cpu",
                    train_size=128, val_size=64)
     source = train(spec, threads=1).manifest["schedule_source"]
-    assert source == ("native" if "inverse_sqrt" in adapter.NATIVE_SCHEDULES else "reference")
+    assert source == ("native" if "inverse_sqrt" in adapter.NATIVE.builders else "reference")
+
+
+def wrong_signatures(adapter) -> list[str]:
+    """The registry entries whose parameters are not those of the protocol's ``__call__``."""
+    wrong = []
+    for registry, protocol in (("OPTIMIZER_BUILDERS", OptimizerBuilder), ("NATIVE.builders", ScheduleBuilder)):
+        wanted = list(inspect.signature(protocol.__call__).parameters)[1:]
+        builders = adapter.OPTIMIZER_BUILDERS if registry == "OPTIMIZER_BUILDERS" else adapter.NATIVE.builders
+        wrong += [f"{registry}[{name!r}]" for name, build in builders.items()
+                  if list(inspect.signature(build).parameters) != wanted]
+    return wrong
+
+
+def test_a_builder_of_another_signature_fails_the_registry_check(framework, monkeypatch):
+    """The check above can fail: a schedule builder that also takes the optimizer, as torch's once did."""
+    adapter = load_adapter(framework)
+    name, build = next(iter(adapter.NATIVE.builders.items()))
+    monkeypatch.setitem(adapter.NATIVE.builders, name, lambda opt, p, lr: build(p, lr))
+    assert wrong_signatures(adapter) == [f"NATIVE.builders[{name!r}]"]
 
 
 NATIVE_PAGE = Path(__file__).resolve().parents[2] / "docs" / "frameworks.md"
@@ -195,16 +213,25 @@ def schedule_sources(framework) -> dict[str, str]:
     return sources
 
 
+def native_row(framework) -> str:
+    """This framework's row of docs/frameworks.md's table, as its backend reports its schedules' sources."""
+    sources = schedule_sources(framework)
+    return (f"| {framework} | {', '.join(n for n, s in sources.items() if s == 'native')} | "
+            f"{', '.join(n for n, s in sources.items() if s == 'reference') or '-'} |")
+
+
+def documented_rows() -> tuple[str, int, int, dict[str, str]]:
+    text = NATIVE_PAGE.read_text()
+    start, end = text.index(NATIVE_START) + len(NATIVE_START), text.index(NATIVE_END)
+    return text, start, end, {line.split("|")[1].strip(): line for line in text[start:end].strip().splitlines()[2:]}
+
+
 def test_the_native_schedules_are_those_docs_frameworks_md_declares(framework):
     """docs/frameworks.md declares which schedules each framework runs with its own scheduler. Deleting an
     adapter's native entry once passed every test (the schedule fell back to the reference silently); now its
     row differs. `BENCH_UPDATE_DOCS=1` rewrites this framework's row."""
-    sources = schedule_sources(framework)
-    row = (f"| {framework} | {', '.join(n for n, s in sources.items() if s == 'native')} | "
-           f"{', '.join(n for n, s in sources.items() if s == 'reference') or '-'} |")
-    text = NATIVE_PAGE.read_text()
-    start, end = text.index(NATIVE_START) + len(NATIVE_START), text.index(NATIVE_END)
-    rows = {line.split("|")[1].strip(): line for line in text[start:end].strip().splitlines()[2:]}
+    row = native_row(framework)
+    text, start, end, rows = documented_rows()
     if os.environ.get("BENCH_UPDATE_DOCS") == "1":
         rows[framework] = row
         table = ["| framework | its own scheduler | driven from the reference |", "|---|---|---|",
@@ -212,3 +239,11 @@ def test_the_native_schedules_are_those_docs_frameworks_md_declares(framework):
         NATIVE_PAGE.write_text(text[:start] + "\n" + "\n".join(table) + "\n" + text[end:])
         return
     assert rows.get(framework) == row, "docs/frameworks.md's native schedules differ: BENCH_UPDATE_DOCS=1 to rewrite"
+
+
+def test_a_deleted_native_entry_fails_the_table_check(framework, monkeypatch):
+    """The check above can fail: without its exponential entry, an adapter's row moves exponential to the
+    reference, and no longer equals the documented one."""
+    monkeypatch.delitem(load_adapter(framework).NATIVE.builders, "exponential")
+    row = native_row(framework)
+    assert "exponential" in row.split("|")[3] and documented_rows()[3][framework] != row

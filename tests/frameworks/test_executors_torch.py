@@ -13,7 +13,7 @@ from bench.cli import main
 
 from .test_torch import STUDY, deterministic, wait_until
 
-pytestmark = pytest.mark.torch  # the tox envs that run this file (see tests/conftest.py)
+pytestmark = pytest.mark.env_torch  # the tox envs that run this file (see tests/conftest.py)
 
 LONG_STUDY = """name = "victim"
 dataset = "digits"

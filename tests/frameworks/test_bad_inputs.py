@@ -1,7 +1,7 @@
 """Every bad input gets one line (what is wrong, how to fix it), exit code 2, and nothing written is lost.
 
 The cases here also write the table of bad inputs in docs/errors.md: the table shows the
-messages these tests got. `BENCH_UPDATE_DOCS=1 pytest tests/backends/test_bad_inputs.py`
+messages these tests got. `BENCH_UPDATE_DOCS=1 pytest tests/frameworks/test_bad_inputs.py`
 rewrites it; otherwise the last test fails when the page and the messages differ.
 """
 
@@ -19,7 +19,7 @@ import pytest
 from backends import DEFAULT_FRAMEWORKS, installed
 from bench.cli import main
 
-pytestmark = pytest.mark.torch  # the tox envs that run this file (see tests/conftest.py)
+pytestmark = pytest.mark.env_torch  # the tox envs that run this file (see tests/conftest.py)
 
 ERRORS_PAGE = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
 START, END = "<!-- bad-inputs:start -->", "<!-- bad-inputs:end -->"

@@ -19,7 +19,7 @@ from bench.cli import main
 
 from .test_torch import deterministic, wait_until
 
-pytestmark = [pytest.mark.torch, pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")]
+pytestmark = [pytest.mark.env_torch, pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")]
 
 STUDY = """name = "lost"
 dataset = "digits"

@@ -7,7 +7,7 @@ from bench.cli import main
 from bench.find_lr import STOP, smoothed, stop_step
 from bench.schedules import Schedule
 
-pytestmark = pytest.mark.torch  # the tox envs that run this file (see tests/conftest.py)
+pytestmark = pytest.mark.env_torch  # the tox envs that run this file (see tests/conftest.py)
 
 STUDY = """name = "tiny"
 dataset = "digits"

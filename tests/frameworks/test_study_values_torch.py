@@ -17,7 +17,7 @@ from bench.runner import train
 from bench.schedules import SCHEDULES, Schedule
 from bench.spec import BASE, OPTIMIZERS, load_study
 
-pytestmark = pytest.mark.torch  # the tox envs that run this file (see tests/conftest.py)
+pytestmark = pytest.mark.env_torch  # the tox envs that run this file (see tests/conftest.py)
 
 VALID = {
     "dataset": "digits", "model": "mlp", "epochs": 1, "batch_size": 64, "lr": 0.1, "train_size": 256, "val_size": 64,

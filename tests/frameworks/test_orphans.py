@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from .test_executors import LONG_STUDY
+from .test_executors_torch import LONG_STUDY
 from .test_torch import wait_until
 
-pytestmark = [pytest.mark.torch, pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")]
+pytestmark = [pytest.mark.env_torch, pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")]
 
 GRACE = 5.0  # seconds the sweep's processes have to die once the driver is killed
 

@@ -17,7 +17,7 @@ from bench.executors import groups, run_local
 from bench.results import COLUMNS
 from bench.spec import RunSpec, optimizer_params
 
-pytestmark = pytest.mark.parity  # the tox envs that run this file (see tests/conftest.py)
+pytestmark = pytest.mark.env_parity  # the tox envs that run this file (see tests/conftest.py)
 
 # The frameworks compared with torch: keras and paddle in the parity env; a Keras variant's own env names it.
 OTHERS = os.environ.get("BENCH_PARITY", "keras,paddle").split(",")
@@ -38,7 +38,7 @@ FLOAT64 = {
 
 def logits(framework, model, shape, tmp_path):
     out = tmp_path / f"{framework}-{model}.npy"
-    subprocess.run([sys.executable, "-m", "tests.backends.logits_worker", framework, model, *map(str, shape), "7",
+    subprocess.run([sys.executable, "-m", "tests.frameworks.logits_worker", framework, model, *map(str, shape), "7",
                     str(out)], check=True)
     return np.load(out)
 
