@@ -11,6 +11,7 @@ import pytest
 
 from bench.cli import main
 
+from .processes import descendants
 from .test_torch import STUDY, deterministic, wait_until
 
 pytestmark = pytest.mark.env_torch  # the tox envs that run this file (see tests/conftest.py)
@@ -51,11 +52,16 @@ def test_ray_gives_the_same_rows_as_local_processes(tmp_path, local_ray):
 
 
 def kill_first(pgrep_args: list[str], after: float) -> threading.Thread:
-    """SIGKILL the first process ``pgrep`` finds, ``after`` seconds into its life."""
+    """SIGKILL the first process ``pgrep`` finds below this one (another test run's on this machine is not
+    ours to kill), ``after`` seconds into its life."""
+    def ours() -> list[str]:
+        found = subprocess.run(["pgrep", *pgrep_args], capture_output=True, text=True).stdout.split()
+        below = descendants(os.getpid())
+        return [pid for pid in found if int(pid) in below]
+
     def hunt():
         pids: list[str] = []
-        wait_until(lambda: pids.extend(subprocess.run(["pgrep", *pgrep_args], capture_output=True, text=True)
-                                       .stdout.split()) or pids, 120)
+        wait_until(lambda: pids.extend(ours()) or pids, 120)
         time.sleep(after)
         os.kill(int(pids[0]), signal.SIGKILL)
 
@@ -70,7 +76,7 @@ def test_a_killed_run_is_failed_and_the_sweep_goes_on(tmp_path, capsys, executor
     study.write_text(LONG_STUDY)
     if executor == "ray":
         request.getfixturevalue("local_ray")
-        run_process, died = ["-f", "ray::lrbench:"], "WorkerCrashedError"
+        run_process, died = ["-f", "ray::lrbench:"], "WorkerCrashedError"  # started by this process's Ray
     else:  # a run process this test's driver spawned
         run_process, died = ["-P", str(os.getpid()), "-f", "multiprocessing-fork"], "exited with code -9"
     hunter = kill_first(run_process, after=1.5)

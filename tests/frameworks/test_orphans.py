@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from .processes import descendants, process_table
 from .test_executors_torch import LONG_STUDY
 from .test_torch import wait_until
 
@@ -24,31 +25,9 @@ pytestmark = [pytest.mark.env_torch, pytest.mark.skipif(not Path("/proc/self/sta
 GRACE = 5.0  # seconds the sweep's processes have to die once the driver is killed
 
 
-def _table() -> dict[int, tuple[int, str, str]]:
-    """pid -> (parent pid, state, start time) of every process."""
-    table = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            table[int(entry)] = (int(fields[1]), fields[0], fields[19])
-    return table
-
-
-def descendants(root: int) -> dict[int, str]:
-    """pid -> start time of every process below ``root``."""
-    table, found, frontier = _table(), {}, {root}
-    while frontier:
-        frontier = {pid for pid, (ppid, _, _) in table.items() if ppid in frontier and pid not in found}
-        found.update({pid: table[pid][2] for pid in frontier})
-    return found
-
-
 def alive(processes: dict[int, str]) -> list[str]:
     """Those of ``processes`` still running (same PID, same start time, not a zombie), with their command lines."""
-    table = _table()
+    table = process_table()
     left = []
     for pid, started in processes.items():
         if pid in table and table[pid][2] == started and table[pid][1] != "Z":
