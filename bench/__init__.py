@@ -11,7 +11,8 @@ test, tests/test_layers.py, holds them to it), then the command line on top:
 2. Running and storing it: ``lr_control`` (a schedule's lr at each step), ``progress``,
    ``runner`` (one run), ``lifeline``, ``executors`` (where runs execute), ``results``
    (rows and manifests), ``provenance``, ``timing``, ``perf``, ``find_lr``.
-3. Reading and showing it: ``ran`` (what ran), ``answers``, ``plots``, ``report``.
+3. Reading and showing it: ``ran`` (what ran), ``answers``, ``plots``, ``drawn`` (which
+   figures are up to date), ``report``.
 
 Then ``cli``. The adapters (``backends/``) sit beside layer 2: the runner loads them.
 """

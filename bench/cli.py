@@ -1,4 +1,4 @@
-"""`bench`: list, run, all, plot, report. Bad input: one line on stderr, exit code 2."""
+"""`bench`: lrbench's studies run in each installed framework, side by side. Bad input: one line on stderr, exit code 2."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from .spec import StudySpec, bundled_figures, load_study, study_names
 
 DEFAULT_OUT = "bench-results"
 RESUMES = "finished runs are saved, run the same command again to resume"  # what a stop keeps, per command
+REDRAW = "draw every figure again (default: only those whose rows changed)"
 WRITES_AT_END = "nothing was written (it writes once every framework has finished): run the same command again"
 
 
@@ -79,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bench", description=__doc__)
     p.set_defaults(on_stop=RESUMES)
     sub = p.add_subparsers(required=True, metavar="COMMAND")
-    sub.add_parser("list", help="studies and frameworks").set_defaults(func=cmd_list)
+    sub.add_parser("list", help="the bundled studies, and which frameworks are installed").set_defaults(func=cmd_list)
 
     run_options = argparse.ArgumentParser(add_help=False)
     run_options.add_argument("--frameworks", help="comma-separated (default: every installed one)")
@@ -98,13 +99,15 @@ def _parser() -> argparse.ArgumentParser:
                              help="torch: train the runs that differ only in lr or schedule as one model")
     run_options.add_argument("--executor", choices=EXECUTORS, default="local",
                              help="local processes (default) or one Ray task per run")
+    run_options.add_argument("--redraw", action="store_true", help=REDRAW)
     run_options.add_argument("--ray-address", help="join this Ray cluster (HOST:PORT, ray://HOST:PORT or auto; "
                                                    "implies --executor ray; default: start Ray on this machine)")
 
     run = sub.add_parser("run", parents=[run_options], help="run one study (a name or a .toml path)")
     run.add_argument("study")
     run.set_defaults(func=cmd_run)
-    sub.add_parser("all", parents=[run_options], help="run every study whose data is available").set_defaults(func=cmd_all)
+    every = sub.add_parser("all", parents=[run_options], help="run every bundled study whose data is there, then the report")
+    every.set_defaults(func=cmd_all)
 
     perf = sub.add_parser("perf", help="the runner against a hand-written loop in each framework (LeNet, MNIST)")
     perf.add_argument("--frameworks", help="comma-separated (default: every installed one)")
@@ -128,9 +131,11 @@ def _parser() -> argparse.ArgumentParser:
     find.add_argument("--data-dir", type=Path, help="dataset folder (default: $BENCH_DATA_DIR, then ~/.cache/lrbench)")
     find.set_defaults(func=cmd_find_lr, on_stop=WRITES_AT_END)
 
-    for name, func, helptext in (("plot", cmd_plot, "figures from results CSVs"), ("report", cmd_report, "markdown report")):
+    for name, func, helptext in (("plot", cmd_plot, "the figures again, from a results folder's CSVs"),
+                                 ("report", cmd_report, "report.md and report.html of a results folder")):
         cmd = sub.add_parser(name, help=helptext)
         cmd.add_argument("dir", type=Path)
+        cmd.add_argument("--redraw", action="store_true", help=REDRAW)
         cmd.set_defaults(func=func)
     return p
 
@@ -225,7 +230,7 @@ def _run_study(study: StudySpec, frameworks: list[str], args) -> Counter:
             counts[outcome.manifest["status"]] += 1
             if outcome.manifest["status"] == "failed":
                 print(f"  failed: {outcome.manifest['error']}", file=sys.stderr)
-        _plot(store.dir, {study.name: study.figures})
+        _plot(store.dir, {study.name: study.figures}, args.redraw)
     return counts
 
 
@@ -251,11 +256,11 @@ def _execute(specs, args):
     return run_local(work, args.data_dir, args.threads, max(1, min(args.jobs, len(work))), fresh=args.fresh_process)
 
 
-def _plot(folder: Path, figures_for: dict[str, list[str]]) -> list[Path]:
+def _plot(folder: Path, figures_for: dict[str, list[str]], redraw: bool) -> list[Path]:
     from .plots import plot_folder
 
     read_results(folder)  # one clear line when there is nothing to plot
-    return plot_folder(folder, figures_for)
+    return plot_folder(folder, figures_for, redraw)
 
 
 def _summary(name: str, counts: Counter) -> str:
@@ -383,7 +388,7 @@ def cmd_find_lr(args) -> int:
 def cmd_plot(args) -> int:
     if not args.dir.is_dir():
         raise BenchError(f"{args.dir} is not a folder: give a results folder (e.g. {DEFAULT_OUT})")
-    for path in _plot(args.dir, bundled_figures()):
+    for path in _plot(args.dir, bundled_figures(), args.redraw):
         print(path)
     return 0
 
@@ -393,7 +398,7 @@ def cmd_report(args) -> int:
 
     if not args.dir.is_dir():
         raise BenchError(f"{args.dir} is not a folder: give a results folder (e.g. {DEFAULT_OUT})")
-    print(write_report(args.dir))
+    print(write_report(args.dir, redraw=args.redraw))
     return 0
 
 

@@ -78,6 +78,10 @@ _URLS = {
 }
 
 _TIMEOUT_S = 15
+
+
+class DownloadFailed(DataError):
+    """Every address of a file failed; the caller names it with the dataset's other missing files."""
 _md5_cache: dict[tuple[str, int, int], str] = {}
 
 
@@ -137,24 +141,36 @@ def _folders(rel: str, roots: list[Path]) -> str:
     return " or ".join(f"{(r / rel).parent}/" for r in roots)
 
 
-def _missing(rel: str, roots: list[Path], download: bool) -> str:
-    urls = _URLS.get(rel)
-    msg = f"{rel} not found: put the file in {_folders(rel, roots)}"
+def _missing(rels: list[str], roots: list[Path], download: bool, failure: str = "") -> str:
+    """One line naming every missing file of a dataset, the folders they go in, and where they come from."""
+    names = ", ".join(Path(rel).name for rel in rels)
+    msg = (f"{Path(rels[0]).parent} is missing {len(rels)} file{'s' if len(rels) > 1 else ''} ({names}): "
+           f"put {'them' if len(rels) > 1 else 'it'} in {_folders(rels[0], roots)}")
+    urls = [_URLS[rel][0] for rel in rels if rel in _URLS]
     if not urls:
-        return msg + " (it has no download address)"
+        return msg + f" ({'they have' if len(rels) > 1 else 'it has'} no download address)"
+    if failure:
+        return msg + f" (downloading failed: {failure})"
     if not download:
-        return msg + f", or allow downloading it from {urls[0]}"
+        return msg + f", or allow downloading {'them' if len(rels) > 1 else 'it'} from {urls[0].rsplit('/', 1)[0]}/"
     return msg
 
 
-def _fetch(rel: str, roots: list[Path], download: bool) -> Path:
-    """Local path of ``rel``, downloading it into the cache if allowed and possible."""
-    path = _find(rel, roots)
-    if path is not None:
-        return path
-    if download and rel in _URLS:
-        return _download(rel, roots)
-    raise DataError(_missing(rel, roots, download))
+def _gather(rels: list[str], roots: list[Path], download: bool) -> dict[str, Path]:
+    """Every file of a dataset, found or downloaded into the cache. What is still missing is named all at once;
+    after a failed download the rest is not tried (the network is likely down)."""
+    found = {rel: _find(rel, roots) for rel in rels}
+    failure = ""
+    for rel in [r for r, path in found.items() if path is None]:
+        if download and rel in _URLS and not failure:
+            try:
+                found[rel] = _download(rel, roots)
+            except DownloadFailed as e:
+                failure = str(e)
+    missing = [rel for rel, path in found.items() if path is None]
+    if missing:
+        raise DataError(_missing(missing, roots, download, failure))
+    return found
 
 
 # --------------------------------------------------------------------------- checksums
@@ -226,10 +242,7 @@ def _download(rel: str, roots: list[Path]) -> Path:
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-    raise DataError(
-        f"could not download {rel} ({'; '.join(failures)}): "
-        f"download it yourself and put it in {_folders(rel, roots)}"
-    )
+    raise DownloadFailed(f"{rel}: {'; '.join(failures)}")
 
 
 # --------------------------------------------------------------------------- file formats
@@ -259,11 +272,15 @@ def _read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype, count=count, offset=off).reshape(dims)
 
 
-def _load_idx_pair(name: str, split: str, roots, download, verify, side: int = 28):
+def _idx_files(name: str) -> list[str]:
+    return [f"{name}/{f}" for f in _IDX_NAMES.values()]
+
+
+def _load_idx_pair(name: str, split: str, files: dict[str, Path], verify, side: int = 28):
     paths = {}
     for part in ("x", "y"):
         rel = f"{name}/{_IDX_NAMES[f'{split}_{part}']}"
-        paths[part] = _fetch(rel, roots, download)
+        paths[part] = files[rel]
         _check_md5(paths[part], rel, verify)
     x, y = _read_idx(paths["x"]), _read_idx(paths["y"])
     if x.ndim != 3 or x.shape[1:] != (side, side) or x.dtype != np.uint8:
@@ -318,7 +335,10 @@ def _load_cifar(roots, download, verify):
     if src is None:
         if not download:
             raise DataError(_cifar_missing(roots, download))
-        src = "tar", _download(_CIFAR_TAR, roots)
+        try:
+            src = "tar", _download(_CIFAR_TAR, roots)
+        except DownloadFailed as e:
+            raise DataError(_cifar_missing(roots, download) + f" (downloading failed: {e})") from None
     kind, path = src
     batches = {}
     if kind == "dir":
@@ -372,11 +392,7 @@ def _read_signs(path: Path, prefix: str, expected_n: int | None):
 
 
 def _load_signs(roots, verify):
-    paths = {}
-    for rel in (_SIGNS_TRAIN, _SIGNS_TEST):
-        paths[rel] = _find(rel, roots)
-        if paths[rel] is None:
-            raise DataError(_missing(rel, roots, download=True))
+    paths = _gather([_SIGNS_TRAIN, _SIGNS_TEST], roots, download=False)
     _check_md5(paths[_SIGNS_TEST], _SIGNS_TEST, verify)
     # train_signs.h5 has no published checksum: with verify, require the exact original size.
     train = _read_signs(paths[_SIGNS_TRAIN], "train", _SIGNS_TRAIN_N if verify else None)
@@ -482,8 +498,8 @@ def load_dataset(
         roots = _roots(data_dir)
         scale = 255.0
         if name in ("mnist", "fashion-mnist"):
-            parts = (*_load_idx_pair(name, "train", roots, download, verify),
-                     *_load_idx_pair(name, "val", roots, download, verify))
+            files = _gather(_idx_files(name), roots, download)
+            parts = (*_load_idx_pair(name, "train", files, verify), *_load_idx_pair(name, "val", files, verify))
         elif name == "cifar-10":
             parts = _load_cifar(roots, download, verify)
         else:
@@ -521,9 +537,6 @@ def data_available(name: str, data_dir: str | os.PathLike | None = None) -> str 
         return str(e)
     if name == "cifar-10":
         return None if _cifar_source(roots) else _cifar_missing(roots, download=False)
-    rels = ([f"{name}/{f}" for f in _IDX_NAMES.values()] if name != "signs"
-            else [_SIGNS_TRAIN, _SIGNS_TEST])
-    for rel in rels:
-        if _find(rel, roots) is None:
-            return _missing(rel, roots, download=False)
-    return None
+    rels = _idx_files(name) if name != "signs" else [_SIGNS_TRAIN, _SIGNS_TEST]
+    missing = [rel for rel in rels if _find(rel, roots) is None]
+    return _missing(missing, roots, download=False) if missing else None

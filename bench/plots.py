@@ -24,6 +24,7 @@ from matplotlib.ticker import MaxNLocator, NullFormatter
 from backends import FRAMEWORKS, REFERENCE_FRAMEWORK  # the registry: no framework is imported
 
 from .configs import CONFIG_COLUMNS, config_labels, fold_identical
+from .drawn import Drawn, fingerprint
 from .results import COLUMNS, read_manifests, read_study, study_folders, with_run_columns
 
 CURVES = [("train", "accuracy"), ("train", "loss"), ("val", "accuracy"), ("val", "loss")]
@@ -587,19 +588,29 @@ def default_figures(df: pd.DataFrame) -> list[str]:
     return figures
 
 
-def plot_folder(folder: Path, figures_for: dict[str, list[str]] | None = None) -> list[Path]:
-    """Every figure of every study under ``folder`` (a results folder or one study's folder), in ``<study>/figures/``."""
+def plot_folder(folder: Path, figures_for: dict[str, list[str]] | None = None, redraw: bool = False) -> list[Path]:
+    """Every figure of every study under ``folder`` (a results folder or one study's folder), in ``<study>/figures/``.
+
+    A set of figures whose rows, figures and drawing code are those it was drawn from is kept as it is
+    (bench/drawn.py), unless ``redraw``."""
     folder = Path(folder)
     paths = []
     for where in study_folders(folder):
         df = with_run_columns(read_study(where, "results.csv", COLUMNS), read_manifests(where))
+        drawn = Drawn(where / "figures")
         for (study, protocol), rows in df.groupby(["study", "protocol"], sort=False):
             figures = (figures_for or {}).get(study)
             figures = default_figures(rows) if figures is None else figures
             name = study if protocol == "fresh" else f"{study}_{protocol}"  # one set of figures per protocol
+            digest = fingerprint(rows, figures)
+            kept = None if redraw else drawn.current(name, digest)
+            if kept is not None:
+                paths += kept
+                continue
             rows, _ = fold_identical(rows)  # a config that is another's run is drawn once, under both names
-            paths += plot_study(rows, name, figures, where / "figures")
-            paths += plot_comparison(rows, name, where / "figures")
+            drew = plot_study(rows, name, figures, where / "figures") + plot_comparison(rows, name, where / "figures")
+            drawn.record(name, digest, drew)
+            paths += drew
     return paths
 
 

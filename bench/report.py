@@ -522,14 +522,15 @@ def find_lr_blocks(folder: Path, root: Path) -> list[tuple[str, object]]:
             *did_not_run, *unclear, ("table", table), ("img", figure.relative_to(root))]
 
 
-def write_report(folder: Path, replot: bool = True) -> Path:
+def write_report(folder: Path, replot: bool = True, redraw: bool = False) -> Path:
     """report.md and report.html for every study folder (and `bench find-lr` folder) under ``folder``; returns the .md path.
 
-    ``replot``: draw every figure again from the CSVs (``bench report``); ``bench all`` has just drawn
-    those of the studies it ran and skips it (a folder it did not run keeps the figures it has)."""
+    ``replot``: bring every figure up to date with the CSVs (``bench report``; ``redraw``: draw them all
+    again); ``bench all`` has just done so for the studies it ran and skips it (a folder it did not run
+    keeps the figures it has)."""
     folder = Path(folder)
     if replot:
-        plot_folder(folder, bundled_figures())  # the figures, too, come from the CSVs alone
+        plot_folder(folder, bundled_figures(), redraw)  # the figures, too, come from the CSVs alone
     find_dirs = sorted(p.parent for p in folder.glob("*/find-lr.csv"))
     study_dirs = study_folders(folder) or ([] if find_dirs else [folder])
     studies = [s for s in map(StudyFolder.read, study_dirs) if s is not None]

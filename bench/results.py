@@ -111,6 +111,16 @@ def check_writable(folder: Path) -> None:
         raise BenchError(f"cannot write results to {folder}: {e.strerror or e}: choose a writable folder with --out") from None
 
 
+LOCK = ".lock"  # present only while a bench process writes the folder
+
+
+def _same_file(f, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(f.fileno()), path.stat())
+    except FileNotFoundError:
+        return False
+
+
 class ResultStore:
     """One study's results folder."""
 
@@ -121,19 +131,32 @@ class ResultStore:
     @contextlib.contextmanager
     def lock(self):
         """Only one bench process writes a study folder at a time; a second one refuses. Every folder
-        it writes is checked first: a read-only one is one line before any run, not after the first."""
+        it writes is checked first: a read-only one is one line before any run, not after the first.
+        The lock file is removed on the way out, while still held; a process that opened it just
+        before sees that its file is no longer the folder's and takes the lock again on a new one."""
         for folder in (self.dir, self.runs_dir, self.dir / "figures"):
             check_writable(folder)
-        with open(self.dir / ".lock", "w") as f:
+        path = self.dir / LOCK
+        while True:
+            f = open(path, "a")
             try:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
+                f.close()
                 raise BenchError(
                     f"another bench process is writing {self.dir}: wait for it to finish or use another --out"
                 ) from None
+            if _same_file(f, path):
+                break
+            f.close()  # its holder removed it after we opened it: lock the folder's current file
+        try:
             for stale in (*self.dir.glob(".*.tmp"), *self.runs_dir.glob(".*.tmp")):  # a killed writer's, never renamed
                 stale.unlink()
             yield self
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            f.close()
 
     def manifests(self) -> list[dict]:
         """Every run's manifest entry that parses (a damaged one is left for ``verify`` to name)."""

@@ -5,8 +5,10 @@ Every bad input and its one-line message is in tests/frameworks/test_bad_inputs.
 
 import subprocess
 import sys
+from pathlib import Path
 
-from bench.cli import main
+from bench.cli import _parser, main
+from bench.spec import study_names
 
 
 def test_console_script_exit_code(tmp_path):
@@ -19,3 +21,20 @@ def test_list_shows_studies_and_frameworks(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     assert "lr-sweep" in out and "signs" in out and "paddle" in out
+
+
+def test_help_names_every_command_with_its_line():
+    """`bench --help` is where a user finds the commands: each one is listed there with a line of its own."""
+    proc = subprocess.run([sys.executable, "-m", "bench.cli", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0
+    commands = _parser()._subparsers._group_actions[0].choices  # argparse's record of the subcommands
+    assert set(commands) == {"list", "run", "all", "perf", "find-lr", "plot", "report"}
+    listed = {line.split()[0]: line.split()[1:] for line in proc.stdout.splitlines() if line.startswith("    ")
+              and not line.startswith("     ")}
+    assert set(listed) == set(commands) and all(listed.values()), proc.stdout
+
+
+def test_the_readme_lists_every_bundled_study():
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    table = readme.split("## The studies")[1].split("\n\n")[1]
+    assert {line.split("`")[1] for line in table.splitlines() if line.startswith("| `")} == set(study_names())

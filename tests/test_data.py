@@ -320,10 +320,24 @@ def test_bad_arguments():
     assert d.train_x.shape[0] == 7 and d.train_x.min() == -1.0
 
 
+def test_every_missing_file_is_named_in_one_line(tmp_path, isolated_cache, real_data_dir):
+    """Offline, with two of MNIST's four files in place: one line names the other two and where they go."""
+    (tmp_path / "mnist").mkdir()
+    for f in list(data._IDX_NAMES.values())[:2]:
+        (tmp_path / "mnist" / f).symlink_to(real_data_dir / "mnist" / f)
+    with pytest.raises(DataError) as err:
+        load_dataset("mnist", tmp_path, download=False)
+    msg = str(err.value)
+    assert msg.startswith("mnist is missing 2 files (t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz): put them in "
+                          f"{tmp_path / 'mnist'}/ or {isolated_cache / 'mnist'}/") and "\n" not in msg
+    assert "train-" not in msg
+
+
 def test_data_available_missing(tmp_path, isolated_cache):
     assert set(DATASETS) == {"mnist", "fashion-mnist", "cifar-10", "signs", "digits"}
     reason = data_available("fashion-mnist", tmp_path)
-    assert "fashion-mnist/train-images-idx3-ubyte.gz" in reason and str(tmp_path / "fashion-mnist") in reason
+    assert "fashion-mnist is missing 4 files" in reason and all(f in reason for f in data._IDX_NAMES.values())
+    assert f"put them in {tmp_path / 'fashion-mnist'}/ or {isolated_cache / 'fashion-mnist'}/" in reason
     assert "does not exist" in data_available("mnist", tmp_path / "nope")
 
 

@@ -126,6 +126,36 @@ def test_plot_folder_writes_into_each_study(tmp_path):
     assert [p.name for p in plot_folder(tmp_path / "b", {"b": ["steps"]})] == ["b_steps.png"] + [f"b_{n}" for n in comparison]
 
 
+def test_a_figure_is_drawn_again_only_when_its_rows_change(tmp_path):
+    """A rerun with nothing new keeps every figure file as it is; a changed row redraws its study's, and only those."""
+    small = dict(frameworks=("torch",), seeds=(0,), epochs=2, weight_norms=False, diverged=False, step_rows=False)
+    for study in ("a", "b"):
+        (tmp_path / study).mkdir()
+        make_results(study=study, **small).to_csv(tmp_path / study / "results.csv", index=False)
+
+    def stamps():
+        return {p.relative_to(tmp_path).as_posix(): p.stat().st_mtime_ns for p in tmp_path.rglob("*.[ps][nv]g")}
+
+    first = plot_folder(tmp_path)
+    drawn = stamps()
+    assert plot_folder(tmp_path) == first and stamps() == drawn  # nothing changed: nothing drawn
+
+    results = pd.read_csv(tmp_path / "a" / "results.csv")
+    results.loc[results["metric"] == "loss", "value"] += 0.01  # one study's rows change
+    results.to_csv(tmp_path / "a" / "results.csv", index=False)
+    assert plot_folder(tmp_path) == first
+    again = stamps()
+    assert all(again[f] != drawn[f] for f in drawn if f.startswith("a/"))
+    assert all(again[f] == drawn[f] for f in drawn if f.startswith("b/"))
+
+    (tmp_path / "b" / "figures" / "b_curves_torch.svg").unlink()  # a file gone: its set is drawn again
+    plot_folder(tmp_path)
+    assert all(stamps()[f] != again[f] for f in again if f.startswith("b/"))
+    kept = stamps()
+    plot_folder(tmp_path, redraw=True)
+    assert all(stamps()[f] != kept[f] for f in kept)
+
+
 def test_long_config_labels_leave_the_axes_their_room(tmp_path):
     """One framework, schedule labels 45 characters long: the legend gets its own width, no squeezed axes."""
     import warnings

@@ -1,12 +1,13 @@
 """Results folder: atomic files, resume by run_id, no duplicates, one writer at a time."""
 
+import fcntl
 import json
 
 import pandas as pd
 import pytest
 
 from bench.errors import BenchError
-from bench.results import COLUMNS, ResultStore, atomic_write, check_writable
+from bench.results import COLUMNS, LOCK, ResultStore, _same_file, atomic_write, check_writable
 
 
 def fake_run(run_id, status="done", epochs=2):
@@ -64,6 +65,33 @@ def test_second_writer_refuses(tmp_path):
                 pass
 
 
+def test_no_lock_file_is_left_when_the_writer_ends_or_is_stopped(tmp_path):
+    store = ResultStore(tmp_path, "s")
+    with store.lock():
+        assert (store.dir / LOCK).exists()
+    assert not (store.dir / LOCK).exists()
+    with pytest.raises(KeyboardInterrupt), store.lock():
+        raise KeyboardInterrupt
+    assert not (store.dir / LOCK).exists()
+    (store.dir / LOCK).write_text("")  # a SIGKILLed writer's: nobody holds it
+    with store.lock():
+        pass
+    assert not (store.dir / LOCK).exists()
+
+
+def test_a_lock_file_opened_before_its_holder_removed_it_is_not_the_folders_lock(tmp_path):
+    """The late opener's flock succeeds on the removed file: it must see that, or two processes would write."""
+    store = ResultStore(tmp_path, "s")
+    with store.lock():
+        late = open(store.dir / LOCK, "a")  # opened while held, locked only after the holder has gone
+    with store.lock():
+        fcntl.flock(late, fcntl.LOCK_EX | fcntl.LOCK_NB)  # succeeds: nobody holds the removed file
+        assert not _same_file(late, store.dir / LOCK)
+        with pytest.raises(BenchError, match="another bench process is writing"), ResultStore(tmp_path, "s").lock():
+            pass
+    late.close()
+
+
 def test_atomic_write_leaves_old_file_on_failure(tmp_path):
     path = tmp_path / "x.json"
     atomic_write(path, json.dumps({"ok": 1}))
@@ -95,7 +123,7 @@ def test_a_killed_writers_temp_files_are_cleared_by_the_next_writer(tmp_path):
     with store.lock():
         assert store.finished() == {"a"}
     left = sorted(p.name for p in store.dir.rglob("*") if p.is_file())
-    assert left == [".lock", "a.csv", "a.json", "manifest.csv", "results.csv"]
+    assert left == ["a.csv", "a.json", "manifest.csv", "results.csv"]
 
 
 def test_a_manifest_without_a_status_is_damaged_not_trusted(tmp_path):

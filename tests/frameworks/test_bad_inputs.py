@@ -80,7 +80,8 @@ class Case:
             fill["truncated"] = truncated_mnist(tmp, real)
         if "{empty}" in self.command:
             fill["empty"] = empty_folder(tmp)
-        return self.command.format(**fill).split()[1:]
+        words = self.command.format(**fill).split()  # an environment the command is shown with: set by no_cache
+        return words[words.index("bench") + 1:]
 
     def shown_command(self) -> str:
         command = self.command.replace("{study}", "study.toml").replace("{missing}", MISSING_FRAMEWORK or "paddle")
@@ -152,7 +153,9 @@ CASES = [
          (("protocol", '"warm_start"'),)),
     Case("unknown init", "bench run {study} --out {out}", "init must be one of torch, glorot", "xavier",
          (("init", '"xavier"'),)),
-    Case("data missing", "bench run lr-sweep --quick --data-dir {empty} --out {out}", "train-images-idx3-ubyte.gz", "put it in"),
+    Case("data missing", "XDG_CACHE_HOME=$TMP/xdg bench run lr-sweep --quick --data-dir {empty} --out {out}",
+         "mnist is missing 4 files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, "
+         "t10k-labels-idx1-ubyte.gz)", "put them in $TMP/data/mnist/ or $TMP/xdg/lrbench/mnist/"),
     Case("data corrupt or truncated", "bench run lr-sweep --quick --data-dir {truncated} --out {out}", MNIST_MD5,
          "train-images-idx3-ubyte.gz"),
     Case("results folder not writable", "bench run digits --out {unwritable}", "cannot write results to", "--out"),
@@ -185,7 +188,7 @@ def check(case: Case, tmp: Path, real: Path, capsys) -> str:
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2, err
     assert len(err) == 1, err
-    assert case.expect in err[0] and case.fix in err[0], err[0]
+    assert case.expect in err[0] and case.fix in shown(err[0], tmp, real), err[0]
     assert not list(tmp.glob("out/*/runs/*")), "nothing is written for bad input"
     if case.bad_input == "results folder not writable":
         assert (tmp / "a-file").read_text() == "keep me"
@@ -253,7 +256,7 @@ def test_disk_full_loses_nothing_and_resumes(tmp_path, real_data_dir):
     assert "No space left on device" in last[0] and "run the same command again" in last[0]
     before, after = files(tmp_path / "before"), files(tmp_path / "after-full")
     assert {k: v for k, v in after.items() if k in before} == before  # every byte written before is intact
-    assert set(after) - set(before) <= {"sweep/.lock"}  # and no half-written file is left beside them
+    assert set(after) <= set(before)  # and no half-written file (nor the lock) is left beside them
     MESSAGES["disk full"] = shown(last[0], tmp_path / "full", real_data_dir).replace("$TMP", "$OUT")
 
     assert (tmp_path / "rc2").read_text().strip() == "0", (tmp_path / "err2").read_text()

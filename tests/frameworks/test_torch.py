@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from bench.cli import main
-from bench.results import COLUMNS, TIMING_METRICS, with_run_columns
+from bench.results import COLUMNS, LOCK, TIMING_METRICS, with_run_columns
 from bench.runner import train
 from bench.schedules import Schedule
 from bench.spec import RunSpec, optimizer_params
@@ -291,3 +291,4 @@ def test_bench_all_lists_the_studies_it_skipped_in_the_report(tmp_path, monkeypa
     assert main(["all", "--quick", "--epochs", "1", "--frameworks", "torch", "--out", str(out),
                  "--data-dir", str(tmp_path / "data")]) == 0
     assert pd.read_csv(out / "skipped.csv").empty and "## Skipped studies" not in (out / "report.md").read_text()
+    assert not list(out.rglob(LOCK))  # no lock outlives the command
