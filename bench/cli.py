@@ -18,8 +18,9 @@ from .data import load_dataset
 from .errors import BenchError, DataError
 from .executors import EXECUTORS, check_device, connect_ray, groups, in_own_process, run_local, run_ray, thread_budget
 from .find_lr import DEFAULTS
+from .progress import Overall
 from .provenance import claim_folder, framework_notes, record
-from .results import DENIED, SAID, ResultStore, atomic_write, check_writable, read_results, to_csv
+from .results import DENIED, FINISHED, SAID, ResultStore, atomic_write, check_writable, read_results, to_csv
 from .spec import StudySpec, bundled_figures, load_study, study_names
 
 DEFAULT_OUT = "bench-results"
@@ -166,7 +167,7 @@ def _frameworks(args) -> list[str]:
         return names
     names = [name for name in DEFAULT_FRAMEWORKS if installed(name)]
     if not names:
-        raise BenchError('no framework is installed: pip install -e ".[torch]" (or keras, paddle)')
+        raise BenchError('no framework is installed: pip install -e ".[all]" (torch, Keras and Paddle), or ".[torch]" alone')
     return names
 
 
@@ -211,16 +212,28 @@ def _check_batches(study: StudySpec, args, train_examples: int) -> None:
                              f"examples: lower batch_size or raise train_size")
 
 
-def _run_study(study: StudySpec, frameworks: list[str], args) -> Counter:
+class Plan:
+    """One study's runs as this command will run them, and the work each one is (for the overall progress)."""
+
+    def __init__(self, study: StudySpec, frameworks: list[str], args, train_examples: int):
+        self.study, self.frameworks = study, frameworks
+        self.specs = _distinct(study.runs(frameworks, quick=args.quick, seeds=args.seeds, device=args.device,
+                                          epochs=args.epochs))
+        check_runs(self.specs)
+        self.store = ResultStore(args.out, study.name + ("-quick" if args.quick else ""))
+        listed = {m["run_id"] for m in self.store.manifests() if m["status"] in FINISHED}  # checked under the lock
+        self.work = {s.run_id: s.epochs * min(s.train_size or train_examples, train_examples) for s in self.specs
+                     if s.run_id not in listed}
+
+
+def _run_study(plan: Plan, args, overall: Overall) -> Counter:
     """Run what is missing of one study, then plot it. Returns status counts."""
-    specs = _distinct(study.runs(frameworks, quick=args.quick, seeds=args.seeds, device=args.device, epochs=args.epochs))
-    check_runs(specs)
-    store = ResultStore(args.out, study.name + ("-quick" if args.quick else ""))
+    study, specs, store = plan.study, plan.specs, plan.store
     counts: Counter = Counter()
     with store.lock():
         claim_folder(store, record(study, specs, _shaping_options(args)))
         done = store.repair()
-        for note in framework_notes(store, frameworks):
+        for note in framework_notes(store, plan.frameworks):
             print(note, file=sys.stderr)
         pending = [s for s in specs if s.run_id not in done]
         counts["skipped (already done)"] = len(specs) - len(pending)
@@ -230,6 +243,7 @@ def _run_study(study: StudySpec, frameworks: list[str], args) -> Counter:
             counts[outcome.manifest["status"]] += 1
             if outcome.manifest["status"] == "failed":
                 print(f"  failed: {outcome.manifest['error']}", file=sys.stderr)
+            overall.finished(outcome.manifest["run_id"])
         _plot(store.dir, {study.name: study.figures}, args.redraw)
     return counts
 
@@ -276,7 +290,8 @@ def cmd_run(args) -> int:
     frameworks = _frameworks(args)
     _check_device(frameworks, args.device)
     _check_executor(args)
-    counts = _run_study(study, frameworks, args)
+    plan = Plan(study, frameworks, args, len(data.train_y))
+    counts = _run_study(plan, args, Overall(plan.work))
     print(_summary(study.name, counts))
     return 1 if counts["failed"] else 0
 
@@ -287,9 +302,8 @@ def cmd_all(args) -> int:
     frameworks = _frameworks(args)
     _check_device(frameworks, args.device)
     _check_executor(args)
-    failed = ran = 0
-    skipped = []
-    for name in study_names():
+    plans, skipped = [], []
+    for name in study_names():  # every study checked and planned before the first run
         study = load_study(name)
         try:
             data = load_dataset(study.dataset, args.data_dir)  # present and intact, or downloaded if it can be had
@@ -298,12 +312,15 @@ def cmd_all(args) -> int:
             skipped.append({"study": name, "reason": str(e)})
             continue
         _check_batches(study, args, len(data.train_y))
-        counts = _run_study(study, frameworks, args)
-        print(_summary(name, counts))
-        ran += 1
-        failed += counts["failed"]
-    if not ran:
+        plans.append(Plan(study, frameworks, args, len(data.train_y)))
+    if not plans:
         raise BenchError("no study could run: put the datasets where the messages above say, or pass --data-dir")
+    overall = Overall({run: work for plan in plans for run, work in plan.work.items()})
+    failed = 0
+    for plan in plans:
+        counts = _run_study(plan, args, overall)
+        print(_summary(plan.study.name, counts))
+        failed += counts["failed"]
     from .report import SKIPPED, write_report
 
     atomic_write(args.out / SKIPPED, to_csv(skipped, ["study", "reason"]))  # every time: no stale names

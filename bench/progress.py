@@ -1,4 +1,5 @@
-"""A progress bar per run (epoch, loss, ETA) that degrades to one plain line per epoch off a TTY."""
+"""Progress on the terminal: a bar per run (epoch, loss, ETA) that degrades to one plain line per epoch off a
+TTY, and one line for the whole command after each run (runs done of all, elapsed, time left)."""
 
 from __future__ import annotations
 
@@ -34,3 +35,29 @@ class Progress:
             self.bar.close()
         elif status != "done":
             print(f"[{self.label}] {status}", file=sys.stderr, flush=True)
+
+
+def _clock(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{seconds:02d}s"
+
+
+class Overall:
+    """The whole command's position: runs done of all it will run, across studies. Time left comes from the
+    work left, a run's work being its epochs times its training examples (runs of a study differ by those,
+    and studies by their datasets). Shown on a terminal only: a log has the per-run lines."""
+
+    def __init__(self, work: dict[str, float]):
+        self.work, self.left = work, dict(work)
+        self.start = time.perf_counter()
+        self.show = sys.stderr.isatty() and bool(work)
+
+    def finished(self, run_id: str) -> None:
+        self.left.pop(run_id, None)
+        if not self.show:
+            return
+        elapsed = time.perf_counter() - self.start
+        total, left = sum(self.work.values()), sum(self.left.values())
+        eta = f", about {_clock(elapsed / (total - left) * left)} left" if 0 < left < total else ""
+        print(f"bench: {len(self.work) - len(self.left)} of {len(self.work)} runs done, {_clock(elapsed)}{eta}",
+              file=sys.stderr, flush=True)

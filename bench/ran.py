@@ -90,7 +90,7 @@ def cannot_answer(ran: Ran, study_name: str, options: str) -> list[str]:
     if len(ran.frameworks) < 2:
         lines.append(f"One framework ran ({', '.join(ran.frameworks)}): whether the framework changes the answer cannot "
                      f"be told. Run `bench run {study_name}{q} --frameworks {ALL_FRAMEWORKS}` "
-                     f"(after `pip install -e \".[torch,keras,paddle]\"`).")
+                     f"(after `pip install -e \".[all]\"`).")
     if len(ran.seeds) < MIN_SEEDS:
         lines.append(f"{seeds_text(len(ran.seeds)).capitalize()}: frameworks are compared from {MIN_SEEDS} seeds, and "
                      f"configs are separated only by a margin the study states. Run `bench run {study_name}{q} "

@@ -285,8 +285,9 @@ def detail_blocks(folder: StudyFolder, claims: pd.DataFrame, root: Path) -> list
                    ("table", reference_table(spec.reference, folder.rows))]
     if len(claims):
         blocks += [("h3", "Claims"),
-                   ("p", "source: seed = the original experiment says it (its words, or the numbers it prints, as the "
-                         "claim's text says); lrbench = lrbench's own claim. A comparison holds only beyond its margin "
+                   ("p", "source: who says it, as the study file gives it; in the bundled studies seed = the original "
+                         "experiment (its words, or the numbers it prints, as the claim's text says) and lrbench = "
+                         "lrbench's own claim. A comparison holds only beyond its margin "
                          "(the claim's own, else the seed spread from 3 seeds); otherwise: cannot tell.")]
         if "protocol" in claims:
             blocks += [("p", "Which claims hold under which protocol, per framework:"), ("table", claims_at_a_glance(claims))]

@@ -90,7 +90,6 @@ TOP_KEYS = (*BASE, "target", "primary", "margin", "claims", "reference", "grid",
 PRIMARY = ("val.accuracy", "val.loss", "train.accuracy", "train.loss")  # final values; a loss is better lower
 CLAIM_KEYS = ("text", "check", "source")
 CLAIM_OPTIONAL = ("per_seed", "quick", "margin")
-SOURCES = ("seed", "lrbench")  # the original experiment says it, or lrbench does
 REFERENCE_KEYS = ("metric", "epoch", "value", "tolerance")
 REFERENCE_OPTIONAL = ("step", "where", "note")
 
@@ -441,12 +440,9 @@ def _validate(data: dict, path: Path, text: str) -> StudySpec:
         if not isinstance(claim, dict) or not set(CLAIM_KEYS) <= set(claim) <= {*CLAIM_KEYS, *CLAIM_OPTIONAL}:
             raise SpecError(f"{path}: each [[claims]] needs the keys {', '.join(CLAIM_KEYS)} "
                             f"(optional: {', '.join(CLAIM_OPTIONAL)}), got {claim!r}")
-        for key in ("text", "check"):
-            if not isinstance(claim[key], str):
-                raise SpecError(f"{path}: a claim's {key} must be a string, got {claim[key]!r}")
-        if claim["source"] not in SOURCES:
-            raise SpecError(f"{path}: claim {claim['text']!r}: source must be \"seed\" (the original says it) "
-                            f"or \"lrbench\" (ours), got {claim['source']!r}")
+        for key in ("text", "check", "source"):  # source: who says it, free text ("seed", "lrbench" bundled)
+            if not isinstance(claim[key], str) or not claim[key].strip():
+                raise SpecError(f"{path}: a claim's {key} must be a non-empty string, got {claim[key]!r}")
         for key in ("per_seed", "quick"):
             if not isinstance(claim.get(key, False), bool):
                 raise SpecError(f"{path}: claim {claim['text']!r}: {key} is true or false, got {claim[key]!r}")
