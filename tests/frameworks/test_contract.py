@@ -7,6 +7,7 @@ The tests run in this process, so TensorFlow (keras) and Paddle go in separate r
 
 import inspect
 import math
+import numbers
 import os
 from pathlib import Path
 
@@ -201,23 +202,34 @@ NATIVE_PAGE = Path(__file__).resolve().parents[2] / "docs" / "frameworks.md"
 NATIVE_START, NATIVE_END = "<!-- native-schedules:start -->", "<!-- native-schedules:end -->"
 
 
-def schedule_sources(framework) -> dict[str, str]:
-    """Each declared schedule, built as a run builds it (on the parameters of its first test case): "native"
-    or "reference", as the backend reports it to the manifest."""
+def object_name(obj) -> str:
+    """The framework's object a native schedule is, with what it wraps (torch's SequentialLR, Paddle's
+    LinearWarmup); an object of lrbench's own is marked so."""
+    wrapped = getattr(obj, "_schedulers", None) or [
+        w for w in (getattr(obj, "inner", None), getattr(obj, "learning_rate", None))
+        if w is not None and not isinstance(w, numbers.Number)]
+    name = ("lrbench's " if type(obj).__module__.startswith("backends") else "") + type(obj).__name__
+    return f"{name}({', '.join(object_name(w) for w in wrapped)})" if wrapped else name
+
+
+def schedule_objects(framework) -> dict[str, str | None]:
+    """Each declared schedule, built as a run builds it (on the parameters of its first test case): the name of
+    the framework's object that computes it, or None where the reference does (as the manifest says)."""
     cases = {**SCHEDULE_CASES, **STEP_CASES}
-    sources = {}
+    objects = {}
     for name in SCHEDULES:
         params = cases[min((c for c in cases if schedule_name(c) == name), key=len)]
         backend, _ = built(framework, schedule={"name": name, **Schedule(name, 0.3, params).params}, lr=0.3)
-        sources[name] = backend.schedule_source
-    return sources
+        native = backend.schedule_source == "native"
+        objects[name] = object_name(backend.lrs.object) if native else None
+    return objects
 
 
 def native_row(framework) -> str:
-    """This framework's row of docs/frameworks.md's table, as its backend reports its schedules' sources."""
-    sources = schedule_sources(framework)
-    return (f"| {framework} | {', '.join(n for n, s in sources.items() if s == 'native')} | "
-            f"{', '.join(n for n, s in sources.items() if s == 'reference') or '-'} |")
+    """This framework's row of docs/frameworks.md's table, as its backend builds its schedules."""
+    objects = schedule_objects(framework)
+    return (f"| {framework} | {'; '.join(f'{n}: {o}' for n, o in objects.items() if o)} | "
+            f"{', '.join(n for n, o in objects.items() if o is None) or '-'} |")
 
 
 def documented_rows() -> tuple[str, int, int, dict[str, str]]:
@@ -234,7 +246,7 @@ def test_the_native_schedules_are_those_docs_frameworks_md_declares(framework):
     text, start, end, rows = documented_rows()
     if os.environ.get("BENCH_UPDATE_DOCS") == "1":
         rows[framework] = row
-        table = ["| framework | its own scheduler | driven from the reference |", "|---|---|---|",
+        table = ["| framework | its own scheduler object, per schedule | driven from the reference |", "|---|---|---|",
                  *(rows[f] for f in sorted(rows))]
         NATIVE_PAGE.write_text(text[:start] + "\n" + "\n".join(table) + "\n" + text[end:])
         return
