@@ -43,6 +43,12 @@ def _title(df: pd.DataFrame, study: str, *suffix: str) -> str:
     return " — ".join([study, what, *suffix])
 
 
+def _band(df: pd.DataFrame, spread: str = "±1 sd") -> str:
+    """What a figure's bands are: a spread over seeds, or none when one seed ran."""
+    seeds = df["seed"].nunique()
+    return f"band: {spread} over {seeds} seeds" if seeds > 1 else "1 seed: no band"
+
+
 def _finite(df: pd.DataFrame) -> pd.DataFrame:
     """Diverged runs log NaN/inf; drop those rows so the rest of the run still plots."""
     values = pd.to_numeric(df["value"], errors="coerce")
@@ -278,7 +284,10 @@ def _panel_name(split: str, metric: str) -> str:
 
 
 def _overlaid(df, study, order, frameworks) -> plt.Figure:
-    """Configs across (wrapped every MAX_CONFIG_COLUMNS), metrics down: frameworks on the same axes per config."""
+    """Configs across (wrapped every MAX_CONFIG_COLUMNS), metrics down: frameworks on the same axes per config.
+    Many configs, or runs of one epoch (a panel of one dot each), fold into the final values side by side."""
+    if len(order) > MAX_CONFIG_COLUMNS or df["epoch"].nunique() == 1:
+        return _finals(df, study, order, frameworks)
     panels = [p for p in COMPARED if not _select(df, *p).empty]
     ncols = min(len(order), MAX_CONFIG_COLUMNS)
     blocks = -(-len(order) // ncols)
@@ -307,8 +316,34 @@ def _overlaid(df, study, order, frameworks) -> plt.Figure:
             ax.xaxis.set_tick_params(labelbottom=True)
     for ax in axes[-len(panels):, len(order) % ncols or ncols:].flat:
         ax.set_axis_off()
-    fig.suptitle(_title(df, study, "frameworks overlaid (band: ±1 sd over seeds)"))
+    fig.suptitle(_title(df, study, f"frameworks overlaid ({_band(df)})"))
     fig.legend(handles=_framework_handles(frameworks), title="framework", loc="outside right center", frameon=False)
+    return fig
+
+
+def _finals(df, study, order, frameworks) -> plt.Figure:
+    """One panel per metric: each config's final value, the frameworks' points side by side."""
+    panels = [p for p in COMPARED if not _select(df, *p).empty]
+    last = df[df["epoch"] == df.groupby("run_id")["epoch"].transform("max")]
+    palette, _, markers = _framework_styles(frameworks)
+    present = [fw for fw in frameworks if fw in set(last["framework"])]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(max(6.0, 0.75 * len(order) + 2.5), 2.6 * len(panels) + 1.2),
+                             sharex=True, squeeze=False, layout="constrained")
+    for ax, (split, metric) in zip(axes[:, 0], panels):
+        data = _select(last, split, metric)
+        sns.pointplot(data=data, x="config", y="value", order=order, hue="framework", hue_order=present,
+                      palette=palette, markers=[markers[fw] for fw in present], linestyles="none",
+                      dodge=0.45 if len(present) > 1 else False, errorbar="sd" if data["seed"].nunique() > 1 else None,
+                      ax=ax, legend=False)
+        _log_if_wide(ax, data["value"])
+        ax.set(ylabel=f"final {_panel_name(split, metric)}", xlabel=None)
+        ax.grid(alpha=0.3)
+    axes[-1, 0].set_xticks(range(len(order)), [_wrap(c, 18) for c in order], rotation=35, ha="right", fontsize=8)
+    epochs = sorted(last["epoch"].unique())
+    at = f"epoch {epochs[0]}" if len(epochs) == 1 else "each run's last epoch"
+    bars = "whiskers: ±1 sd over seeds" if last["seed"].nunique() > 1 else "1 seed"
+    fig.suptitle(_title(df, study, f"final values ({at}; {bars}), frameworks side by side"))
+    fig.legend(handles=_framework_handles(present), title="framework", loc="outside right center", frameon=False)
     return fig
 
 
@@ -341,7 +376,7 @@ def _differences(diffs: dict, df, study, reference, order, frameworks) -> plt.Fi
             if not rows.empty:
                 _pad_single_epoch(ax, rows["epoch"])
             ax.xaxis.set_tick_params(labelbottom=True)
-    fig.suptitle(_title(df, study, f"paired difference to {reference} (same seed, band: ±1 sd over seeds)"))
+    fig.suptitle(_title(df, study, f"paired difference to {reference} (same seed, {_band(df)})"))
     handles = [Line2D([], [], color=palette[c], label=c, lw=2, marker=markers[c], markersize=5,
                       **({"dashes": dashes[c]} if dashes[c] else {})) for c in order]
     fig.legend(handles=handles, title=config_labels(df)[2], loc="outside lower center", ncols=legend_cols,
@@ -354,7 +389,7 @@ def _epoch_seconds(df, study, frameworks) -> plt.Figure:
     models = list(dict.fromkeys(df["model"]))
     hue, order = ("model", models) if len(models) > 1 else ("framework", frameworks)
     palette = _config_palette(models) if hue == "model" else _framework_styles(frameworks)[0]
-    fig, axes = plt.subplots(1, 2, figsize=(4.2 + 1.3 * len(frameworks) * len(order) ** 0.5, 3.9), squeeze=False,
+    fig, axes = plt.subplots(1, 2, figsize=(5.4 + 1.3 * len(frameworks) * len(order) ** 0.5, 4.1), squeeze=False,
                              layout="constrained")
     kw = dict(x="framework", y="value", order=frameworks, hue=hue, hue_order=order, palette=palette, legend=False)
     steady, first = df[df["epoch"] > 1], df[df["epoch"] == 1]
@@ -364,13 +399,13 @@ def _epoch_seconds(df, study, frameworks) -> plt.Figure:
         _label_medians(ax, steady, hue, order, frameworks)
     else:
         ax.text(0.5, 0.5, "single-epoch runs only", ha="center", va="center", transform=ax.transAxes, color="0.4")
-    ax.set(title="epochs ≥ 2: median (whiskers: 25–75 %)", xlabel=None, ylabel="seconds per epoch")
+    ax.set(title="epochs ≥ 2: median\n(whiskers: 25–75 %)", xlabel=None, ylabel="seconds per epoch")
     ax = axes[0, 1]
     if not first.empty:
         sns.stripplot(data=first, dodge=hue == "model", size=6, alpha=0.7, jitter=0.15, ax=ax, **kw)
         medians = first.groupby("framework")["value"].median()
         ax.set_xticks(range(len(frameworks)), [f"{fw}\nmedian {medians.get(fw, np.nan):.2f} s" for fw in frameworks])
-    ax.set(title="epoch 1 (with warm-up), one dot per run", xlabel=None, ylabel="seconds")
+    ax.set(title="epoch 1 (with warm-up),\none dot per run", xlabel=None, ylabel="seconds")
     for a in axes.flat:
         a.set_ylim(bottom=0)
         a.grid(alpha=0.3, axis="y")
@@ -454,9 +489,59 @@ def lr_sensitivity(df: pd.DataFrame) -> pd.DataFrame:
     return out[out["group"].isin(lrs[lrs >= 2].index)].reset_index(drop=True)
 
 
+MAX_SENSITIVITY_ROWS = 2  # groups of configs drawn a row each; more fold into lines of one panel per framework
+
+
+def _lr_axis(ax: plt.Axes, data: pd.DataFrame, measure: str) -> None:
+    ax.set_xscale("log")
+    lrs = sorted(data["lr"].unique())
+    ax.set_xticks(lrs, [f"{lr:g}" for lr in lrs])  # the study's own lrs, not decades it may not span
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    if measure.endswith("loss"):
+        _log_if_wide(ax, data["value"])
+    ax.grid(alpha=0.3, which="both")
+
+
+def _lr_sensitivity_folded(table, df, study, frameworks, groups) -> plt.Figure:
+    """Frameworks down, measures across: one line per group of configs, told apart by colour, marker and dash."""
+    palette = _config_palette(groups)
+    markers = dict(zip(groups, itertools.cycle("osD^vXP*")))
+    dashes = dict(zip(groups, itertools.cycle(DASHES)))
+    present = [fw for fw in frameworks if fw in set(table["framework"])]
+    fig, axes = plt.subplots(len(present), len(SENSITIVITY), figsize=(3.6 * len(SENSITIVITY) + 0.6,
+                             2.9 * len(present) + 0.35 * -(-len(groups) // 3) + 0.4), sharex=True, squeeze=False,
+                             layout="constrained")
+    for row, fw in enumerate(present):
+        for col, (measure, *_) in enumerate(SENSITIVITY):
+            ax = axes[row, col]
+            data = table[(table["framework"] == fw) & (table["measure"] == measure)]
+            for name in groups:
+                points = data[data["group"] == name].groupby("lr")["value"]
+                if not len(points):
+                    continue
+                mean = points.mean()
+                ax.plot(mean.index, mean.values, color=palette[name], marker=markers[name], lw=1.6, markersize=5,
+                        **({"dashes": dashes[name]} if dashes[name] else {}))
+                if (points.size() > 1).any():
+                    ax.fill_between(mean.index, points.min().values, points.max().values, color=palette[name], alpha=0.12)
+            _lr_axis(ax, data, measure)
+            ax.set(xlabel="lr", title=measure if row == 0 else None, ylabel=fw if col == 0 else None)
+            ax.xaxis.set_tick_params(labelbottom=True)
+    handles = [Line2D([], [], color=palette[g], marker=markers[g], lw=1.6, label=g, **({"dashes": dashes[g]} if dashes[g]
+               else {})) for g in groups]
+    fig.legend(handles=handles, title="configs (besides their lr)", loc="outside lower center",
+               ncols=min(3, len(groups)), frameon=False)
+    seeds = df["seed"].nunique()
+    fig.suptitle(_title(df, study, "lr sensitivity (mean" + (f"; band: min to max over {seeds} seeds)" if seeds > 1
+                                                              else "; 1 seed)")))
+    return fig
+
+
 def _lr_sensitivity(table: pd.DataFrame, df: pd.DataFrame, study: str, frameworks: list[str]) -> plt.Figure:
     """Measures against lr on a log axis, one line per framework; the band spans the seeds (min to max)."""
     groups = list(dict.fromkeys(table["group"]))
+    if len(groups) > MAX_SENSITIVITY_ROWS:
+        return _lr_sensitivity_folded(table, df, study, frameworks, groups)
     palette, dashes, markers = _framework_styles(frameworks)
     fig, axes = plt.subplots(len(groups), len(SENSITIVITY), figsize=(3.6 * len(SENSITIVITY) + 1.2, 3.1 * len(groups)),
                              squeeze=False, layout="constrained")
@@ -474,16 +559,10 @@ def _lr_sensitivity(table: pd.DataFrame, df: pd.DataFrame, study: str, framework
                         **({"dashes": dashes[fw]} if dashes[fw] else {}))
                 if (points.size() > 1).any():
                     ax.fill_between(mean.index, points.min().values, points.max().values, color=palette[fw], alpha=0.15)
-            ax.set_xscale("log")
-            lrs = sorted(data["lr"].unique())
-            ax.set_xticks(lrs, [f"{lr:g}" for lr in lrs])  # the study's own lrs, not decades it may not span
-            ax.xaxis.set_minor_formatter(NullFormatter())
-            if measure.endswith("loss"):
-                _log_if_wide(ax, data["value"])
+            _lr_axis(ax, data, measure)
             ax.set(xlabel="lr", title=measure if len(groups) == 1 else f"{measure}\n{_wrap(name)}")
-            ax.grid(alpha=0.3, which="both")
     seeds = df["seed"].nunique()
-    band = f"; band: min to max over {seeds} seeds" if seeds > 1 else ""
+    band = f"; band: min to max over {seeds} seeds" if seeds > 1 else "; 1 seed"
     which = f"{groups[0]}, " if len(groups) == 1 and groups[0] != "all runs" else ""
     fig.suptitle(_title(df, study, f"lr sensitivity ({which}mean{band})"))
     fig.legend(handles=_framework_handles(frameworks), title="framework", loc="outside right center", frameon=False)
@@ -615,20 +694,29 @@ def plot_folder(folder: Path, figures_for: dict[str, list[str]] | None = None, r
 
 
 def plot_find_lr(df: pd.DataFrame, study: str, out_dir: Path, reference: str = REFERENCE_FRAMEWORK) -> Path:
-    """The LR range test: loss against lr (log axis) per framework, raw and smoothed, each framework's
-    suggestions marked; beside it, each framework's loss relative to the reference's, step by step."""
+    """The LR range test's figure, as PNG and SVG in ``out_dir``; returns the PNG's path."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return _save(_find_lr_figure(df, study, reference), out_dir, f"{study}_find_lr")
+
+
+def _find_lr_figure(df: pd.DataFrame, study: str, reference: str) -> plt.Figure:
+    """Loss against lr (log axis) per framework, raw and smoothed, each framework's suggestions marked; beside
+    it, when another framework ran, each one's loss relative to the reference's, step by step."""
     from .find_lr import AGREE, STOP, suggest  # the rules live with the test
 
     FLOOR = 1e-9  # float32 rounding of a loss near 2 is about 1e-7
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     frameworks = _frameworks(df, reference)
     palette, dashes, markers = _framework_styles(frameworks)
     widths = _nested_widths(frameworks)
     curves = {fw: df[df["framework"] == fw].pivot_table(index="step", columns="metric", values="value")
               for fw in frameworks}
-    fig, (ax, diff) = plt.subplots(1, 2, figsize=(11.5, 4.2), layout="constrained", width_ratios=(1.6, 1))
+    compared = reference in curves and len(frameworks) > 1  # else no panel against the reference: nothing to draw in it
+    if compared:
+        fig, (ax, diff) = plt.subplots(1, 2, figsize=(11.5, 4.2), layout="constrained", width_ratios=(1.6, 1))
+    else:
+        fig, ax = plt.subplots(figsize=(7.5, 4.2), layout="constrained")
     for fw in frameworks:
         c = curves[fw]
         ax.plot(c["lr"], c["loss"], color=palette[fw], lw=0.8, alpha=0.3)
@@ -640,27 +728,32 @@ def plot_find_lr(df: pd.DataFrame, study: str, out_dir: Path, reference: str = R
                                                                               c["smoothed_loss"])
             ax.plot([s[rule]], [y], marker=marker, color=palette[fw], markersize=9 if marker == "|" else 7,
                     markeredgewidth=2, linestyle="none")
-        if fw != reference and reference in curves:
+        if compared and fw != reference:
             ref = curves[reference]
             shared = c.index.intersection(ref.index)
             rel = (c.loc[shared, "loss"] - ref.loc[shared, "loss"]).abs() / ref.loc[shared, "loss"].abs()
             diff.plot(ref.loc[shared, "lr"], rel.clip(lower=FLOOR), color=palette[fw], lw=1.4, drawstyle="steps-mid",
                       **({"dashes": dashes[fw]} if dashes[fw] else {}))
     ax.set(xscale="log", xlabel="lr (grows each step)", ylabel="train loss (faint: raw; bold: smoothed)",
-           title="loss against lr; markers: steepest descent, | : minimum / 10")
+           title="loss against lr, each framework's suggestions marked")
+    ax.legend(handles=[Line2D([], [], color="0.3", marker=markers[frameworks[0]], linestyle="none", markersize=7,
+                              label="steepest descent (the framework's marker)"),
+                       Line2D([], [], color="0.3", marker="|", linestyle="none", markersize=9, markeredgewidth=2,
+                              label="minimum / 10")], loc="upper left", fontsize=8, frameon=False)
     smooth = df[df["metric"] == "smoothed_loss"]["value"]
     raw = df[df["metric"] == "loss"]["value"]
     low = min(smooth.min(), raw[np.isfinite(raw)].min())
     top = min(STOP * smooth[np.isfinite(smooth)].min(), 1.15 * smooth[np.isfinite(smooth)].max())  # the stop rule's reach
     ax.set_ylim(low - 0.05 * abs(low), top)
-    diff.set(xscale="log", yscale="log", xlabel="lr", ylabel=f"|loss - {reference}'s| / {reference}'s",
-             title=f"against {reference}, step by step (floor {FLOOR:g}; dotted {AGREE:g})")
-    diff.axhline(AGREE, color="0.5", lw=0.8, ls=":")
-    diff.set_ylim(bottom=FLOOR / 2)
-    for a in (ax, diff):
-        a.grid(alpha=0.3, which="both")
+    if compared:
+        diff.set(xscale="log", yscale="log", xlabel="lr", ylabel=f"|loss - {reference}'s| / {reference}'s",
+                 title=f"against {reference}, step by step (floor {FLOOR:g}; dotted {AGREE:g})")
+        diff.axhline(AGREE, color="0.5", lw=0.8, ls=":")
+        diff.set_ylim(bottom=FLOOR / 2)
+        diff.grid(alpha=0.3, which="both")
+    ax.grid(alpha=0.3, which="both")
     first = df.iloc[0]
     fig.suptitle(f"{study} — {first['dataset']}, {first['model']}, {first['optimizer']}, batch {first['batch_size']}: "
                  f"LR range test")
     fig.legend(handles=_framework_handles(frameworks), title="framework", loc="outside right center", frameon=False)
-    return _save(fig, out_dir, f"{study}_find_lr")
+    return fig
