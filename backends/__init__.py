@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import warnings
 from dataclasses import dataclass
 
 from bench.errors import BenchError
@@ -70,18 +71,24 @@ def check_runs(specs) -> None:
                              + ", ".join(n for n, f in FRAMEWORKS.items() if form in f.momentum_forms))
 
 
-def load_adapter(name: str):
-    """The adapter module of framework ``name``, imported (and so its framework) in this process only."""
+def _import(name: str, module: str):
+    """A module of framework ``name``'s adapter, imported in this process. The warnings a framework gives while
+    it imports concern its own build (Paddle's "No ccache found"), not the run: they are not shown."""
     fw = FRAMEWORKS[name]
     os.environ.update(dict(fw.env))
-    return importlib.import_module(f"backends.{fw.adapter}_backend")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return importlib.import_module(f"backends.{fw.adapter}_{module}")
+
+
+def load_adapter(name: str):
+    """The adapter module of framework ``name``, imported (and so its framework) in this process only."""
+    return _import(name, "backend")
 
 
 def load_baselines(name: str) -> dict:
     """``bench perf``'s hand-written loops of framework ``name`` (``backends/<adapter>_baselines.py``)."""
-    fw = FRAMEWORKS[name]
-    os.environ.update(dict(fw.env))
-    return importlib.import_module(f"backends.{fw.adapter}_baselines").BASELINES
+    return _import(name, "baselines").BASELINES
 
 
 def load_backend(name: str, fused: bool = False):
