@@ -150,15 +150,23 @@ class Undecided:
         self.why = why
 
 
+class _Rows:
+    """One framework's (protocol's, seed's) epoch rows and run statuses, split by metric once for all its claims."""
+
+    def __init__(self, df: pd.DataFrame, manifest: pd.DataFrame):
+        self.df = df[df["step"].isna()]
+        self.by_metric = dict(iter(self.df.groupby(["split", "metric"], sort=False)))
+        self.status_of = manifest.drop_duplicates("run_id", keep="last").set_index("run_id")["status"]
+
+
 class _Results:
     """The evaluation functions over one framework's rows; remembers every value it returns.
 
     Numbers come back per seed (a Series indexed by seed), so that a comparison can weigh a difference
     against the spread between seeds; a claim sees them as means."""
 
-    def __init__(self, df: pd.DataFrame, manifest: pd.DataFrame, margin: float | None = None):
-        self.df = df[df["step"].isna()]
-        self.status_of = manifest.drop_duplicates("run_id", keep="last").set_index("run_id")["status"]
+    def __init__(self, rows: _Rows, margin: float | None = None):
+        self.df, self.by_metric, self.status_of = rows.df, rows.by_metric, rows.status_of
         self.margin = margin
         self.numbers: list[str] = []
         self.undecided: list[str] = []
@@ -171,9 +179,9 @@ class _Results:
 
     def _metric(self, metric: str, where: dict) -> pd.DataFrame:
         split, name = metric.split(".", 1)
-        rows = self._runs(where)
-        rows = rows[(rows["split"] == split) & (rows["metric"] == name)]
+        rows = select(self.by_metric.get((split, name), self.df.iloc[:0]), where)
         if rows.empty:
+            self._runs(where)  # no runs match at all: say that
             raise LookupError(f"no {metric} rows for {where or 'these runs'}")
         configs = rows.drop_duplicates("run_id")[list(FILTERS)].drop_duplicates()
         if len(configs) > 1:
@@ -367,13 +375,16 @@ def evaluate_claims(claims: list[dict], df: pd.DataFrame, manifest: pd.DataFrame
 
     ``df`` carries each run's protocol (see ``results.with_run_columns``)."""
     protocols = list(dict.fromkeys(df["protocol"])) if "protocol" in df else []
-    rows = []
+    rows, parts = [], {}
     for claim in claims:
         tree = parse_check(claim["check"])
-        splits = ["framework"] + (["protocol"] if len(protocols) > 1 else []) + (["seed"] if claim.get("per_seed") else [])
-        for key, part in df.groupby(splits, sort=True):
-            key = dict(zip(splits, key if isinstance(key, tuple) else (key,)))
-            results = _Results(part, manifest[manifest["run_id"].isin(part["run_id"])], claim.get("margin"))
+        splits = ("framework",) + (("protocol",) if len(protocols) > 1 else ()) + (("seed",) if claim.get("per_seed") else ())
+        if splits not in parts:  # the rows of each framework (and protocol, seed) are split once for every claim
+            parts[splits] = [(dict(zip(splits, key if isinstance(key, tuple) else (key,))),
+                              _Rows(part, manifest[manifest["run_id"].isin(part["run_id"])]))
+                             for key, part in df.groupby(list(splits), sort=True)]
+        for key, part in parts[splits]:
+            results = _Results(part, claim.get("margin"))
             try:
                 truth = _truth(_evaluate(tree, results))
                 verdict = {True: "held", False: "not held", None: "cannot tell: " + "; ".join(results.undecided)}[truth]

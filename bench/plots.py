@@ -509,8 +509,8 @@ def _lr_sensitivity_folded(table, df, study, frameworks, groups) -> plt.Figure:
     dashes = dict(zip(groups, itertools.cycle(DASHES)))
     present = [fw for fw in frameworks if fw in set(table["framework"])]
     fig, axes = plt.subplots(len(present), len(SENSITIVITY), figsize=(3.6 * len(SENSITIVITY) + 0.6,
-                             2.9 * len(present) + 0.35 * -(-len(groups) // 3) + 0.4), sharex=True, squeeze=False,
-                             layout="constrained")
+                             2.9 * len(present) + 0.35 * -(-len(groups) // 3) + 0.4), sharex=True, sharey="col",
+                             squeeze=False, layout="constrained")  # a measure on one scale in every framework
     for row, fw in enumerate(present):
         for col, (measure, *_) in enumerate(SENSITIVITY):
             ax = axes[row, col]
