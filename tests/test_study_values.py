@@ -55,7 +55,7 @@ CASES = [  # (what, the file's changes, extra text, a part of the message)
     ("batch past the default data", {"batch_size": "2000"}, "", "batch_size 2000 is larger than its 1437 training examples"),
     ("seeds 0", {"seeds": "0"}, "", "seeds must be an integer >= 1, got 0"),
     ("log_every negative", {"log_every": "-1"}, "", "log_every must be an integer >= 0"),
-    ("a claim's check a number", {}, '[[claims]]\ntext = "t"\ncheck = 5\nsource = "lrbench"\n', 
+    ("a claim's check a number", {}, '[[claims]]\ntext = "t"\ncheck = 5\nsource = "lrbench"\n',
      "check must be a non-empty string, got 5"),
     ("claims not a list", {"claims": '"all"'}, "", "claims must be a list of tables"),
     ("primary not a metric", {"primary": '"accuracy"'}, "", "primary is one of val.accuracy, val.loss"),
