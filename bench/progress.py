@@ -1,5 +1,7 @@
 """Progress on the terminal: a bar per run (epoch, loss, ETA) that degrades to one plain line per epoch off a
-TTY, and one line for the whole command after each run (runs done of all, elapsed, time left)."""
+TTY, and the whole command's bar after each run (runs done of all, elapsed, time left). The whole command's
+bar is a line of its own because each run's bar is drawn by its worker process: two processes cannot share
+a terminal line."""
 
 from __future__ import annotations
 
@@ -37,6 +39,9 @@ class Progress:
             print(f"[{self.label}] {status}", file=sys.stderr, flush=True)
 
 
+BAR = 22  # characters of the whole command's bar
+
+
 def _clock(seconds: float) -> str:
     minutes, seconds = divmod(round(seconds), 60)
     return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{seconds:02d}s"
@@ -59,5 +64,6 @@ class Overall:
         elapsed = time.perf_counter() - self.start
         total, left = sum(self.work.values()), sum(self.left.values())
         eta = f", about {_clock(elapsed / (total - left) * left)} left" if 0 < left < total else ""
-        print(f"bench: {len(self.work) - len(self.left)} of {len(self.work)} runs done, {_clock(elapsed)}{eta}",
+        bar = tqdm.format_meter(total - left, total, elapsed, ncols=BAR, bar_format="|{bar}|")  # the work done
+        print(f"bench: {bar} {len(self.work) - len(self.left)} of {len(self.work)} runs done, {_clock(elapsed)}{eta}",
               file=sys.stderr, flush=True)

@@ -25,9 +25,13 @@ def test_time_left_comes_from_the_work_left(monkeypatch, capsys):
     overall.finished("big")  # 400 units in 240 s: the 200 left take 120 s
     clock.now += 125
     overall.finished("last")
-    assert capsys.readouterr().err.splitlines() == ["bench: 1 of 3 runs done, 1m00s, about 5m00s left",
-                                                    "bench: 2 of 3 runs done, 4m00s, about 2m00s left",
-                                                    "bench: 3 of 3 runs done, 6m05s"]
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split("| ", 1)[1] for line in lines] == ["1 of 3 runs done, 1m00s, about 5m00s left",
+                                                          "2 of 3 runs done, 4m00s, about 2m00s left",
+                                                          "3 of 3 runs done, 6m05s"]
+    bars = [line.split("|")[1] for line in lines]  # the work done: 1/6, 4/6, all of it
+    assert [len(b) for b in bars] == [progress.BAR - 2] * 3 and bars[-1] == "█" * (progress.BAR - 2)
+    assert bars[0].count("█") < bars[1].count("█") < bars[2].count("█")
 
 
 def test_quiet_off_a_terminal(monkeypatch, capsys):
