@@ -502,6 +502,17 @@ def _lr_axis(ax: plt.Axes, data: pd.DataFrame, measure: str) -> None:
     ax.grid(alpha=0.3, which="both")
 
 
+def _lr_line(ax: plt.Axes, rows: pd.DataFrame, color, marker: str, dashes, lw: float, alpha: float) -> None:
+    """One line of an lr-sensitivity panel: the mean over seeds per lr, the band from their min to max."""
+    points = rows.groupby("lr")["value"]
+    if not len(points):
+        return
+    mean = points.mean()
+    ax.plot(mean.index, mean.values, color=color, marker=marker, lw=lw, markersize=5, **({"dashes": dashes} if dashes else {}))
+    if (points.size() > 1).any():
+        ax.fill_between(mean.index, points.min().values, points.max().values, color=color, alpha=alpha)
+
+
 def _lr_sensitivity_folded(table, df, study, frameworks, groups) -> plt.Figure:
     """Frameworks down, measures across: one line per group of configs, told apart by colour, marker and dash."""
     palette = _config_palette(groups)
@@ -516,14 +527,7 @@ def _lr_sensitivity_folded(table, df, study, frameworks, groups) -> plt.Figure:
             ax = axes[row, col]
             data = table[(table["framework"] == fw) & (table["measure"] == measure)]
             for name in groups:
-                points = data[data["group"] == name].groupby("lr")["value"]
-                if not len(points):
-                    continue
-                mean = points.mean()
-                ax.plot(mean.index, mean.values, color=palette[name], marker=markers[name], lw=1.6, markersize=5,
-                        **({"dashes": dashes[name]} if dashes[name] else {}))
-                if (points.size() > 1).any():
-                    ax.fill_between(mean.index, points.min().values, points.max().values, color=palette[name], alpha=0.12)
+                _lr_line(ax, data[data["group"] == name], palette[name], markers[name], dashes[name], 1.6, 0.12)
             _lr_axis(ax, data, measure)
             ax.set(xlabel="lr", title=measure if row == 0 else None, ylabel=fw if col == 0 else None)
             ax.xaxis.set_tick_params(labelbottom=True)
@@ -551,14 +555,7 @@ def _lr_sensitivity(table: pd.DataFrame, df: pd.DataFrame, study: str, framework
             ax = axes[row, col]
             data = table[(table["group"] == name) & (table["measure"] == measure)]
             for fw in frameworks:
-                points = data[data["framework"] == fw].groupby("lr")["value"]
-                if not len(points):
-                    continue
-                mean = points.mean()
-                ax.plot(mean.index, mean.values, color=palette[fw], marker=markers[fw], lw=widths[fw], markersize=5,
-                        **({"dashes": dashes[fw]} if dashes[fw] else {}))
-                if (points.size() > 1).any():
-                    ax.fill_between(mean.index, points.min().values, points.max().values, color=palette[fw], alpha=0.15)
+                _lr_line(ax, data[data["framework"] == fw], palette[fw], markers[fw], dashes[fw], widths[fw], 0.15)
             _lr_axis(ax, data, measure)
             ax.set(xlabel="lr", title=measure if len(groups) == 1 else f"{measure}\n{_wrap(name)}")
     seeds = df["seed"].nunique()
