@@ -28,8 +28,8 @@ class EpochResult:
 
 @dataclass
 class EvalResult:
-    loss_sum: float  # summed per-example loss over the validation set
-    predictions: np.ndarray  # argmax class per validation example
+    loss_sum: float  # summed per-example loss over the evaluated set
+    predictions: np.ndarray  # argmax class per example of that set, in order
 
 
 class OptimizerBuilder(Protocol):
@@ -94,8 +94,8 @@ class Backend(Protocol):
     def train_epoch(self, order: np.ndarray, batch_size: int) -> EpochResult:
         """One pass over train examples in this order, batches of batch_size (last one partial)."""
 
-    def evaluate(self, batch_size: int) -> EvalResult:
-        """Full pass over the validation set in eval mode."""
+    def evaluate(self, batch_size: int, split: str = "val") -> EvalResult:
+        """Full pass over the validation set ("val") or the training set ("train", in its stored order) in eval mode."""
 
     def end_epoch(self, val_loss: float) -> None:
         """Advance the schedule by one epoch (plateau schedules read val_loss): ``LrControl.epoch_done``."""
@@ -117,7 +117,7 @@ class Member(Protocol):
 
     def applied_lr(self) -> float: ...
 
-    def evaluate(self, batch_size: int) -> EvalResult: ...
+    def evaluate(self, batch_size: int, split: str = "val") -> EvalResult: ...
 
     def end_epoch(self, val_loss: float) -> None: ...
 

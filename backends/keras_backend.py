@@ -393,12 +393,12 @@ class Backend:
         losses = ops.convert_to_numpy(ops.stack(losses)).astype(np.float64)
         return EpochResult(losses, int(ops.convert_to_numpy(ops.sum(ops.stack(correct)))), plan)
 
-    def evaluate(self, batch_size) -> EvalResult:
+    def evaluate(self, batch_size, split="val") -> EvalResult:
         loss_sum, predictions = 0.0, []
-        n = len(self.val_y)
-        for start in range(0, n, batch_size):
-            logits = self.steps.forward(self.val_x[start:start + batch_size])
-            y = self.val_y[start:start + batch_size]
+        xs, ys = (self.train_x, self.train_y) if split == "train" else (self.val_x, self.val_y)
+        for start in range(0, len(ys), batch_size):
+            logits = self.steps.forward(xs[start:start + batch_size])
+            y = ys[start:start + batch_size]
             loss_sum += float(ops.convert_to_numpy(ops.sum(
                 keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))))
             predictions.append(ops.convert_to_numpy(ops.argmax(logits, axis=1)))

@@ -221,12 +221,13 @@ class Backend:
         return self.applied_lr()
 
     @paddle.no_grad()
-    def evaluate(self, batch_size) -> EvalResult:
+    def evaluate(self, batch_size, split="val") -> EvalResult:
         self.model.eval()
         loss_sum, predictions = paddle.zeros([], dtype="float64"), []
-        for start in range(0, self.val_x.shape[0], batch_size):
-            logits = self.model(self.val_x[start:start + batch_size])
-            y = self.val_y[start:start + batch_size]
+        xs, ys = (self.train_x, self.train_y) if split == "train" else (self.val_x, self.val_y)
+        for start in range(0, xs.shape[0], batch_size):
+            logits = self.model(xs[start:start + batch_size])
+            y = ys[start:start + batch_size]
             loss_sum += F.cross_entropy(logits, y, reduction="sum").astype("float64")
             predictions.append(logits.argmax(1))
         return EvalResult(float(loss_sum), paddle.concat(predictions).numpy())

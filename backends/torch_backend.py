@@ -188,14 +188,15 @@ class Backend:
         return self.applied_lr()
 
     @torch.no_grad()
-    def evaluate(self, batch_size) -> EvalResult:
+    def evaluate(self, batch_size, split="val") -> EvalResult:
         self.model.eval()
-        return self._evaluate(self.model, batch_size)
+        return self._evaluate(self.model, batch_size, split)
 
-    def _evaluate(self, forward, batch_size) -> EvalResult:
+    def _evaluate(self, forward, batch_size, split) -> EvalResult:
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         predictions = []
-        for x, y in zip(self.val_x.split(batch_size), self.val_y.split(batch_size)):
+        xs, ys = (self.train_x, self.train_y) if split == "train" else (self.val_x, self.val_y)
+        for x, y in zip(xs.split(batch_size), ys.split(batch_size)):
             logits = forward(x)
             loss_sum += F.cross_entropy(logits, y, reduction="sum")
             predictions.append(logits.argmax(1))
@@ -326,11 +327,11 @@ class FusedMember:
         self.fused.synchronize()
 
     @torch.no_grad()
-    def evaluate(self, batch_size) -> EvalResult:
+    def evaluate(self, batch_size, split="val") -> EvalResult:
         fused = self.fused
         fused.model.eval()
         params = fused.params[self.k]
-        return fused._evaluate(lambda x: torch.func.functional_call(fused.model, params, (x,)), batch_size)
+        return fused._evaluate(lambda x: torch.func.functional_call(fused.model, params, (x,)), batch_size, split)
 
     def weights(self) -> dict[str, np.ndarray]:
         return {k: v.detach().cpu().numpy().copy() for k, v in self.fused.params[self.k].items()}

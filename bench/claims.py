@@ -46,7 +46,7 @@ import pandas as pd
 
 from .errors import SpecError
 from .evidence import MIN_SEEDS, seeds_text, spread
-from .schema import EPOCH_METRICS, STATUSES
+from .schema import EPOCH_METRICS, STATUSES, STUDY_METRICS
 
 FUNCTIONS = ("final", "at", "min_", "max_", "mean_", "volatility", "climbs", "lowest", "highest", "status", "share",
              "close")
@@ -112,7 +112,7 @@ def check_claim(check: str, configs: pd.DataFrame) -> None:
 def check_metric(metric, what: str) -> None:
     """A metric lrbench records, or one line naming ``what`` asked for it and what there is."""
 
-    known = sorted(f"{s}.{m}" for s, m in EPOCH_METRICS)
+    known = sorted(f"{s}.{m}" for s, m in EPOCH_METRICS + STUDY_METRICS)
     if not (isinstance(metric, str) and (metric in known or metric.startswith("train.weight_norm/"))):
         raise SpecError(f"{what}: unknown metric {metric!r}: lrbench records {', '.join(known)}, train.weight_norm/<layer>")
 

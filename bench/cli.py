@@ -21,7 +21,7 @@ from .find_lr import DEFAULTS
 from .progress import Overall
 from .provenance import claim_folder, framework_notes, record
 from .results import DENIED, FINISHED, SAID, ResultStore, atomic_write, check_writable, read_results, to_csv
-from .spec import StudySpec, bundled_figures, load_study, study_names
+from .spec import PROTOCOLS, StudySpec, bundled_figures, load_study, study_names
 
 DEFAULT_OUT = "bench-results"
 RESUMES = "finished runs are saved, run the same command again to resume"  # what a stop keeps, per command
@@ -106,6 +106,8 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", parents=[run_options], help="run one study (a name or a .toml path)")
     run.add_argument("study")
+    run.add_argument("--protocol", choices=PROTOCOLS, help="only the study's runs of this protocol (lr-sweep: fresh or "
+                                                           "warm_start), in a folder of their own")
     run.set_defaults(func=cmd_run)
     every = sub.add_parser("all", parents=[run_options], help="run every bundled study whose data is there, then the report")
     every.set_defaults(func=cmd_all)
@@ -219,11 +221,27 @@ class Plan:
         self.study, self.frameworks = study, frameworks
         self.specs = _distinct(study.runs(frameworks, quick=args.quick, seeds=args.seeds, device=args.device,
                                           epochs=args.epochs))
+        protocol = getattr(args, "protocol", None)
+        if protocol:
+            protocols = sorted({s.protocol for s in self.specs})
+            if protocol not in protocols:
+                raise BenchError(f"study {study.name!r} has no {protocol} runs: its protocols are {', '.join(protocols)}; "
+                                 f"drop --protocol or choose one of them")
+            self.specs = [s for s in self.specs if s.protocol == protocol]
         check_runs(self.specs)
-        self.store = ResultStore(args.out, study.name + ("-quick" if args.quick else ""))
+        self.store = ResultStore(args.out, folder_name(study, args))
         listed = {m["run_id"] for m in self.store.manifests() if m["status"] in FINISHED}  # checked under the lock
         self.work = {s.run_id: s.epochs * min(s.train_size or train_examples, train_examples) for s in self.specs
                      if s.run_id not in listed}
+
+
+def folder_name(study: StudySpec, args) -> str:
+    """The study's folder under --out, named for what the command runs: the study's name, then -quick, -N-epochs
+    (--epochs other than the study's) and -PROTOCOL (--protocol), so that no two of them share a folder."""
+    as_written = {s.epochs for s in study.runs(["-"], quick=args.quick)}
+    return "-".join([study.name, *(["quick"] if args.quick else []),
+                     *([f"{args.epochs}-epochs"] if args.epochs and {args.epochs} != as_written else []),
+                     *([args.protocol] if getattr(args, "protocol", None) else [])])
 
 
 def _run_study(plan: Plan, args, overall: Overall) -> Counter:
@@ -260,6 +278,7 @@ def _distinct(specs: list) -> list:
 def _shaping_options(args) -> str:
     """The command's options that change what the runs are (seeds and frameworks only add runs)."""
     return " ".join([*(["--quick"] if args.quick else []), *([f"--epochs {args.epochs}"] if args.epochs else []),
+                     *([f"--protocol {args.protocol}"] if getattr(args, "protocol", None) else []),
                      f"--device {args.device}"])
 
 

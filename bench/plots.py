@@ -145,6 +145,7 @@ def _curves_faceted(df, study, panels, hue, title, frameworks) -> plt.Figure:
 
 
 def _steps(df, study, hue, title, frameworks) -> plt.Figure:
+    what = "running train loss (mean since the last log)" if (df["metric"] == "running_loss").all() else "train loss"
     size = (5 * len(frameworks) + _legend_room(hue), 3.8)
     fig, axes = plt.subplots(1, len(frameworks), figsize=size, sharey=True, squeeze=False,
                              layout="constrained")
@@ -152,10 +153,10 @@ def _steps(df, study, hue, title, frameworks) -> plt.Figure:
         data = df[df["framework"] == fw]
         if not data.empty:
             _lines(ax, data, "step", hue, lw=1)
-        ax.set(title=fw, ylabel="train loss")
+        ax.set(title=fw, ylabel=what)
         _style(ax)
     _log_if_wide(axes[0, 0], df["value"])
-    fig.suptitle(_title(df, study, "train loss per step"))
+    fig.suptitle(_title(df, study, f"{what} per step"))
     _legend(fig, hue, title)
     return fig
 
@@ -642,6 +643,7 @@ def plot_study(df: pd.DataFrame, study: str, figures: list[str], out_dir: Path) 
             paths.append(_save(fig, out_dir, f"{study}_curves_by_framework"))
 
     step_loss = _select(steps, "train", "loss")
+    step_loss = _select(steps, "train", "running_loss") if step_loss.empty else step_loss  # log_at = "running"
     if "steps" in figures and not step_loss.empty:
         paths.append(_save(_steps(step_loss, study, hue, title, frameworks), out_dir, f"{study}_steps"))
 

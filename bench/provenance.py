@@ -93,8 +93,13 @@ def claim_folder(store: ResultStore, mine: dict) -> None:
         raise write_error(store.dir, e) from None
 
 
+def _specs(rec: dict) -> list[dict]:
+    """The record's specs with every field of today's RunSpec: a field added since it was written has its default."""
+    return [json.loads(RunSpec(**s).to_json()) for s in rec["specs"]]
+
+
 def _templates(rec: dict) -> set[str]:
-    return {json.dumps(s, sort_keys=True) for s in rec["specs"]}
+    return {json.dumps(s, sort_keys=True) for s in _specs(rec)}
 
 
 def _read(path: Path) -> dict | None:
@@ -116,7 +121,7 @@ def _difference(theirs: dict, mine: dict) -> str:
     def shown(value) -> str:
         return json.dumps(value, sort_keys=True)
 
-    held = theirs["specs"]
+    held = _specs(theirs)
     for spec in (s for s in mine["specs"] if s not in held and held):
         def differing(other, spec=spec):
             return [k for k in sorted(set(spec) | set(other)) if spec.get(k) != other.get(k)]

@@ -217,17 +217,20 @@ class _Run:
             row(epoch, "val", "classes_predicted", classes_predicted),
             row(epoch, "val", "eval_seconds", eval_seconds),
         ]
+        if spec.eval_train:  # as originals that print a "Train Accuracy" measure it
+            on_train = self.member.evaluate(EVAL_BATCH, "train")
+            rows += [row(epoch, "train", "eval_loss", on_train.loss_sum / n),
+                     row(epoch, "train", "eval_accuracy", float(np.mean(on_train.predictions == data.train_y)))]
+        if spec.floor_cost:  # the SIGNS original: 34 batches of 1080 at 32, their costs summed over int(1080 / 32) = 33
+            rows.append(row(epoch, "train", "cost", float(np.sum(result.batch_losses)) / (n // spec.batch_size)))
         for name, w in self.member.weights().items():
             if name.endswith(".weight"):
                 rows.append(row(epoch, "train", f"weight_norm/{name[:-7]}", float(np.linalg.norm(w))))
-        if spec.log_every:
-            first_step = (epoch - 1) * steps_per_epoch
-            for i, loss in enumerate(result.batch_losses):
-                logged = i % spec.log_every == 0 if spec.log_at == "batch_id" else (first_step + i + 1) % spec.log_every == 0
-                if logged:
-                    rows.append(row(epoch, "train", "loss", float(loss), step=first_step + i + 1))
-                    if result.batch_lrs is not None:  # a per-step schedule: the lr that step applied
-                        rows.append(row(epoch, "train", "lr", float(result.batch_lrs[i]), step=first_step + i + 1))
+        first_step = (epoch - 1) * steps_per_epoch
+        for i, metric, value in logged_losses(spec, result.batch_losses, first_step):
+            rows.append(row(epoch, "train", metric, value, step=first_step + i + 1))
+            if result.batch_lrs is not None:  # a per-step schedule: the lr that step applied
+                rows.append(row(epoch, "train", "lr", float(result.batch_lrs[i]), step=first_step + i + 1))
         self.out.rows.extend(rows)
         self.out.manifest["epochs_done"] = epoch
         self.progress.epoch(epoch, train_loss, val_acc)
@@ -246,6 +249,17 @@ class _Run:
             first_epoch_seconds=round(self.epoch_seconds[0], 4),
             median_epoch_seconds=round(statistics.median(self.epoch_seconds[1:]), 4) if len(self.epoch_seconds) > 1 else "",
         )
+
+
+def logged_losses(spec: RunSpec, batch_losses, first_step: int) -> list[tuple[int, str, float]]:
+    """(batch index in the epoch, metric, value) of the step losses ``spec.log_every`` and ``log_at`` ask for."""
+    every, losses = spec.log_every, batch_losses
+    if not every:
+        return []
+    if spec.log_at == "running":  # the mean since the last print, as ``running_loss / N`` at ``i % N == N - 1``
+        return [(i, "running_loss", float(np.mean(losses[i + 1 - every:i + 1]))) for i in range(every - 1, len(losses), every)]
+    logged = (lambda i: i % every == 0) if spec.log_at == "batch_id" else (lambda i: (first_step + i + 1) % every == 0)
+    return [(i, "loss", float(loss)) for i, loss in enumerate(losses) if logged(i)]
 
 
 def _row_factory(spec: RunSpec, version: str, device: str):

@@ -23,6 +23,8 @@ MANIFEST_COLUMNS = [
 # The rows every epoch of a run has (split, metric); weight_norm/<layer> and step losses come on top.
 EPOCH_METRICS = (("train", "loss"), ("train", "accuracy"), ("train", "lr"), ("train", "epoch_seconds"),
                  ("val", "loss"), ("val", "accuracy"), ("val", "classes_predicted"), ("val", "eval_seconds"))
+# Rows a study asks for (bench/spec.py: eval_train, floor_cost, log_at = "running"): the original's own measures.
+STUDY_METRICS = (("train", "eval_loss"), ("train", "eval_accuracy"), ("train", "cost"), ("train", "running_loss"))
 STATUSES = ("done", "diverged", "collapsed", "failed")
 FINISHED = ("done", "diverged", "collapsed")  # a resumed sweep skips these; failed runs are retried
 TIMING_METRICS = ("epoch_seconds", "eval_seconds")

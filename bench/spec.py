@@ -59,8 +59,10 @@ PROTOCOLS = ("fresh", "warm_start")
 # several examples of every class: a study's val_size must give this many per class.
 COLLAPSE_PER_CLASS = 2
 # step: the loss every N optimizer steps, counted over the run; batch_id: the batches whose index
-# in their epoch is a multiple of N (``if batch_id % N == 0``), batch 0 included.
-LOG_AT = ("step", "batch_id")
+# in their epoch is a multiple of N (``if batch_id % N == 0``), batch 0 included; running: the mean
+# loss of the N batches before each batch whose index + 1 in its epoch is a multiple of N, reset
+# each epoch (``running_loss / N`` printed ``if i % N == N - 1``: a train.running_loss row).
+LOG_AT = ("step", "batch_id", "running")
 
 # The base keys of a study file (and of [quick], [[configs]] and the values of [grid]): type, range, default.
 BASE: dict[str, Param] = {
@@ -84,6 +86,8 @@ BASE: dict[str, Param] = {
     "init": choice("torch", *INITS),
     "protocol": choice("fresh", *PROTOCOLS),
     "log_at": choice("step", *LOG_AT),
+    "eval_train": flag(False),  # train.eval_loss / eval_accuracy: the whole training set in eval mode after each epoch
+    "floor_cost": flag(False),  # train.cost: the summed batch losses over int(examples / batch_size) (bench/runner.py)
 }
 VARYING_KEYS = ("lr", "model", "optimizer", "schedule", "batch_size", "protocol")
 TOP_KEYS = (*BASE, "target", "primary", "margin", "claims", "reference", "grid", "configs", "quick")
@@ -96,7 +100,8 @@ REFERENCE_OPTIONAL = ("step", "where", "note")
 
 # Fields added after reference results were committed enter the run_id only when they differ
 # from their default, so that the run_ids of those runs stay what they were.
-LATER_FIELDS = {"init": "torch", "protocol": "fresh", "chain": (), "log_at": "step"}
+LATER_FIELDS = {"init": "torch", "protocol": "fresh", "chain": (), "log_at": "step", "eval_train": False,
+                "floor_cost": False}
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,8 @@ class RunSpec:
     protocol: str = "fresh"
     chain: tuple = ()  # warm_start: every lr of the chain, in the order they train
     log_at: str = "step"
+    eval_train: bool = False
+    floor_cost: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "chain", tuple(self.chain))  # JSON gives a list
@@ -287,6 +294,8 @@ def _run_spec(study: StudySpec, m: dict, framework: str, seed: int, device: str)
         protocol=value["protocol"],
         chain=study.chain() if value["protocol"] == "warm_start" else (),
         log_at=value["log_at"],
+        eval_train=value["eval_train"],
+        floor_cost=value["floor_cost"],
     )
 
 

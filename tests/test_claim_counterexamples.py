@@ -12,6 +12,7 @@ import pytest
 
 from bench.claims import evaluate_claims
 from bench.results import COLUMNS, EPOCH_METRICS, MANIFEST_COLUMNS, STATUSES
+from bench.schema import STUDY_METRICS
 from bench.spec import load_study, study_names
 
 WORLDS = 12
@@ -37,6 +38,7 @@ def world(study, rng):
                 ("train", "accuracy"): np.clip(rng.uniform(0.1, 0.95) + 0.1 * _shape(rng, t), 0, 1),
                 ("val", "loss"): rng.uniform(0.1, 2) + rng.uniform(0.05, 1) * _shape(rng, t),
                 ("train", "loss"): rng.uniform(0.1, 2) + rng.uniform(0.05, 1) * _shape(rng, t),
+                ("train", "cost"): rng.uniform(0.1, 2) + rng.uniform(0.05, 1) * _shape(rng, t),
                 ("train", "lr"): rng.choice([spec.lr, rng.uniform(1e-4, 1)], size=len(t)),
                 "status": rng.choice(STATUSES[:3]),
             }
@@ -45,7 +47,7 @@ def world(study, rng):
                 "device": "cpu", "model": spec.model, "dataset": spec.dataset, "optimizer": spec.optimizer_label,
                 "schedule": spec.schedule_label, "lr": spec.lr, "batch_size": spec.batch_size, "seed": spec.seed,
                 "init": spec.init, "protocol": spec.protocol, "step": np.nan}
-        for split, metric in EPOCH_METRICS:
+        for split, metric in EPOCH_METRICS + tuple(m for m in STUDY_METRICS if m[1] != "running_loss"):
             values = curves.get((split, metric), np.ones(len(t)))
             noise = 0 if metric == "lr" else rng.normal(0, 1e-3, len(t))
             rows += [{**base, "epoch": int(e), "split": split, "metric": metric, "value": v + n}

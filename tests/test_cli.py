@@ -38,3 +38,21 @@ def test_the_readme_lists_every_bundled_study():
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     table = readme.split("## The studies")[1].split("\n\n")[1]
     assert {line.split("`")[1] for line in table.splitlines() if line.startswith("| `")} == set(study_names())
+
+
+def test_a_folder_is_named_for_what_the_command_runs():
+    """-quick, -N-epochs (only where N is not the study's) and -PROTOCOL: two commands that run different things never
+    share a folder, and the command that made a folder names it again (so it resumes there)."""
+    from bench.cli import folder_name
+    from bench.spec import load_study
+
+    study = load_study("lr-sweep")
+
+    def name(*argv):
+        return folder_name(study, _parser().parse_args(["run", "lr-sweep", *argv]))
+
+    assert name() == "lr-sweep" and name("--epochs", "100") == "lr-sweep"
+    assert name("--epochs", "10") == "lr-sweep-10-epochs"
+    assert name("--protocol", "warm_start") == "lr-sweep-warm_start"
+    assert name("--quick") == "lr-sweep-quick" and name("--quick", "--epochs", "3") == "lr-sweep-quick"
+    assert name("--quick", "--epochs", "1", "--protocol", "fresh") == "lr-sweep-quick-1-epochs-fresh"

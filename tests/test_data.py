@@ -15,7 +15,7 @@ import pytest
 from bench import data
 from bench.data import DATASETS, data_available, load_dataset
 from bench.errors import DataError
-from tests.conftest import write_signs
+from tests.conftest import cifar_batch, write_cifar, write_signs
 
 MNIST_TRAIN_IMAGES = "train-images-idx3-ubyte.gz"
 
@@ -42,12 +42,6 @@ def write_small_mnist(root, name="mnist", n_train=12, n_val=5):
     for fname, arr in arrays.items():
         write_idx(root / name / fname, arr)
     return arrays
-
-
-def cifar_batch(n, seed):
-    rng = np.random.default_rng(seed)
-    return {b"batch_label": b"x", b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-            b"labels": list(rng.integers(0, 10, n)), b"filenames": [b"f"] * n}
 
 
 def cifar_batches():
@@ -181,11 +175,7 @@ def check_cifar(d, batches):
 
 
 def test_cifar_batches_dir(tmp_path, isolated_cache):
-    batches = cifar_batches()
-    folder = tmp_path / "cifar-10" / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    for name, b in batches.items():
-        (folder / name).write_bytes(pickle.dumps(b))
+    batches = write_cifar(tmp_path / "cifar-10", {})
     check_cifar(load_dataset("cifar-10", tmp_path, verify=False), batches)
     assert data_available("cifar-10", tmp_path) is None
     with pytest.raises(DataError, match="c99cafc152244af753f735de768cd75f"):

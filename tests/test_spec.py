@@ -76,7 +76,7 @@ def test_fields_added_later_leave_earlier_run_ids_alone():
     from pathlib import Path
 
     fresh = load_study("lr-sweep").runs(["torch"], epochs=10)[0]
-    with open(Path(__file__).parents[1] / "results" / "lr-sweep" / "manifest.csv") as f:
+    with open(Path(__file__).parents[1] / "results" / "lr-sweep-10-epochs" / "manifest.csv") as f:
         committed = next(r for r in csv.DictReader(f) if r["framework"] == "torch" and float(r["lr"]) == 0.1
                          and r["seed"] == "0" and r.get("protocol") in (None, "", "fresh"))
     assert fresh.protocol == "fresh" and fresh.run_id == committed["run_id"]  # run before protocol existed

@@ -87,6 +87,20 @@ def test_another_definition_in_the_same_folder_is_refused(tmp_path):
             claim_folder(store, record(smaller, smaller.runs(["torch"]), "--device auto"))
 
 
+def test_a_record_written_before_a_spec_field_existed_is_the_same_experiment(tmp_path):
+    """A field added to RunSpec since the folder was made (its default keeps run_ids) extends nothing and refuses
+    nothing: the command that made the folder goes on extending it; a real change is still refused."""
+    study = study_file(tmp_path)
+    store, specs = folder_with(tmp_path, study, [])
+    saved = json.loads((store.dir / RECORD).read_text())
+    older = [{k: v for k, v in s.items() if k not in ("eval_train", "floor_cost")} for s in saved["specs"]]
+    (store.dir / RECORD).write_text(json.dumps({**saved, "specs": older, "definition": "0123456789ab"}))
+    with store.lock():
+        claim_folder(store, record(study, study.runs(["torch"], seeds=3), "--device auto"))
+        with pytest.raises(BenchError, match=r"\(epochs 2 there, 5 here\)"):
+            claim_folder(store, record(study, study.runs(["torch"], epochs=5), "--epochs 5 --device auto"))
+
+
 def test_another_lrbench_release_is_refused(tmp_path):
     study = study_file(tmp_path)
     store, specs = folder_with(tmp_path, study, [])

@@ -131,6 +131,8 @@ CASES = [
     Case("--frameworks naming none", "bench run digits --frameworks , --out {out}", "names no framework",
          "drop --frameworks"),
     Case("epochs < 1", "bench run digits --epochs 0 --out {out}", "--epochs must be at least 1", "--epochs"),
+    Case("a protocol the study does not run", "bench run digits --protocol warm_start --out {out}",
+         "study 'digits' has no warm_start runs: its protocols are fresh", "drop --protocol"),
     Case("seeds < 1", "bench run digits --seeds 0 --out {out}", "--seeds must be at least 1", "--seeds"),
     Case("jobs < 1", "bench run digits --jobs 0 --out {out}", "--jobs must be at least 1", "--jobs"),
     Case("threads < 1", "bench run digits --threads 0 --out {out}", "--threads must be at least 1", "--threads"),

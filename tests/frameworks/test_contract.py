@@ -110,6 +110,20 @@ def test_schedules_study_applies_the_originals_lr_every_epoch(framework, config)
         assert applied[21:] == pytest.approx([0.01] * (spec.epochs - 21), abs=1e-9)
 
 
+def test_evaluate_reads_the_split_it_is_asked_for(framework):
+    """evaluate("train") is the whole training set in its stored order, evaluate() the validation set: each the
+    summed cross-entropy and the argmax of the framework's own logits over that set (batches of 7: the last partial)."""
+    rng = np.random.default_rng(3)
+    train_x, val_x = (rng.normal(size=(n, 1, 8, 8)).astype(np.float32) for n in (24, 10))
+    train_y, val_y = rng.integers(0, 10, 24), rng.integers(0, 10, 10)
+    backend, _ = built(framework, data=(train_x, train_y, val_x, val_y))
+    for result, x, y in ((backend.evaluate(7, "train"), train_x, train_y), (backend.evaluate(7), val_x, val_y)):
+        logits = backend.logits(x).astype(np.float64)
+        losses = np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1)) + logits.max(1) - logits[np.arange(len(y)), y]
+        assert result.predictions.tolist() == logits.argmax(1).tolist()
+        assert result.loss_sum == pytest.approx(losses.sum(), rel=1e-5)
+
+
 def test_mlp_logits_match_a_numpy_forward_pass(framework):
     mlp_logits_match_numpy(framework)
 

@@ -1,5 +1,6 @@
 """The runner and the CLI end to end, on the PyTorch backend: rows, determinism, divergence, collapse, resume."""
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -14,7 +15,8 @@ from bench.cli import main
 from bench.results import COLUMNS, LOCK, TIMING_METRICS, with_run_columns
 from bench.runner import train
 from bench.schedules import Schedule
-from bench.spec import RunSpec, optimizer_params
+from bench.spec import RunSpec, load_study, optimizer_params
+from tests.conftest import write_cifar
 
 pytestmark = pytest.mark.env_torch  # the tox envs that run this file (see tests/conftest.py)
 
@@ -204,6 +206,18 @@ def test_signs_quick_flags_the_collapse(tmp_path, signs_test_file, signs_checksu
     final = df[(df["metric"] == "accuracy") & (df["split"] == "val") & (df["epoch"] == 40) & (df["seed"] == 0)]
     final = final.set_index("lr")["value"]
     assert final[1.0] == pytest.approx(1 / 6) and final[0.0001] > 0.5
+    last = df[(df["epoch"] == 40) & (df["seed"] == 0) & df["step"].isna()].pivot_table(
+        index="lr", columns=["split", "metric"], values="value")
+    # the original's cost: 1080 examples at 32 are 34 batches, their costs summed over int(1080 / 32) = 33
+    assert last[("train", "cost")][1.0] == pytest.approx(last[("train", "loss")][1.0] * 34 / 33, rel=1e-12)
+    # what the original prints at lr 0.01, collapsed: ln 6 x 34 / 33 and Adam's jitter about the uniform output
+    # (at lr 1 that jitter is larger: 1.9)
+    assert status[0.01, 0] == "collapsed" and last[("train", "cost")][0.01] == pytest.approx(1.847423, abs=0.002)
+    # its "Train Accuracy": the whole training set after the epoch, in eval mode. Here the training set is the test
+    # set nine times over, so it scores exactly as the validation set does
+    assert last[("train", "eval_accuracy")][1.0] == pytest.approx(1 / 6)
+    pd.testing.assert_series_equal(last[("train", "eval_accuracy")], last[("val", "accuracy")], check_names=False)
+    pd.testing.assert_series_equal(last[("train", "eval_loss")], last[("val", "loss")], check_names=False, rtol=1e-6)
 
     report = main(["report", str(tmp_path / "out")])
     assert report == 0
@@ -212,6 +226,27 @@ def test_signs_quick_flags_the_collapse(tmp_path, signs_test_file, signs_checksu
     collapse = [line for line in claims.splitlines() if line.startswith("| Adam at lr 1 collapses")]
     assert len(collapse) == 2  # one row per seed
     assert [line.split("|")[4].strip() for line in collapse] == ["0", "1"]
+    cost = [line for line in claims.splitlines() if line.startswith("| collapsed at lr 0.01, the cost is the original's 1.847423")]
+    assert len(cost) == 2 and all("| held" in line for line in cost), cost
+
+
+def test_step_decay_logs_the_originals_running_loss_on_a_cifar_file(tmp_path):
+    """The study's own logging, on CIFAR-10 batches in the exact format: at batch 2000 of each epoch, the mean of the
+    2000 step losses before it; the 100 batches left at an epoch's end are not carried into the next (reset per epoch)."""
+    from bench.runner import train_group
+
+    write_cifar(tmp_path / "cifar-10", {"data_batch_1": 8400, "test_batch": 100})
+    study = load_study("step-decay").runs(["torch"])[0]
+    assert (study.log_every, study.log_at) == (2000, "running")
+    s = dataclasses.replace(study, epochs=2, train_size=8400, val_size=100, device="cpu")  # 2100 batches of 4 an epoch
+    running, every = (frame(train_group([x], tmp_path, threads=1, verify=False)[0])  # the files are not the published ones
+                      for x in (s, dataclasses.replace(s, log_every=1, log_at="step")))
+    logged = running[running["metric"] == "running_loss"]
+    assert logged["step"].tolist() == [2000, 4100] and logged["epoch"].tolist() == [1, 2]
+    steps = every[(every["metric"] == "loss") & (every["step"] != "")].sort_values("step", key=lambda c: c.astype(int))
+    losses = steps["value"].to_numpy(float)
+    assert len(losses) == 4200
+    np.testing.assert_allclose(logged["value"], [losses[:2000].mean(), losses[2100:4100].mean()], rtol=1e-12)
 
 
 def test_warm_start_continues_the_network_and_resumes_a_missing_stage():
