@@ -226,7 +226,8 @@ def test_signs_quick_flags_the_collapse(tmp_path, signs_test_file, signs_checksu
     collapse = [line for line in claims.splitlines() if line.startswith("| Adam at lr 1 collapses")]
     assert len(collapse) == 2  # one row per seed
     assert [line.split("|")[4].strip() for line in collapse] == ["0", "1"]
-    cost = [line for line in claims.splitlines() if line.startswith("| collapsed at lr 0.01, the cost is the original's 1.847423")]
+    cost = [line for line in claims.splitlines()
+            if line.startswith("| collapsed at lr 0.01, the cost is the original's 1.847423")]
     assert len(cost) == 2 and all("| held" in line for line in cost), cost
 
 
