@@ -37,6 +37,8 @@ FRAMEWORKS: dict[str, Framework] = {
     "keras-torch": Framework("keras", ("keras", "torch"), "keras-torch", (("KERAS_BACKEND", "torch"),),
                              momentum_forms=("torch", "keras"), style=("#f2a541", (6, 2), "v")),
     "paddle": Framework("paddle", ("paddle",), "paddle", dist="paddlepaddle", style=("#3bb273", (1, 1), "^")),
+    "jax": Framework("jax", ("jax", "flax", "optax"), "jax", fusable=True, momentum_forms=("torch", "keras"),
+                     style=("#8c564b", (5, 1, 1, 1), "P")),
 }
 # The framework every other is compared against, paired by seed (report and figures).
 REFERENCE_FRAMEWORK = "torch"

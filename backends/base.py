@@ -46,9 +46,10 @@ class ScheduleBuilder(Protocol):
     that the framework has its own object for."""
 
     def __call__(self, p: dict, lr: float):
-        """The framework's schedule object for parameters ``p`` (filled in; a per-step schedule's also hold
-        ``steps_per_epoch``) from base lr ``lr``; None where its object departs from the reference for these
-        parameters (the run then follows the reference, and its manifest says so)."""
+        """The framework's schedule object for parameters ``p`` (filled in, and ``steps_per_epoch``: a per-step
+        schedule's length is in epochs, and Optax's schedules count steps) from base lr ``lr``; None where its
+        object departs from the reference for these parameters (the run then follows the reference, and its
+        manifest says so)."""
 
 
 @dataclass(frozen=True)

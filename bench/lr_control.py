@@ -33,9 +33,9 @@ class LrControl:
     def __init__(self, schedule: dict, lr: float, steps_per_epoch: int, native):
         name, self.schedule, self.run_lr = schedule["name"], schedule, lr
         self.per_step, self.moves_per_step = name in PER_STEP, lr_moves_per_step(schedule)
-        params = {k: v for k, v in schedule.items() if k != "name"}
-        if self.per_step:
-            params["steps_per_epoch"] = steps_per_epoch
+        # steps_per_epoch: a per-step schedule's length in epochs, and an epoch schedule's in a framework
+        # whose schedules count optimizer steps (Optax)
+        params = {k: v for k, v in schedule.items() if k != "name"} | {"steps_per_epoch": steps_per_epoch}
         build = native.builders.get(name)
         self.object = build(params, base_lr(schedule, lr)) if build else None
         self.native, self.source = native, "native" if self.object is not None else "reference"

@@ -4,9 +4,9 @@ Both go through `bench run` (one process per run alone; one process for the fuse
 four), with the same threads, one after the other on the same machine. Prints the
 wall seconds, the ratio fused / separate, and the largest difference between the
 members' step losses and the separate runs' over the first epoch. Writes
-results/perf/fused.csv.
+results/perf/fused-<framework>.csv.
 
-    python benchmarks/fused.py [--models mlp,lenet] [--epochs 1]
+    python benchmarks/fused.py [--framework torch|jax] [--models mlp,lenet] [--epochs 1]
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ lr = [0.1, 0.01, 0.001, 0.0001]
 """
 
 
-def bench_run(study: Path, out: Path, *options: str) -> float:
+def bench_run(framework: str, study: Path, out: Path, *options: str) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "bench.cli", "run", str(study), "--frameworks", "torch", "--out", str(out),
+    subprocess.run([sys.executable, "-m", "bench.cli", "run", str(study), "--frameworks", framework, "--out", str(out),
                     "--device", "cpu", *options], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - start
 
@@ -50,19 +50,22 @@ def step_losses(out: Path) -> pd.DataFrame:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--framework", default="torch", help="a fusable framework (backends FRAMEWORKS)")
     parser.add_argument("--models", default="mlp,lenet")
     parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--csv", type=Path, default=Path("results/perf/fused.csv"))
+    parser.add_argument("--csv", type=Path, help="default: results/perf/fused-<framework>.csv")
     args = parser.parse_args()
+    args.csv = args.csv or Path(f"results/perf/fused-{args.framework}.csv")
     table = []
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models.split(","):
             study = Path(tmp) / f"{model}.toml"
             study.write_text(STUDY.format(model=model, epochs=args.epochs))
-            separate = bench_run(study, Path(tmp) / f"{model}-separate")
-            fused = bench_run(study, Path(tmp) / f"{model}-fused", "--fused")
+            separate = bench_run(args.framework, study, Path(tmp) / f"{model}-separate")
+            fused = bench_run(args.framework, study, Path(tmp) / f"{model}-fused", "--fused")
             a, b = step_losses(Path(tmp) / f"{model}-separate"), step_losses(Path(tmp) / f"{model}-fused")
-            table.append({"model": model, "runs": 4, "epochs": args.epochs, "separate_seconds": round(separate, 1),
+            table.append({"framework": args.framework, "model": model, "runs": 4, "epochs": args.epochs,
+                          "separate_seconds": round(separate, 1),
                           "fused_seconds": round(fused, 1), "fused_over_separate": round(fused / separate, 3),
                           "max_abs_step_loss_difference": float((a - b).abs().max()), "cores": os.cpu_count(),
                           "platform": platform.platform()})

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 # env_<tox env>: the tox env that runs a test (env_keras_jax: keras-jax)
-ENVS = ("env_core", "env_torch", "env_keras", "env_keras_jax", "env_keras_torch", "env_paddle", "env_parity")
+ENVS = ("env_core", "env_torch", "env_keras", "env_keras_jax", "env_keras_torch", "env_paddle", "env_jax", "env_parity")
 
 
 def pytest_collection_modifyitems(config, items):

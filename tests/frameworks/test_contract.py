@@ -11,6 +11,7 @@ import numbers
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,7 @@ from tests.cases import SCHEDULE_CASES, STEP_CASES, WARMUP_CASES, schedule_name
 from tests.frameworks.contract import applied_lrs, applied_step_lrs, built, mlp_logits_match_numpy, weights_round_trip
 
 pytestmark = [pytest.mark.env_torch, pytest.mark.env_keras, pytest.mark.env_keras_jax, pytest.mark.env_keras_torch,
-              pytest.mark.env_paddle]  # the tox envs that run this file (see tests/conftest.py)
+              pytest.mark.env_paddle, pytest.mark.env_jax]  # the tox envs that run this file (see tests/conftest.py)
 
 NAMED = os.environ.get("BENCH_FRAMEWORKS")
 FRAMEWORKS = NAMED.split(",") if NAMED else [f for f in DEFAULT_FRAMEWORKS if installed(f)]
@@ -220,12 +221,22 @@ NATIVE_START, NATIVE_END = "<!-- native-schedules:start -->", "<!-- native-sched
 
 def object_name(obj) -> str:
     """The framework's object a native schedule is, with what it wraps (torch's SequentialLR, Paddle's
-    LinearWarmup); an object of lrbench's own is marked so."""
-    wrapped = getattr(obj, "_schedulers", None) or [
-        w for w in (getattr(obj, "inner", None), getattr(obj, "learning_rate", None))
-        if w is not None and not isinstance(w, numbers.Number)]
-    name = ("lrbench's " if type(obj).__module__.startswith("backends") else "") + type(obj).__name__
-    return f"{name}({', '.join(object_name(w) for w in wrapped)})" if wrapped else name
+    LinearWarmup); an object of lrbench's own is marked so. A schedule that is a function (Optax's) is named
+    by the function that made it, wrapping the functions it closes over (join_schedules' schedules)."""
+    if inspect.isfunction(obj):
+        cells = [c.cell_contents for c in obj.__closure__ or () if c != types.CellType()]  # an empty cell: unbound
+        wrapped = [f for c in cells for f in (c if isinstance(c, list | tuple) else [c]) if inspect.isfunction(f)]
+        name = obj.__qualname__.split(".<locals>")[0]
+        module = obj.__module__
+    else:
+        wrapped = getattr(obj, "_schedulers", None) or [
+            w for w in (getattr(obj, "inner", None), getattr(obj, "learning_rate", None), getattr(obj, "schedule", None))
+            if w is not None and not isinstance(w, numbers.Number)]
+        name, module = type(obj).__name__, type(obj).__module__
+    name = ("lrbench's " if module.startswith("backends") else "") + name
+    names = [object_name(w) for w in wrapped]
+    inner = [n if names.count(n) == 1 else f"{n} x {names.count(n)}" for n in dict.fromkeys(names)]
+    return f"{name}({', '.join(inner)})" if wrapped else name
 
 
 def schedule_objects(framework) -> dict[str, str | None]:

@@ -1,4 +1,9 @@
-"""--fused: runs that differ only in lr or schedule train as one model, each member exactly as if alone."""
+"""--fused: runs that differ only in lr or schedule train as one model, each member exactly as if alone.
+
+The tests marked env_jax too run for the fusable framework the env names (torch's vmap-free fused model,
+JAX's vmapped step); the rest are torch's own."""
+
+import os
 
 import numpy as np
 import pandas as pd
@@ -13,11 +18,12 @@ from .test_torch import STUDY, deterministic
 pytestmark = pytest.mark.env_torch  # the tox envs that run this file (see tests/conftest.py)
 
 LRS = (0.1, 0.01, 0.001, 0.0001)
+FRAMEWORK = os.environ.get("BENCH_FRAMEWORKS", "torch").split(",")[0]  # the env's framework (fusable)
 
 
 def sweep(model, **kw):
     """The lr-sweep's four lrs on MNIST; the second member also on a step schedule."""
-    base = dict(study="fused", framework="torch", model=model, dataset="mnist", batch_size=64, epochs=1, seed=0,
+    base = dict(study="fused", framework=FRAMEWORK, model=model, dataset="mnist", batch_size=64, epochs=1, seed=0,
                 optimizer=optimizer_params({"name": "sgd", "momentum": 0.5}), schedule={"name": "constant"},
                 lr=0.1, device="cpu", log_every=1, **kw)
     specs = [RunSpec(**{**base, "lr": lr}) for lr in LRS]
@@ -29,6 +35,7 @@ def step_losses(outcome):
     return np.array([r["value"] for r in outcome.rows if r["step"] != ""])
 
 
+@pytest.mark.env_jax
 @pytest.mark.parametrize("model,train_size", [("mlp", None), ("lenet", 6400)])
 def test_fused_members_equal_runs_alone_over_the_first_epoch(model, train_size, real_data_dir):
     specs = sweep(model, train_size=train_size)
@@ -49,11 +56,12 @@ def test_fused_members_equal_runs_alone_over_the_first_epoch(model, train_size, 
     assert losses[0] < losses[2] < losses[3]  # the members really trained with their own lrs
 
 
+@pytest.mark.env_jax
 def test_cli_fused_sweep_writes_the_rows_of_separate_runs(tmp_path):
     study = tmp_path / "resume.toml"
     study.write_text(STUDY)
-    assert main(["run", str(study), "--frameworks", "torch", "--out", str(tmp_path / "alone")]) == 0
-    assert main(["run", str(study), "--frameworks", "torch", "--out", str(tmp_path / "fused"), "--fused"]) == 0
+    assert main(["run", str(study), "--frameworks", FRAMEWORK, "--out", str(tmp_path / "alone")]) == 0
+    assert main(["run", str(study), "--frameworks", FRAMEWORK, "--out", str(tmp_path / "fused"), "--fused"]) == 0
     alone = deterministic(tmp_path / "alone" / "resume" / "results.csv")
     fused = deterministic(tmp_path / "fused" / "resume" / "results.csv")
     pd.testing.assert_frame_equal(alone.drop(columns="value"), fused.drop(columns="value"))
@@ -92,13 +100,14 @@ def _protocol_names(protocol) -> set[str]:
     return {n for n in vars(protocol) if not n.startswith("_")} | set(getattr(protocol, "__annotations__", {}))
 
 
-def test_torch_fused_backend_implements_the_protocol():
-    """backends/base.py's FusedBackend and Member say what --fused asks of an adapter; torch's has all of it."""
+@pytest.mark.env_jax
+def test_fused_backend_implements_the_protocol():
+    """backends/base.py's FusedBackend and Member say what --fused asks of an adapter; the adapter's has all of it."""
     from backends import base, load_backend
     from bench.init import initial_weights
     from bench.models import architecture
 
-    fused = load_backend("torch", fused=True)
+    fused = load_backend(FRAMEWORK, fused=True)
     missing = {n for n in _protocol_names(base.FusedBackend) if not hasattr(fused, n)}
     assert not missing
     fused.setup("cpu", 1, 0)

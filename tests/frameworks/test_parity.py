@@ -19,15 +19,17 @@ from bench.spec import RunSpec, optimizer_params
 
 pytestmark = pytest.mark.env_parity  # the tox envs that run this file (see tests/conftest.py)
 
-# The frameworks compared with torch: keras and paddle in the parity env; a Keras variant's own env names it.
+# The frameworks compared with torch: keras and paddle in the parity env; a Keras variant's and jax's own env names it.
 OTHERS = os.environ.get("BENCH_PARITY", "keras,paddle").split(",")
 STEPS = 50
-# float32 Adam: steps within 1e-3 of torch, measured (keras, keras-jax and keras-torch 11, paddle 29 of 50).
-ADAM_FLOAT32_STEPS = {"keras": 10, "keras-jax": 10, "keras-torch": 10, "paddle": 25}
+# float32 Adam: steps within 1e-3 of torch, measured (keras, keras-jax and keras-torch 11, paddle 29, jax 50 of 50).
+ADAM_FLOAT32_STEPS = {"keras": 10, "keras-jax": 10, "keras-torch": 10, "paddle": 25, "jax": 50}
 # float64 (no rounding to hide behind): what is left is each framework's math.
 FLOAT64 = {
     ("keras", "sgd"): (0, 1e-12),
     ("paddle", "adam"): (0, 1e-12),
+    ("jax", "sgd"): (0, 1e-12),  # measured 3.9e-16
+    ("jax", "adam"): (0, 1e-12),  # measured 5.6e-16
     # Paddle's Momentum keeps its coefficient in float32 (0.9 -> 0.89999998): torch given
     # that coefficient matches Paddle to 1e-15.
     ("paddle", "sgd"): (1e-9, 1e-6),

@@ -1,0 +1,64 @@
+"""JAX's own: Optax's optimizers as pinned update as torch.optim does, and XLA's CPU pool gets the run's threads."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from bench.spec import optimizer_params
+from tests.frameworks.test_contract import OPTIMIZER_CASES
+
+pytestmark = pytest.mark.env_jax  # the tox envs that run this file (see tests/conftest.py)
+
+# Where Optax's arithmetic is not torch's, by how much (relative, float64, the cases below): Adagrad adds eps
+# inside the square root (backends/jax_backend.py); everything else is torch's update to rounding.
+NOT_TORCH = {"adagrad": 1e-6}  # measured: 7e-8 at eps 1e-9
+
+
+@pytest.mark.parametrize("case", OPTIMIZER_CASES, ids=[str(sorted(c.items())) for c in OPTIMIZER_CASES])
+def test_pinned_optax_updates_as_torch_optim(case):
+    """Five steps from the same parameters and gradients, float64, a constant lr: torch.optim and the adapter's
+    Optax optimizer end on the same parameters. A pin dropped (Optax's Adagrad accumulator 0.1, RMSprop's eps in
+    the square root) moves them by far more than these tolerances."""
+    import jax.numpy as jnp
+    import optax
+    import torch
+
+    from backends.jax_backend import OPTIMIZER_BUILDERS
+    from backends.torch_backend import OPTIMIZER_BUILDERS as TORCH
+
+    p = optimizer_params(case)
+    rng = np.random.default_rng(0)
+    start, grads, lr = rng.normal(size=20), rng.normal(size=(5, 20)), 0.01
+    param = torch.tensor(start, requires_grad=True)
+    reference = TORCH[p["name"]]([param], {**p, "momentum_form": "torch"}, lr)  # at a constant lr the forms agree
+    params = {"w": jnp.asarray(start)}
+    tx = OPTIMIZER_BUILDERS[p["name"]](params, p, lr)
+    state = tx.init(params)
+    for g in grads:
+        param.grad = torch.tensor(g)
+        reference.step()
+        updates, state = tx.update({"w": jnp.asarray(g)}, state, params)
+        params = optax.apply_updates(params, updates)
+    moved = param.detach().numpy() - start
+    np.testing.assert_allclose(np.asarray(params["w"]) - start, moved, rtol=NOT_TORCH.get(p["name"], 1e-10), atol=0)
+
+
+def _xla_threads(threads: int) -> tuple[int, int]:
+    """In a fresh process: the threads the adapter reports, and the threads of XLA's CPU (Eigen) pool."""
+    code = ("import os; from backends import load_backend; b = load_backend('jax'); _, used = b.setup('cpu', "
+            f"{threads}, 0); names = [open(f'/proc/self/task/{{t}}/comm').read().strip() "
+            "for t in os.listdir('/proc/self/task')]; print(used, names.count('tf_XLAEigen'), len(os.sched_getaffinity(0)))")
+    used, pool, cores = map(int, subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                                check=True).stdout.split())
+    assert cores == len(os.sched_getaffinity(0))  # every core given back once the pool has started
+    return used, pool
+
+
+def test_xla_cpu_pool_has_the_runs_threads():
+    """XLA fixes its pool from the cores the process may use when it starts: one thread asked, one in the pool."""
+    assert _xla_threads(1) == (1, 1)
+    more = min(2, len(os.sched_getaffinity(0)))
+    assert _xla_threads(more) == (more, more)
