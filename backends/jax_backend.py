@@ -278,6 +278,33 @@ def make_step(model, tx):
     return step
 
 
+def one_by_one(step, k: int):
+    """The stacked members' own steps, one call each per batch, updating the stacks in place.
+
+    On a CPU, vmapping LeNet turns its second convolution into a grouped one, slower there
+    than the members' convolutions one by one, and so is unrolling the members inside one
+    compiled step (docs/performance.md). Each member then computes exactly what its run alone
+    does, and the fused run saves the fixed costs: process, import, data, compilation.
+    """
+    def member_step(params, state, x_all, y_all, idx, i):
+        mine = jax.tree.map(lambda a: jax.lax.dynamic_index_in_dim(a, i, keepdims=False), (params, state))
+        params_i, state_i, loss, right = step(*mine, x_all, y_all, idx)
+        put = partial(jax.lax.dynamic_update_index_in_dim, index=i, axis=0)
+        return jax.tree.map(put, params, params_i), jax.tree.map(put, state, state_i), loss, right
+
+    member_step = jax.jit(member_step, donate_argnums=(0, 1))
+
+    def fused(params, state, x_all, y_all, idx):
+        losses, rights = [], []
+        for i in range(k):
+            params, state, loss, right = member_step(params, state, x_all, y_all, idx, np.int32(i))
+            losses.append(loss)
+            rights.append(right)
+        return params, state, jnp.stack(losses), jnp.stack(rights)
+
+    return fused
+
+
 def make_forward(model):
     """Summed loss and predictions of a batch in eval mode (the models have no train-only layers)."""
     def forward(params, x, y):
@@ -320,6 +347,11 @@ class Backend:
     def _put(self, a: np.ndarray):
         return jax.device_put(np.ascontiguousarray(a), self.device)
 
+    def _put_tree(self, tree):
+        """``tree`` committed to the run's device: the step's outputs are, and an input that is not
+        (Optax's eager init) would make the step compile a second time on its second call."""
+        return jax.device_put(tree, self.device)
+
     def _layout(self, x: np.ndarray) -> np.ndarray:
         """NCHW -> NHWC for LeNet; flat (C*H*W, canonical order) for the MLP."""
         return x.reshape(len(x), -1) if self.arch.model == "mlp" else x.transpose(0, 2, 3, 1)
@@ -329,10 +361,10 @@ class Backend:
 
     def build(self, arch, weights, optimizer, schedule, lr, steps_per_epoch) -> None:
         self.arch, self.model = arch, MODELS[arch.model](arch)
-        self.params = jax.device_put(to_params(weights, arch), self.device)
+        self.params = self._put_tree(to_params(weights, arch))
         self.lrs = LrControl(schedule, lr, steps_per_epoch, NATIVE)
         self.tx = OPTIMIZER_BUILDERS[optimizer["name"]](self.params, optimizer, self.lrs.lr())
-        self.state = self.tx.init(self.params)
+        self.state = self._put_tree(self.tx.init(self.params))
         self.schedule_source = self.lrs.source
         self._step = jax.jit(make_step(self.model, self.tx), donate_argnums=(0, 1))
         self._forward = jax.jit(make_forward(self.model))
@@ -385,29 +417,30 @@ class Backend:
 
 
 class FusedBackend(Backend):
-    """Several runs that differ only in lr or schedule, trained as one vmapped step (``--fused``).
+    """Several runs that differ only in lr or schedule, trained as one model (``--fused``).
 
-    Each member's parameters and optimizer state are stacked on a leading axis; ``jax.vmap`` maps
-    the run's own step over them, sharing the batch, so the one compiled step updates every member
-    as its run alone would (each with its own lr in its optimizer state), up to the order in which
-    XLA sums the batched layers: float32 rounding, within 1e-5 of the run alone over LeNet's first
-    100 steps (tests/frameworks/test_fused.py), which lr 0.1 grows to 0.14 over an MNIST epoch
-    (docs/performance.md).
+    Each member's parameters and optimizer state are stacked on a leading axis, each member with
+    its own lr in its optimizer state. ``jax.vmap`` maps the run's own step over them, sharing the
+    batch: one compiled step updates every member as its run alone would, up to the order in which
+    XLA sums the batched layers (float32 rounding; tests/frameworks/test_fused.py). On a CPU, LeNet
+    steps its members one by one instead (``one_by_one``), exactly as they run alone.
     """
 
     def build(self, arch, weights, members, steps_per_epoch) -> None:
         [optimizer] = {str(opt): opt for opt, _, _ in members}.values()  # members differ only in lr or schedule
         self.arch, self.model = arch, MODELS[arch.model](arch)
-        one = jax.device_put(to_params(weights, arch), self.device)
+        one = self._put_tree(to_params(weights, arch))
         self.params = jax.tree.map(lambda a: jnp.stack([a] * len(members)), one)
         self.controls = [LrControl(schedule, lr, steps_per_epoch, NATIVE) for _, schedule, lr in members]
         self.tx = OPTIMIZER_BUILDERS[optimizer["name"]](one, optimizer, self.controls[0].lr())
-        self.state = jax.vmap(self.tx.init)(self.params)
+        self.state = self._put_tree(jax.vmap(self.tx.init)(self.params))
         held = self.state.hyperparams["learning_rate"]
         self.state.hyperparams["learning_rate"] = jax.device_put(
             np.array([c.lr() for c in self.controls], held.dtype), self.device)
-        self._step = jax.jit(jax.vmap(make_step(self.model, self.tx), in_axes=(0, 0, None, None, None)),
-                             donate_argnums=(0, 1))
+        step = make_step(self.model, self.tx)
+        vmapped = self.gpu or arch.model == "mlp"
+        self._step = (jax.jit(jax.vmap(step, in_axes=(0, 0, None, None, None)), donate_argnums=(0, 1)) if vmapped
+                      else one_by_one(step, len(members)))
         self._forward = jax.jit(make_forward(self.model))
         self._lay_out_data()
 

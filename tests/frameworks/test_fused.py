@@ -35,6 +35,11 @@ def step_losses(outcome):
     return np.array([r["value"] for r in outcome.rows if r["step"] != ""])
 
 
+# How far a member's step losses may be from its run alone: the MLP's stacked layers sum in another order
+# (float32 rounding); on a CPU each member's LeNet runs its own forward, so it is its run alone exactly.
+MEMBER_TOLERANCE = {"mlp": 1e-5, "lenet": 0.0}
+
+
 @pytest.mark.env_jax
 @pytest.mark.parametrize("model,train_size", [("mlp", None), ("lenet", 6400)])
 def test_fused_members_equal_runs_alone_over_the_first_epoch(model, train_size, real_data_dir):
@@ -46,7 +51,7 @@ def test_fused_members_equal_runs_alone_over_the_first_epoch(model, train_size, 
         assert member.manifest["fused"] == 4 and alone.manifest["fused"] == 1
         a, b = step_losses(member), step_losses(alone)
         assert len(a) == len(b) == -(-(train_size or 60000) // 64)
-        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5, err_msg=f"lr {spec.lr}")
+        np.testing.assert_allclose(a, b, rtol=0, atol=MEMBER_TOLERANCE[model], err_msg=f"lr {spec.lr}")
         epoch = lambda o: {(r["split"], r["metric"]): r["value"]  # noqa: E731
                            for r in o.rows if r["step"] == "" and "seconds" not in r["metric"]}
         assert epoch(member).keys() == epoch(alone).keys()
