@@ -2,9 +2,10 @@
 
 Both go through `bench run` (one process per run alone; one process for the fused
 four), with the same threads, one after the other on the same machine. Prints the
-wall seconds, the ratio fused / separate, and the largest difference between the
-members' step losses and the separate runs' over the first epoch. Writes
-results/perf/fused-<framework>.csv.
+wall seconds of each command and of its runs alone (the workers' time, from the
+manifests: without the command's start and its figures, which both pay once), the
+ratios fused / separate, and the largest difference between the members' step losses
+and the separate runs' over the first epoch. Writes results/perf/fused-<framework>.csv.
 
     python benchmarks/fused.py [--framework torch|jax] [--models mlp,lenet] [--epochs 1]
 """
@@ -48,6 +49,12 @@ def step_losses(out: Path) -> pd.DataFrame:
     return df.set_index(["lr", "step"])["value"].sort_index()
 
 
+def runs_seconds(out: Path) -> float:
+    """The workers' seconds on the runs: each group's ``process_seconds`` once (a fused group's members share it)."""
+    manifest = pd.concat(pd.read_csv(p) for p in out.glob("*/manifest.csv"))
+    return float((manifest["process_seconds"] / manifest["fused"]).sum())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--framework", default="torch", help="a fusable framework (backends FRAMEWORKS)")
@@ -64,9 +71,12 @@ def main() -> None:
             separate = bench_run(args.framework, study, Path(tmp) / f"{model}-separate")
             fused = bench_run(args.framework, study, Path(tmp) / f"{model}-fused", "--fused")
             a, b = step_losses(Path(tmp) / f"{model}-separate"), step_losses(Path(tmp) / f"{model}-fused")
+            runs = [runs_seconds(Path(tmp) / f"{model}-{way}") for way in ("separate", "fused")]
             table.append({"framework": args.framework, "model": model, "runs": 4, "epochs": args.epochs,
                           "separate_seconds": round(separate, 1),
                           "fused_seconds": round(fused, 1), "fused_over_separate": round(fused / separate, 3),
+                          "separate_runs_seconds": round(runs[0], 1), "fused_runs_seconds": round(runs[1], 1),
+                          "runs_fused_over_separate": round(runs[1] / runs[0], 3),
                           "max_abs_step_loss_difference": float((a - b).abs().max()), "cores": os.cpu_count(),
                           "platform": platform.platform()})
             print(table[-1], flush=True)
