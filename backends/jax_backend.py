@@ -54,15 +54,17 @@ _POOL: list[int] = []  # the threads XLA's CPU pool started with in this process
 def _start(threads: int) -> int:
     """Start XLA's CPU client with a pool of ``threads``: XLA sizes its pool from the cores the process may run
     on when the client starts, and fixes it for the life of the process. So the process is narrowed to
-    ``threads`` cores while it starts, and given all of them back after. Returns the pool's size (a later
-    run in the same process gets the first one's)."""
+    ``threads`` cores while it starts, and all of them are given back after, to every thread: the pool's
+    threads, born narrowed, would otherwise stay on the first cores, with every other run's. Returns the
+    pool's size (a later run in the same process gets the first one's)."""
     if not _POOL:
         cores = os.sched_getaffinity(0)
         os.sched_setaffinity(0, sorted(cores)[:threads])
         try:
             jax.devices()
         finally:
-            os.sched_setaffinity(0, cores)
+            for thread in os.listdir("/proc/self/task"):
+                os.sched_setaffinity(int(thread), cores)
         _POOL.append(min(threads, len(cores)))
     return _POOL[0]
 

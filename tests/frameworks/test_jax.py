@@ -50,10 +50,13 @@ def _xla_threads(threads: int) -> tuple[int, int]:
     """In a fresh process: the threads the adapter reports, and the threads of XLA's CPU (Eigen) pool."""
     code = ("import os; from backends import load_backend; b = load_backend('jax'); _, used = b.setup('cpu', "
             f"{threads}, 0); names = [open(f'/proc/self/task/{{t}}/comm').read().strip() "
-            "for t in os.listdir('/proc/self/task')]; print(used, names.count('tf_XLAEigen'), len(os.sched_getaffinity(0)))")
+            "for t in os.listdir('/proc/self/task')]; print(used, names.count('tf_XLAEigen'), "
+            "min(len(os.sched_getaffinity(int(t))) for t in os.listdir('/proc/self/task')))")
     used, pool, cores = map(int, subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                                 check=True).stdout.split())
-    assert cores == len(os.sched_getaffinity(0))  # every core given back once the pool has started
+    # every core given back, to every thread, once the pool has started: a pool thread left on the first
+    # cores would share them with every other run's (two runs at --jobs 2 on one core)
+    assert cores == len(os.sched_getaffinity(0))
     return used, pool
 
 
