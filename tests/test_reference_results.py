@@ -35,4 +35,5 @@ def test_reference_rows_have_the_design_columns():
         df = pd.read_csv(csv)
         assert list(df.columns) == COLUMNS
         assert not df.duplicated().any()
-        assert set(df["framework"]) == {"torch", "keras", "paddle"}
+        # every folder holds the three frameworks the design names; some also JAX, added to the same folder
+        assert {"torch", "keras", "paddle"} <= set(df["framework"]) <= {"torch", "keras", "paddle", "jax"}, csv.parent.name
