@@ -94,3 +94,23 @@ def test_vmapped_lenet_step_updates_each_member_as_its_own_step(real_data_dir):
     assert max(moved) < 1e-5
     first = jax.tree.leaves(a[0])[0]
     assert float(np.abs(np.asarray(first[0]) - np.asarray(first[3])).max()) > 1e-3  # the members' lrs really differ
+
+
+def test_the_step_compiles_once_per_batch_shape(real_data_dir):
+    """Parameters and optimizer state committed to the device at build, as the step's outputs are: an epoch
+    whose batches are all one size compiles the step once. Optax's state left uncommitted compiled it again
+    on the second call."""
+    from backends.jax_backend import Backend
+    from bench.data import load_dataset
+    from bench.init import initial_weights
+    from bench.models import architecture
+
+    data = load_dataset("mnist", real_data_dir, train_size=256, val_size=10)
+    arch = architecture("mlp", data.input_shape, data.classes)
+    backend = Backend()
+    backend.setup("cpu", 1, 0)
+    backend.set_data(data.train_x, data.train_y, data.val_x, data.val_y)
+    backend.build(arch, initial_weights(arch, 0), optimizer_params({"name": "sgd", "momentum": 0.5}),
+                  {"name": "constant"}, 0.1, 4)
+    backend.train_epoch(np.arange(256), 64)
+    assert backend._step._cache_size() == 1
