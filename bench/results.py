@@ -4,11 +4,12 @@ Layout of a results folder, one subfolder per study:
 
     OUT/<study>/runs/<run_id>.csv    the run's rows
     OUT/<study>/runs/<run_id>.json   its manifest entry, written last: the run is finished when this exists
+    OUT/<study>/runs/<run_id>.weights.npz   a warm-start stage's network at its end, until the next stage is done
     OUT/<study>/results.csv          every finished run's rows, rebuilt after each run
     OUT/<study>/manifest.csv         every run's status and environment
     OUT/<study>/study.json           what the folder holds: the study's definition (see provenance.py)
 
-A kill at any moment leaves either a finished run (both files) or nothing that counts,
+A kill at any moment leaves either a finished run (its files) or nothing that counts,
 so a restarted sweep runs exactly what is missing and the combined CSV never holds a
 duplicate or half row. A folder damaged by hand or by a disk is repaired on the next
 start: each finished run is verified against its manifest before it is trusted, a damaged
@@ -27,8 +28,10 @@ import json
 import os
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .errors import BenchError
@@ -43,15 +46,18 @@ from .schema import (  # noqa: F401  (the schema's names, read from here too)
     STATUSES,
     TIMING_METRICS,
 )
+from .spec import ChainStart, RunSpec
+
+WEIGHTS = ".weights.npz"  # a warm-start stage's network at its end: where a resumed chain goes on from
 
 
-def atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str | bytes) -> None:
     """Write to a temp file beside ``path``, flush to disk, then rename over it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes it 0600; a results folder is shared as the umask says
-        with os.fdopen(fd, "w", newline="") as f:
+        with os.fdopen(fd, "wb") if isinstance(text, bytes) else os.fdopen(fd, "w", newline="") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
@@ -197,21 +203,44 @@ class ResultStore:
     def finished(self) -> set[str]:
         return {m["run_id"] for m in self.verify()[0] if m["status"] in FINISHED}
 
-    def save_run(self, rows: list[dict], manifest: dict) -> None:
-        """The run's rows, then its manifest (which makes it count), then the combined files.
+    def save_run(self, rows: list[dict], manifest: dict, weights: dict | None = None) -> None:
+        """The run's rows (and a warm-start stage's network at its end), then its manifest (which makes
+        it count), then the combined files; the previous stage's network is no longer needed.
 
-        A full disk or a write error stops the sweep with one line; what was written
-        before stays as it was, because every write goes to a temp file first.
+        A full disk or a write error stops the sweep with one line; what was written before
+        stays as it was, because every write goes to a temp file first.
         """
         run_id = manifest["run_id"]
         text = to_csv(rows, COLUMNS)
         manifest = {**manifest, "rows": len(rows), "rows_sha256": digest(text)}
         try:
             atomic_write(self.runs_dir / f"{run_id}.csv", text)
+            if weights is not None:
+                buf = io.BytesIO()
+                np.savez(buf, **weights)  # a zip: each array's CRC-32 is checked when it is read
+                atomic_write(self.runs_dir / f"{run_id}{WEIGHTS}", buf.getvalue())
             atomic_write(self.runs_dir / f"{run_id}.json", json.dumps(manifest, indent=1, sort_keys=True))
+            spec = RunSpec.from_json(manifest["spec"]) if manifest.get("spec") else None
+            if spec and spec.stage:
+                with contextlib.suppress(FileNotFoundError):
+                    (self.runs_dir / f"{spec.stage_spec(spec.stage - 1).run_id}{WEIGHTS}").unlink()
             self.rebuild(self.verify()[0])
         except OSError as e:
             raise write_error(self.dir, e) from None
+
+    def chain_start(self, first: RunSpec) -> ChainStart | None:
+        """Where the chain of ``first`` (its first stage to run) goes on from: the latest finished stage
+        before it whose network is kept and intact. None: from the chain's start."""
+        finished = {m["run_id"]: m for m in self.verify()[0] if m["status"] in FINISHED}
+        before = [first.stage_spec(k).run_id for k in range(first.stage)]
+        for k in reversed(range(first.stage)):
+            if not all(r in finished for r in before[:k + 1]):
+                continue
+            with contextlib.suppress(OSError, ValueError, zipfile.BadZipFile), \
+                    np.load(self.runs_dir / f"{before[k]}{WEIGHTS}") as npz:
+                weights = {name: npz[name] for name in npz.files}
+                return ChainStart(k, weights, sum(int(finished[r]["epochs_done"]) for r in before[:k + 1]))
+        return None
 
     def combined(self, manifests: list[dict]) -> dict[str, str]:
         """results.csv and manifest.csv, by name, as the trusted runs make them."""

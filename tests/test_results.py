@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from bench.errors import BenchError
-from bench.results import COLUMNS, LOCK, ResultStore, _same_file, atomic_write, check_writable
+from bench.results import COLUMNS, EPOCH_METRICS, LOCK, ResultStore, _same_file, atomic_write, check_writable
 
 
 def fake_run(run_id, status="done", epochs=2):
@@ -45,6 +45,32 @@ def test_run_files_from_before_init_and_protocol_are_trusted_and_gain_both_colum
         assert store.repair() == {"old"}
     df = pd.read_csv(store.dir / "results.csv")
     assert list(df.columns) == COLUMNS and set(df["protocol"]) == {"warm_start"} and set(df["init"]) == {"torch"}
+
+
+def test_a_chain_goes_on_from_its_latest_stage_whose_network_is_whole(tmp_path):
+    """Each saved stage keeps its network until the next one is saved; a resumed chain starts from the latest
+    whole one, with the batch orders its stages drew, and from the chain's start when that network is damaged."""
+    import numpy as np
+
+    from bench.spec import RunSpec
+
+    stages = [RunSpec(study="s", framework="torch", model="mlp", dataset="digits", optimizer={"name": "sgd"},
+                      schedule={"name": "constant"}, lr=lr, batch_size=32, epochs=3, seed=0, protocol="warm_start",
+                      chain=(0.1, 0.01, 0.001)) for lr in (0.1, 0.01, 0.001)]
+    store = ResultStore(tmp_path, "s")
+    with store.lock():
+        for k, epochs in enumerate((3, 2)):  # stage 1 diverged after 2 epochs
+            [row], manifest = fake_run(stages[k].run_id, epochs=1)
+            rows = [{**row, "epoch": e, "split": split, "metric": metric}
+                    for e in range(1, epochs + 1) for split, metric in EPOCH_METRICS]
+            store.save_run(rows, {**manifest, "epochs_done": epochs, "spec": stages[k].to_json()},
+                           {"fc1.weight": np.full((2, 3), k, np.float32)})
+    assert [p.name for p in store.runs_dir.glob("*.weights.npz")] == [f"{stages[1].run_id}.weights.npz"]
+    start = store.chain_start(stages[2])
+    assert (start.stage, start.orders_used) == (1, 5) and (start.weights["fc1.weight"] == 1).all()
+    kept = store.runs_dir / f"{stages[1].run_id}.weights.npz"
+    kept.write_bytes(kept.read_bytes()[:-30])  # cut short
+    assert store.chain_start(stages[2]) is None
 
 
 def test_a_run_without_its_manifest_does_not_count(tmp_path):
