@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from bench.cli import main
-from bench.results import COLUMNS, LOCK, TIMING_METRICS, with_run_columns
+from bench.results import COLUMNS, LOCK, ROWS, TIMING_METRICS, with_run_columns
 from bench.runner import train
 from bench.schedules import Schedule
 from bench.spec import RunSpec, load_study, optimizer_params
@@ -93,7 +93,7 @@ def test_lr_sweep_quick_on_real_mnist(tmp_path, real_data_dir, capsys):
                  "--data-dir", str(real_data_dir)])
     assert code == 0
     folder = tmp_path / "lr-sweep-quick"
-    df = pd.read_csv(folder / "results.csv")
+    df = pd.read_csv(folder / ROWS)
     assert list(df.columns) == COLUMNS
     df = with_run_columns(df, pd.read_csv(folder / "manifest.csv"))
     final = df[(df["metric"] == "accuracy") & (df["split"] == "val") & (df["epoch"] == 3)]
@@ -165,8 +165,8 @@ def test_killed_at_several_points_then_resumed_gives_the_rows_of_one_clean_sweep
         os.killpg(killed.pid, signal.SIGKILL)
         killed.wait()
         assert finished_runs(folder) < 4, f"killed {point} too late: the sweep had finished"
-        if (folder / "results.csv").exists():  # whatever a kill leaves is whole: no half row, no duplicate
-            assert not pd.read_csv(folder / "results.csv").duplicated().any()
+        if (folder / ROWS).exists():  # whatever a kill leaves is whole: no half row, no duplicate
+            assert not pd.read_csv(folder / ROWS).duplicated().any()
 
     finished = finished_runs(folder)
     assert finished >= 1
@@ -180,8 +180,8 @@ def test_killed_at_several_points_then_resumed_gives_the_rows_of_one_clean_sweep
     _, err = clean.communicate(timeout=300)
     assert clean.returncode == 0, err
 
-    a = deterministic(folder / "results.csv")
-    b = deterministic(tmp_path / "clean" / "resume" / "results.csv")
+    a = deterministic(folder / ROWS)
+    b = deterministic(tmp_path / "clean" / "resume" / ROWS)
     assert not a.duplicated().any()
     pd.testing.assert_frame_equal(a, b)
 
@@ -203,7 +203,7 @@ def test_signs_quick_flags_the_collapse(tmp_path, signs_test_file, signs_checksu
     assert set(manifest["init"]) == {"glorot"}  # the original's Xavier weights and zero biases
     status = manifest.set_index(["lr", "seed"])["status"]
     assert status[1.0, 0] == "collapsed" and status[0.0001, 0] == "done"
-    df = pd.read_csv(tmp_path / "out" / "signs-quick" / "results.csv")
+    df = pd.read_csv(tmp_path / "out" / "signs-quick" / ROWS)
     final = df[(df["metric"] == "accuracy") & (df["split"] == "val") & (df["epoch"] == 40) & (df["seed"] == 0)]
     final = final.set_index("lr")["value"]
     assert final[1.0] == pytest.approx(1 / 6) and final[0.0001] > 0.5
@@ -301,8 +301,8 @@ def test_a_stopped_warm_start_chain_goes_on_from_its_last_finished_stage(tmp_pat
     clean = sweep(study, tmp_path / "clean")
     _, err = clean.communicate(timeout=300)
     assert clean.returncode == 0, err
-    pd.testing.assert_frame_equal(deterministic(folder / "results.csv"),
-                                  deterministic(tmp_path / "clean" / "resume" / "results.csv"))
+    pd.testing.assert_frame_equal(deterministic(folder / ROWS),
+                                  deterministic(tmp_path / "clean" / "resume" / ROWS))
 
 
 @pytest.mark.skipif("__import__('torch').cuda.is_available()", reason="checks the message given when there is no GPU")
