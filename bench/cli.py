@@ -256,8 +256,8 @@ def _run_study(plan: Plan, args, overall: Overall) -> Counter:
         pending = [s for s in specs if s.run_id not in done]
         counts["skipped (already done)"] = len(specs) - len(pending)
         print(f"{study.name}: {len(pending)} of {len(specs)} runs to do -> {store.dir}", file=sys.stderr)
-        for outcome in _execute(pending, args):
-            store.save_run(outcome.rows, outcome.manifest)
+        for outcome in _execute(pending, args, store):
+            store.save_run(outcome.rows, outcome.manifest, outcome.weights)
             counts[outcome.manifest["status"]] += 1
             if outcome.manifest["status"] == "failed":
                 print(f"  failed: {outcome.manifest['error']}", file=sys.stderr)
@@ -282,11 +282,14 @@ def _shaping_options(args) -> str:
                      f"--device {args.device}"])
 
 
-def _execute(specs, args):
+def _execute(specs, args, store: ResultStore):
+    """The runs' outcomes as they finish; a warm-start chain goes on from the network its finished stages left."""
     work = groups(specs, args.fused)
+    starts = {g[0].run_id: store.chain_start(g[0]) for g in work if g[0].stage}
     if args.executor == "ray":
-        return run_ray(work, args.data_dir, args.threads, args.ray_address)
-    return run_local(work, args.data_dir, args.threads, max(1, min(args.jobs, len(work))), fresh=args.fresh_process)
+        return run_ray(work, args.data_dir, args.threads, args.ray_address, starts)
+    return run_local(work, args.data_dir, args.threads, max(1, min(args.jobs, len(work))), fresh=args.fresh_process,
+                     starts=starts)
 
 
 def _plot(folder: Path, figures_for: dict[str, list[str]], redraw: bool) -> list[Path]:

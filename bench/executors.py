@@ -14,7 +14,9 @@ the driver, which alone writes results, records it as ``failed`` and goes on.
 
 The unit of work is a group of runs: one run, the stages of a warm-start chain (one
 network trained at each lr in turn), or with ``--fused`` the runs that differ only in
-lr or schedule, which a fused backend trains as one model.
+lr or schedule, which a fused backend trains as one model. A local worker answers with
+each outcome as soon as it is final, so the driver keeps a chain's finished stages (and
+the network each left) when the sweep is stopped; a Ray task returns its group at its end.
 """
 
 from __future__ import annotations
@@ -32,9 +34,9 @@ from backends import FRAMEWORKS
 
 from .errors import BenchError
 from .lifeline import follow_parent, guard_descendants
-from .runner import Outcome, _manifest_base, train_group
+from .runner import Outcome, _manifest_base, stream_group
 from .schedules import lr_moves_per_step
-from .spec import RunSpec
+from .spec import ChainStart, RunSpec
 
 EXECUTORS = ("local", "ray")
 
@@ -45,7 +47,7 @@ def groups(specs: list[RunSpec], fused: bool = False) -> list[list[RunSpec]]:
     together: dict[str, list[RunSpec]] = {}
     for spec in specs:
         if spec.chain:
-            key = dataclasses.replace(spec, lr=spec.chain[0]).to_json()
+            key = spec.stage_spec(0).to_json()
         elif fused and FRAMEWORKS[spec.framework].fusable and not lr_moves_per_step(spec.schedule):  # a per-step one trains alone
             key = dataclasses.replace(spec, lr=1.0, schedule={"name": "constant"}).to_json()
         else:
@@ -54,13 +56,14 @@ def groups(specs: list[RunSpec], fused: bool = False) -> list[list[RunSpec]]:
     return [sorted(group, key=lambda s: s.stage) for group in together.values()]
 
 
-def _train_group(specs_json: list[str], data_dir, threads: int, verify: bool = True) -> list[tuple[list, dict]]:
-    outcomes = train_group([RunSpec.from_json(s) for s in specs_json], data_dir, threads, verify)
-    return [(o.rows, o.manifest) for o in outcomes]
+def _stream_group(specs_json: list[str], data_dir, threads: int, start: ChainStart | None = None,
+                  verify: bool = True) -> Iterator[tuple[list, dict, dict | None]]:
+    for o in stream_group([RunSpec.from_json(s) for s in specs_json], data_dir, threads, verify, start):
+        yield o.rows, o.manifest, o.weights
 
 
 def _serve(conn, data_dir, threads: int) -> None:
-    """A worker's life: train each group it is sent, answer with its outcomes; ``None`` ends it.
+    """A worker's life: train each group it is sent, answer with each outcome as it is final; ``None`` ends it.
 
     Each outcome's manifest says the how-manieth group of its process it was (``process_run``:
     1 paid for the process and the framework's import)."""
@@ -69,10 +72,10 @@ def _serve(conn, data_dir, threads: int) -> None:
     try:
         while (work := conn.recv()) is not None:
             served += 1
-            outcomes = _train_group(work, data_dir, threads, verify=False)  # the driver checked these files
-            for _, manifest in outcomes:
-                manifest["process_run"] = served
-            conn.send(outcomes)
+            specs_json, start = work
+            for outcome in _stream_group(specs_json, data_dir, threads, start, verify=False):  # the driver checked the files
+                outcome[1]["process_run"] = served
+                conn.send(outcome)
     except (EOFError, BrokenPipeError, ConnectionResetError):  # the driver stopped: it keeps what it has
         pass
     conn.close()
@@ -82,27 +85,36 @@ class _Worker:
     """A spawned process that serves groups of one framework, one group at a time."""
 
     def __init__(self, ctx, framework: str, data_dir, threads: int):
-        self.framework, self.group, self.sent = framework, None, 0.0
+        self.framework, self.group, self.left, self.since = framework, [], set(), 0.0
         self.conn, theirs = ctx.Pipe()
         self.process = ctx.Process(target=_serve, args=(theirs, data_dir, threads), daemon=True)
         self.process.start()
         theirs.close()
 
-    def send(self, group: list[RunSpec]) -> None:
-        self.group, self.sent = group, time.perf_counter()
-        self.conn.send([s.to_json() for s in group])
+    def send(self, group: list[RunSpec], start: ChainStart | None = None) -> None:
+        self.group, self.left, self.since = group, {s.run_id for s in group}, time.perf_counter()
+        self.conn.send(([s.to_json() for s in group], start))
+
+    @property
+    def busy(self) -> bool:
+        """Its group has outcomes still to come."""
+        return bool(self.left)
 
     def receive(self, threads: int) -> list[Outcome]:
-        """The group's outcomes; ``failed`` ones when the process died before answering."""
+        """The group's next outcome; ``failed`` ones for all it still owes when the process died before answering."""
         try:
-            outcomes = [Outcome(*o) for o in self.conn.recv()]
+            outcome = Outcome(*self.conn.recv())
         except (EOFError, ConnectionResetError):  # a process killed mid-send resets the pipe instead of closing it
             self.process.join()
-            return _failed(self.group, threads, f"run process exited with code {self.process.exitcode} before finishing")
-        seconds = round(time.perf_counter() - self.sent, 3)  # as the driver saw it: the run and its passage
-        for outcome in outcomes:
-            outcome.manifest["process_seconds"] = seconds
-        return outcomes
+            owed = [s for s in self.group if s.run_id in self.left]
+            self.left = set()
+            return _failed(owed, threads, f"run process exited with code {self.process.exitcode} before finishing")
+        self.left.discard(outcome.manifest["run_id"])
+        now = time.perf_counter()
+        outcome.manifest["process_seconds"] = round(now - self.since, 3)  # as the driver saw it: the run and its passage
+        if outcome.manifest["fused"] == 1:  # a fused group's members share its seconds; a chain's next stage starts now
+            self.since = now
+        return [outcome]
 
     def stop(self) -> None:
         """Let the process end by itself (Paddle reports a terminate as a crash)."""
@@ -186,14 +198,15 @@ def _failed(group: list[RunSpec], threads: int, error: str) -> list[Outcome]:
 
 
 def run_local(work: list[list[RunSpec]], data_dir=None, threads: int | None = None, jobs: int = 1,
-              fresh: bool = False) -> Iterator[Outcome]:
+              fresh: bool = False, starts: dict | None = None) -> Iterator[Outcome]:
     """Run groups on up to ``jobs`` workers at once; yield outcomes as they finish.
 
     A free worker takes the next group of its framework; a group of another framework gets a
     new worker, in place of an idle one when ``jobs`` are alive. ``fresh``: a new worker for
-    every group (the process of each run serves that run alone).
+    every group (the process of each run serves that run alone). ``starts``: the ``ChainStart``
+    of a resumed chain, by the run_id of its group's first run.
     """
-    threads = thread_budget(jobs, threads)
+    threads, starts = thread_budget(jobs, threads), starts or {}
     ctx = mp.get_context("spawn")
     waiting = list(work)
     idle: list[_Worker] = []
@@ -210,15 +223,17 @@ def run_local(work: list[list[RunSpec]], data_dir=None, threads: int | None = No
                     if len(idle) + len(busy) >= jobs:
                         idle.pop(0).stop()
                     worker = _Worker(ctx, group[0].framework, data_dir, threads)
-                worker.send(group)
+                worker.send(group, starts.get(group[0].run_id))
                 busy[worker.conn] = worker
             for conn in wait(list(busy)):
-                worker = busy.pop(conn)
+                worker = busy[conn]
                 outcomes = worker.receive(threads)
-                if fresh or not worker.process.is_alive() or outcomes[0].manifest["status"] == "failed":
-                    worker.stop()  # a failed run may have left its framework in a bad state: start clean
-                else:
-                    idle.append(worker)
+                if not worker.busy:  # its group is done
+                    del busy[conn]
+                    if fresh or not worker.process.is_alive() or outcomes[-1].manifest["status"] == "failed":
+                        worker.stop()  # a failed run may have left its framework in a bad state: start clean
+                    else:
+                        idle.append(worker)
                 yield from outcomes
     except BaseException:  # the driver stopped early (an error, Ctrl-C, SIGTERM): no orphaned runs
         for worker in [*busy.values(), *idle]:
@@ -263,19 +278,20 @@ def connect_ray(address: str | None):
 LOST_NODE_RETRIES = 3  # times a group is sent again when the node it ran on died (a worker crash is not retried)
 
 
-def _train_on_ray(specs_json: list[str], data_dir, threads: int) -> list[tuple[list, dict]]:
-    """``_train_group`` as a Ray task; each manifest names the node it ran on (host and Ray node id)."""
+def _train_on_ray(specs_json: list[str], data_dir, threads: int, start: ChainStart | None = None) -> list[tuple]:
+    """A group as a Ray task, its outcomes returned together at its end; each manifest names the node it ran
+    on (host and Ray node id)."""
     import ray
 
     node = f"{socket.gethostname()} (Ray node {ray.get_runtime_context().get_node_id()[:12]})"
-    outcomes = _train_group(specs_json, data_dir, threads)
-    for _, manifest in outcomes:
+    outcomes = list(_stream_group(specs_json, data_dir, threads, start))
+    for _, manifest, _ in outcomes:
         manifest["node"] = node
     return outcomes
 
 
 def run_ray(work: list[list[RunSpec]], data_dir=None, threads: int | None = None,
-            address: str | None = None) -> Iterator[Outcome]:
+            address: str | None = None, starts: dict | None = None) -> Iterator[Outcome]:
     """Run each group as a Ray task; yield outcomes on the driver as they finish.
 
     Each task asks for ``threads`` CPUs (default 1) and, for ``--device cuda``, one GPU;
@@ -286,13 +302,13 @@ def run_ray(work: list[list[RunSpec]], data_dir=None, threads: int | None = None
     times, to the nodes left: the run did nothing wrong.
     """
     ray = connect_ray(address)
-    threads = threads or 1
+    threads, starts = threads or 1, starts or {}
     remote = ray.remote(max_calls=1, max_retries=0)(_train_on_ray)
 
     def submit(group: list[RunSpec]):
         task = remote.options(num_cpus=threads, num_gpus=1 if group[0].device == "cuda" else 0,
                               name=f"lrbench:{group[0].run_id}")
-        return task.remote([s.to_json() for s in group], data_dir and str(data_dir), threads)
+        return task.remote([s.to_json() for s in group], data_dir and str(data_dir), threads, starts.get(group[0].run_id))
 
     pending = {submit(group): (group, 0) for group in work}
     try:

@@ -25,7 +25,7 @@ from backends import FRAMEWORKS, REFERENCE_FRAMEWORK  # the registry: no framewo
 
 from .configs import CONFIG_COLUMNS, config_labels, fold_identical
 from .drawn import Drawn, fingerprint
-from .results import COLUMNS, read_manifests, read_study, study_folders, with_run_columns
+from .results import COLUMNS, ROWS, read_manifests, read_study, study_folders, with_run_columns
 
 CURVES = [("train", "accuracy"), ("train", "loss"), ("val", "accuracy"), ("val", "loss")]
 APPLIED_LR = ("train", "lr")
@@ -674,7 +674,7 @@ def plot_folder(folder: Path, figures_for: dict[str, list[str]] | None = None, r
     folder = Path(folder)
     paths = []
     for where in study_folders(folder):
-        df = with_run_columns(read_study(where, "results.csv", COLUMNS), read_manifests(where))
+        df = with_run_columns(read_study(where, ROWS, COLUMNS), read_manifests(where))
         drawn = Drawn(where / "figures")
         for (study, protocol), rows in df.groupby(["study", "protocol"], sort=False):
             figures = (figures_for or {}).get(study)

@@ -4,11 +4,12 @@ Layout of a results folder, one subfolder per study:
 
     OUT/<study>/runs/<run_id>.csv    the run's rows
     OUT/<study>/runs/<run_id>.json   its manifest entry, written last: the run is finished when this exists
-    OUT/<study>/results.csv          every finished run's rows, rebuilt after each run
+    OUT/<study>/runs/<run_id>.weights.npz   a warm-start stage's network at its end, until the next stage is done
+    OUT/<study>/results.csv.gz       every finished run's rows, rebuilt after each run (gzip: pandas reads it as is)
     OUT/<study>/manifest.csv         every run's status and environment
     OUT/<study>/study.json           what the folder holds: the study's definition (see provenance.py)
 
-A kill at any moment leaves either a finished run (both files) or nothing that counts,
+A kill at any moment leaves either a finished run (its files) or nothing that counts,
 so a restarted sweep runs exactly what is missing and the combined CSV never holds a
 duplicate or half row. A folder damaged by hand or by a disk is repaired on the next
 start: each finished run is verified against its manifest before it is trusted, a damaged
@@ -21,14 +22,18 @@ import contextlib
 import csv
 import errno
 import fcntl
+import gzip
 import hashlib
 import io
 import json
 import os
 import sys
 import tempfile
+import zipfile
+import zlib
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .errors import BenchError
@@ -43,15 +48,33 @@ from .schema import (  # noqa: F401  (the schema's names, read from here too)
     STATUSES,
     TIMING_METRICS,
 )
+from .spec import ChainStart, RunSpec
+
+WEIGHTS = ".weights.npz"  # a warm-start stage's network at its end: where a resumed chain goes on from
 
 
-def atomic_write(path: Path, text: str) -> None:
+ROWS = "results.csv.gz"  # a study's tidy rows, all runs together; the runs' own files are plain CSV
+PLAIN_ROWS = "results.csv"  # the same before it was compressed, and what a hand-made folder may hold
+UNREADABLE = (OSError, UnicodeDecodeError, EOFError, gzip.BadGzipFile, zlib.error)  # a file that is not its text
+
+
+def read_text(path: Path) -> str:
+    """A results file's text; a ``.gz`` one is decompressed."""
+    return gzip.decompress(path.read_bytes()).decode() if path.suffix == ".gz" else path.read_text()
+
+
+def write_text(path: Path, text: str) -> None:
+    """``atomic_write``, compressed for a ``.gz`` name (no timestamp inside: the same rows make the same bytes)."""
+    atomic_write(path, gzip.compress(text.encode(), mtime=0) if path.suffix == ".gz" else text)
+
+
+def atomic_write(path: Path, text: str | bytes) -> None:
     """Write to a temp file beside ``path``, flush to disk, then rename over it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes it 0600; a results folder is shared as the umask says
-        with os.fdopen(fd, "w", newline="") as f:
+        with os.fdopen(fd, "wb") if isinstance(text, bytes) else os.fdopen(fd, "w", newline="") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
@@ -70,10 +93,10 @@ def _umask() -> int:
 
 def write_if_changed(path: Path, text: str) -> None:
     """``atomic_write`` unless the file already holds ``text`` (a resumed sweep writes nothing it need not)."""
-    with contextlib.suppress(OSError, UnicodeDecodeError):
-        if path.read_text() == text:
+    with contextlib.suppress(*UNREADABLE):
+        if read_text(path) == text:
             return
-    atomic_write(path, text)
+    write_text(path, text)
 
 
 def write_error(folder: Path, e: OSError) -> BenchError:
@@ -197,40 +220,66 @@ class ResultStore:
     def finished(self) -> set[str]:
         return {m["run_id"] for m in self.verify()[0] if m["status"] in FINISHED}
 
-    def save_run(self, rows: list[dict], manifest: dict) -> None:
-        """The run's rows, then its manifest (which makes it count), then the combined files.
+    def save_run(self, rows: list[dict], manifest: dict, weights: dict | None = None) -> None:
+        """The run's rows (and a warm-start stage's network at its end), then its manifest (which makes
+        it count), then the combined files; the previous stage's network is no longer needed.
 
-        A full disk or a write error stops the sweep with one line; what was written
-        before stays as it was, because every write goes to a temp file first.
+        A full disk or a write error stops the sweep with one line; what was written before
+        stays as it was, because every write goes to a temp file first.
         """
         run_id = manifest["run_id"]
         text = to_csv(rows, COLUMNS)
         manifest = {**manifest, "rows": len(rows), "rows_sha256": digest(text)}
         try:
             atomic_write(self.runs_dir / f"{run_id}.csv", text)
+            if weights is not None:
+                buf = io.BytesIO()
+                np.savez(buf, **weights)  # a zip: each array's CRC-32 is checked when it is read
+                atomic_write(self.runs_dir / f"{run_id}{WEIGHTS}", buf.getvalue())
             atomic_write(self.runs_dir / f"{run_id}.json", json.dumps(manifest, indent=1, sort_keys=True))
+            spec = RunSpec.from_json(manifest["spec"]) if manifest.get("spec") else None
+            if spec and spec.stage:
+                with contextlib.suppress(FileNotFoundError):
+                    (self.runs_dir / f"{spec.stage_spec(spec.stage - 1).run_id}{WEIGHTS}").unlink()
             self.rebuild(self.verify()[0])
         except OSError as e:
             raise write_error(self.dir, e) from None
 
+    def chain_start(self, first: RunSpec) -> ChainStart | None:
+        """Where the chain of ``first`` (its first stage to run) goes on from: the latest finished stage
+        before it whose network is kept and intact. None: from the chain's start."""
+        finished = {m["run_id"]: m for m in self.verify()[0] if m["status"] in FINISHED}
+        before = [first.stage_spec(k).run_id for k in range(first.stage)]
+        for k in reversed(range(first.stage)):
+            if not all(r in finished for r in before[:k + 1]):
+                continue
+            with contextlib.suppress(OSError, ValueError, zipfile.BadZipFile), \
+                    np.load(self.runs_dir / f"{before[k]}{WEIGHTS}") as npz:
+                weights = {name: npz[name] for name in npz.files}
+                return ChainStart(k, weights, sum(int(finished[r]["epochs_done"]) for r in before[:k + 1]))
+        return None
+
     def combined(self, manifests: list[dict]) -> dict[str, str]:
-        """results.csv and manifest.csv, by name, as the trusted runs make them."""
+        """The combined rows (``ROWS``) and manifest.csv, by name, as the trusted runs make them."""
         frames = []
         for m in manifests:
             rows = self.runs_dir / f"{m['run_id']}.csv"
             if m["status"] in FINISHED or rows.exists():
                 frames.append(_body(rows.read_text(), m) if rows.exists() else "")
-        return {"results.csv": ",".join(COLUMNS) + "\n" + "".join(frames),
+        return {ROWS: ",".join(COLUMNS) + "\n" + "".join(frames),
                 "manifest.csv": to_csv(manifests, MANIFEST_COLUMNS)}
 
     def rebuild(self, manifests: list[dict] | None = None) -> None:
-        """Regenerate results.csv and manifest.csv from the trusted manifests and their per-run files."""
+        """Regenerate the combined rows and manifest.csv from the trusted manifests and their per-run files;
+        an uncompressed results.csv from before is the same rows, and goes."""
         manifests = self.verify()[0] if manifests is None else manifests
         for name, text in self.combined(manifests).items():
             write_if_changed(self.dir / name, text)
+        with contextlib.suppress(FileNotFoundError):
+            (self.dir / PLAIN_ROWS).unlink()
 
     def read(self, name: str) -> pd.DataFrame:
-        """``name`` (results.csv or manifest.csv) as the runs make it, never a damaged copy quietly.
+        """``name`` (``ROWS`` or manifest.csv) as the runs make it, never a damaged copy quietly.
 
         The file must hold exactly what the trusted runs rebuild; where it does not (cut at a line
         end, a value edited, rows lost, not a file) the rows come from the runs, and one line says
@@ -241,8 +290,8 @@ class ResultStore:
         for run_id, problem in sorted(damaged.items()):
             _say(f"{self.dir.name}: run {run_id} is damaged ({problem}): left out; {rewrite.replace('it', 'the run')}")
         try:
-            actual = (self.dir / name).read_text()
-        except (OSError, UnicodeDecodeError) as e:
+            actual = read_text(self.dir / name)
+        except UNREADABLE as e:
             actual, why = None, getattr(e, "strerror", None) or type(e).__name__
         if actual is not None and actual != expected:
             have, want = actual.count("\n") - 1, expected.count("\n") - 1
@@ -282,7 +331,7 @@ def _check_rows(path: Path, manifest: dict) -> str | None:
         return "its rows file ends mid-line"
     lines = list(csv.reader(io.StringIO(text)))
     if not lines or lines[0] not in (COLUMNS, LEGACY_COLUMNS):
-        return "its rows file has not the columns of results.csv"
+        return "its rows file has not the columns of the results"
     header, rows = lines[0], lines[1:]
     if any(len(r) != len(header) for r in rows):
         return "a row of its rows file is cut"
@@ -307,17 +356,20 @@ def _check_rows(path: Path, manifest: dict) -> str | None:
 
 
 def study_folders(folder: Path) -> list[Path]:
-    """The study folders under ``folder`` (a results folder or one study's folder): those with results.csv or runs."""
+    """The study folders under ``folder`` (a results folder or one study's folder): those with rows or runs."""
     folder = Path(folder)
-    here = [folder] if (folder / "results.csv").exists() or (folder / "runs").is_dir() else []
-    return here or sorted({p.parent for p in (*folder.glob("*/results.csv"), *folder.glob("*/runs"))})
+    marks = (ROWS, PLAIN_ROWS, "runs")
+    here = [folder] if any((folder / mark).exists() for mark in marks) else []
+    return here or sorted({p.parent for mark in marks for p in folder.glob(f"*/{mark}")})
 
 
 def read_study(folder: Path, name: str, columns: list[str]) -> pd.DataFrame:
-    """One study folder's results.csv or manifest.csv: checked against its runs where it has them
-    (``ResultStore.read``), else checked as a file (``read_combined``)."""
+    """One study folder's rows (``ROWS``) or manifest.csv: checked against its runs where it has them
+    (``ResultStore.read``), else checked as a file (``read_combined``; rows may be a plain results.csv)."""
     if (folder / "runs").is_dir():
         return ResultStore(folder.parent, folder.name).read(name)
+    if name == ROWS and not (folder / ROWS).exists() and (folder / PLAIN_ROWS).exists():
+        name = PLAIN_ROWS
     return read_combined(folder / name, columns)
 
 
@@ -325,8 +377,8 @@ def read_results(folder: Path) -> pd.DataFrame:
     """Every study's rows under ``folder`` (a results folder or one study's folder)."""
     folders = study_folders(folder)
     if not folders:
-        raise BenchError(f"no results.csv under {folder}: run `bench run STUDY --out {folder}` first")
-    return pd.concat([read_study(f, "results.csv", LEGACY_COLUMNS) for f in folders], ignore_index=True)
+        raise BenchError(f"no results under {folder}: run `bench run STUDY --out {folder}` first")
+    return pd.concat([read_study(f, ROWS, LEGACY_COLUMNS) for f in folders], ignore_index=True)
 
 
 SAID: set[str] = set()  # the notes said in this command (the CLI empties it per command)
@@ -346,11 +398,12 @@ def read_combined(path: Path, columns: list[str], needed: int = 4, fix: str = RE
     """A combined CSV, or one line naming it when it is damaged. Its first ``needed`` columns must be there
     (older manifests lack the newest; older rows lack RUN_FACTORS: give LEGACY_COLUMNS); ``fix`` says how to make it again."""
     try:
-        cut = _ends_mid_line(path)
-        df = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        text = read_text(path)
+        df = pd.read_csv(io.StringIO(text))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, EOFError, gzip.BadGzipFile,
+            zlib.error) as e:
         raise BenchError(f"{path} is damaged ({str(e).splitlines()[0]}): {fix}") from None
-    if cut:
+    if text and not text.endswith("\n"):  # every writer ends its file with a newline: it was cut short
         raise BenchError(f"{path} is damaged (it ends mid-line: cut short): {fix}")
     if not isinstance(df.index, pd.RangeIndex):  # pandas makes the extra leading fields an index
         raise BenchError(f"{path} is damaged (its rows have more fields than its header): {fix}")
@@ -363,15 +416,6 @@ def read_combined(path: Path, columns: list[str], needed: int = 4, fix: str = RE
             if len(bad):
                 raise BenchError(f"{path} is damaged ({column} {bad.iloc[0]!r} is not a number): {fix}")
     return df
-
-
-def _ends_mid_line(path: Path) -> bool:
-    """Every writer ends its file with a newline: a file without one was cut short."""
-    with open(path, "rb") as f:
-        if f.seek(0, os.SEEK_END) == 0:
-            return False
-        f.seek(-1, os.SEEK_END)
-        return f.read(1) != b"\n"
 
 
 def with_run_columns(df: pd.DataFrame, manifest: pd.DataFrame) -> pd.DataFrame:

@@ -7,7 +7,6 @@ rows. The backend only executes what it is asked, in its framework's idiom.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import platform
 import random
@@ -16,6 +15,7 @@ import statistics
 import sys
 import time
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,7 +27,7 @@ from .models import architecture
 from .progress import Progress
 from .provenance import lrbench_version
 from .schedules import SCHEDULES
-from .spec import OPTIMIZERS, RunSpec
+from .spec import OPTIMIZERS, ChainStart, RunSpec
 
 EVAL_BATCH = 1000
 
@@ -36,6 +36,7 @@ EVAL_BATCH = 1000
 class Outcome:
     rows: list[dict] = field(default_factory=list)
     manifest: dict = field(default_factory=dict)
+    weights: dict | None = None  # a warm-start stage's network at its end: where the next stage starts
 
 
 def batch_orders(seed: int, n: int):
@@ -50,8 +51,16 @@ def train(spec: RunSpec, data_dir=None, threads: int | None = None) -> Outcome:
     return train_group([spec], data_dir, threads)[0]
 
 
-def train_group(specs: list[RunSpec], data_dir=None, threads: int | None = None, verify: bool = True) -> list[Outcome]:
+def train_group(specs: list[RunSpec], data_dir=None, threads: int | None = None, verify: bool = True,
+                start: ChainStart | None = None) -> list[Outcome]:
+    """``stream_group``'s outcomes, all of them."""
+    return list(stream_group(specs, data_dir, threads, verify, start))
+
+
+def stream_group(specs: list[RunSpec], data_dir=None, threads: int | None = None, verify: bool = True,
+                 start: ChainStart | None = None) -> Iterator[Outcome]:
     """Runs that train together in one process: one run alone, a fused group, or a warm-start chain.
+    Each outcome is yielded as soon as it is final, so a chain's finished stages are kept if it is stopped.
 
     Fused (``--fused``): runs that differ only in lr or schedule train at once as one model;
     each member gets the rows and manifest it would get alone, and its epoch seconds are the
@@ -60,21 +69,25 @@ def train_group(specs: list[RunSpec], data_dir=None, threads: int | None = None,
     checked the same files before any run (a Ray worker on another machine checks its own).
     Warm start (``protocol = "warm_start"``): the stages of one chain; the network trains at
     each lr of the chain in turn from where the previous stage left it, so every stage up to
-    the last one asked for is trained, and the outcomes of the stages asked for are returned.
+    the last one asked for is trained, and the outcomes of the stages asked for are yielded.
+    ``start``: a finished stage's network to go on from (a resumed chain), instead of the chain's start.
     """
     threads = threads or os.cpu_count() or 1
     fused = 1 if specs[0].chain else len(specs)
     outs = [Outcome(manifest=_manifest_base(spec, threads, fused=fused)) for spec in specs]
-    start = time.perf_counter()
+    left = list(outs)
+    begun = time.perf_counter()
     try:
-        _train(specs, data_dir, threads, outs, verify)
+        for out in _train(specs, data_dir, threads, outs, verify, start):
+            left.remove(out)
+            yield out
     except Exception as e:  # the run fails, the sweep goes on
-        for out in outs:
+        for out in left:
             if out.manifest["status"] == "failed" and not out.manifest["error"]:
                 out.manifest["error"] = str(e) if isinstance(e, BenchError) else _one_line(e)
-    for out in outs:
-        out.manifest["wall_seconds"] = out.manifest["wall_seconds"] or round(time.perf_counter() - start, 3)
-    return outs
+    for out in left:
+        out.manifest["wall_seconds"] = out.manifest["wall_seconds"] or round(time.perf_counter() - begun, 3)
+        yield out
 
 
 class _Alone:
@@ -130,7 +143,9 @@ def prepare(spec: RunSpec, data_dir, threads: int, verify: bool = True, fused: b
                     round(time.perf_counter() - t1, 3))
 
 
-def _train(specs: list[RunSpec], data_dir, threads: int, outs: list[Outcome], verify: bool) -> None:
+def _train(specs: list[RunSpec], data_dir, threads: int, outs: list[Outcome], verify: bool,
+           start: ChainStart | None) -> Iterator[Outcome]:
+    """Train ``specs``; yield each outcome once it is final (a chain's stage by stage, else all at the end)."""
     spec = specs[0]  # what the runs share: everything but lr and schedule
     fused = len(specs) > 1 and not spec.chain
     ready = prepare(spec, data_dir, threads, verify, fused)
@@ -141,15 +156,24 @@ def _train(specs: list[RunSpec], data_dir, threads: int, outs: list[Outcome], ve
     orders = batch_orders(spec.seed, len(data.train_y))  # one stream of batches, also across the stages of a chain
     if not spec.chain:
         _fit(backend if fused else _Alone(backend), backend, specs, outs, arch, weights, data, orders, device)
+        yield from outs
         return
+    first = 0
+    if start:  # the stages up to start.stage are finished: go on from the network they left
+        first, weights = start.stage + 1, start.weights
+        for _ in range(start.orders_used):
+            next(orders)
     wanted = {s.run_id: out for s, out in zip(specs, outs)}
-    for lr in spec.chain[:max(s.stage for s in specs) + 1]:
-        stage = dataclasses.replace(spec, lr=lr)
+    for k in range(first, max(s.stage for s in specs) + 1):
+        stage = spec.stage_spec(k)
         out = wanted.get(stage.run_id) or Outcome(manifest=_manifest_base(stage, threads))  # done before: not kept
-        start = time.perf_counter()
+        begun = time.perf_counter()
         _fit(_Alone(backend), backend, [stage], [out], arch, weights, data, orders, device)
-        out.manifest["wall_seconds"] = round(time.perf_counter() - start, 3)
+        out.manifest["wall_seconds"] = round(time.perf_counter() - begun, 3)
         weights = backend.weights()  # the next stage continues from here, with a new optimizer
+        if stage.run_id in wanted:
+            out.weights = weights if k + 1 < len(spec.chain) else None  # kept until the next stage is done
+            yield out
 
 
 def _fit(group, backend, specs: list[RunSpec], outs: list[Outcome], arch, weights, data, orders, device) -> None:

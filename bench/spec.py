@@ -105,6 +105,16 @@ LATER_FIELDS = {"init": "torch", "protocol": "fresh", "chain": (), "log_at": "st
 
 
 @dataclass(frozen=True)
+class ChainStart:
+    """Where a resumed warm-start chain goes on from: the network its finished stage ``stage`` left,
+    and how many epochs' batch orders the stages up to it drew (the next stage draws the ones after)."""
+
+    stage: int
+    weights: dict
+    orders_used: int
+
+
+@dataclass(frozen=True)
 class RunSpec:
     """Everything that defines one training run; its hash is the run_id."""
 
@@ -145,6 +155,10 @@ class RunSpec:
     def stage(self) -> int:
         """Position of this run in its warm-start chain (0 for a fresh run)."""
         return self.chain.index(self.lr) if self.chain else 0
+
+    def stage_spec(self, stage: int) -> RunSpec:
+        """Stage ``stage`` of this run's warm-start chain."""
+        return dataclasses.replace(self, lr=self.chain[stage])
 
     @property
     def steps_per_epoch(self) -> int:

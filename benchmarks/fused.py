@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.results import ROWS
+
 STUDY = """name = "fused-{model}"
 dataset = "mnist"
 model = "{model}"
@@ -44,7 +46,7 @@ def bench_run(framework: str, study: Path, out: Path, *options: str) -> float:
 
 
 def step_losses(out: Path) -> pd.DataFrame:
-    df = pd.concat(pd.read_csv(p) for p in out.glob("*/results.csv"))
+    df = pd.concat(pd.read_csv(p) for p in out.glob(f"*/{ROWS}"))
     df = df[df["step"].notna() & (df["epoch"] == 1)]
     return df.set_index(["lr", "step"])["value"].sort_index()
 

@@ -23,13 +23,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.results import TIMING_METRICS
+from bench.results import ROWS, TIMING_METRICS
 
 KEYS = ["run_id", "epoch", "step", "split", "metric"]
 
 
 def rows(out: Path) -> pd.DataFrame:
-    frames = [pd.read_csv(p) for p in sorted(out.glob("*/results.csv"))]
+    frames = [pd.read_csv(p) for p in sorted(out.glob(f"*/{ROWS}"))]
     df = pd.concat(frames, ignore_index=True)
     df = df[~df["metric"].isin(TIMING_METRICS)]
     return df.sort_values(KEYS).reset_index(drop=True)

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.results import TIMING_METRICS
+from bench.results import ROWS, TIMING_METRICS
 
 PHASES = ["other", "import", "data", "build", "warm-up", "train", "eval"]
 KEYS = ["run_id", "epoch", "step", "split", "metric"]
@@ -49,7 +49,7 @@ def split(out: Path) -> pd.DataFrame:
     """Run-seconds by phase and framework. A group of runs that trained in one go (a warm-start chain)
     shares its process, import and data: those count once per group."""
     manifest = pd.concat([pd.read_csv(p) for p in out.glob("*/manifest.csv")], ignore_index=True)
-    rows = pd.concat([pd.read_csv(p) for p in out.glob("*/results.csv")], ignore_index=True)
+    rows = pd.concat([pd.read_csv(p) for p in out.glob(f"*/{ROWS}")], ignore_index=True)
     timing = rows[rows["metric"].isin(TIMING_METRICS)].pivot_table(index="run_id", columns="metric", values="value",
                                                                     aggfunc="sum")
     m = manifest.set_index("run_id").join(timing)
@@ -69,7 +69,7 @@ def split(out: Path) -> pd.DataFrame:
 def same_rows(a: Path, b: Path) -> float:
     """Largest difference between the two variants' rows, timing metrics aside (0: identical)."""
     def load(out):
-        df = pd.concat([pd.read_csv(p) for p in sorted(out.glob("*/results.csv"))], ignore_index=True)
+        df = pd.concat([pd.read_csv(p) for p in sorted(out.glob(f"*/{ROWS}"))], ignore_index=True)
         return df[~df["metric"].isin(TIMING_METRICS)].sort_values(KEYS).reset_index(drop=True)
     x, y = load(a), load(b)
     assert x[KEYS].equals(y[KEYS]), "the two variants ran different rows"

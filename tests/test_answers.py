@@ -11,7 +11,7 @@ import pandas as pd
 from bench.configs import fold_identical, identical_groups
 from bench.ran import banner, cannot_answer, what_ran
 from bench.report import SKIPPED, write_report
-from bench.results import COLUMNS, MANIFEST_COLUMNS, read_manifests
+from bench.results import COLUMNS, MANIFEST_COLUMNS, ROWS, read_manifests
 from bench.spec import load_study
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
@@ -112,7 +112,7 @@ margin = 0.01
 
 
 def test_protocols_are_kept_apart_in_the_rows_and_the_report():
-    rows = pd.read_csv(RESULTS / "lr-sweep-10-epochs" / "results.csv")
+    rows = pd.read_csv(RESULTS / "lr-sweep-10-epochs" / ROWS)
     assert set(rows["protocol"]) == {"fresh", "warm_start"}  # a pivot or hue= can tell them apart
     keys = [c for c in COLUMNS if c not in ("run_id", "value", "framework_version", "device")]
     assert not rows.duplicated(keys).any()

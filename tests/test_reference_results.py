@@ -6,17 +6,17 @@ from pathlib import Path
 import pandas as pd
 
 from bench.report import write_report
-from bench.results import COLUMNS
+from bench.results import COLUMNS, ROWS
 from tests.test_answers import check_page
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 
 
 def test_committed_report_regenerates_from_the_csvs(tmp_path):
-    for csv in sorted(RESULTS.glob("*/results.csv")):
+    for csv in sorted(RESULTS.glob(f"*/{ROWS}")):
         study = tmp_path / csv.parent.name
         study.mkdir()
-        shutil.copy(csv, study / "results.csv")
+        shutil.copy(csv, study / ROWS)
         shutil.copy(csv.parent / "manifest.csv", study / "manifest.csv")
         shutil.copy(csv.parent / "study.json", study / "study.json")  # how the runs were made (their options)
     for csv in sorted(RESULTS.glob("*/find-lr.csv")):  # `bench find-lr` folders: their rows alone
@@ -31,7 +31,7 @@ def test_committed_report_regenerates_from_the_csvs(tmp_path):
 
 
 def test_reference_rows_have_the_design_columns():
-    for csv in RESULTS.glob("*/results.csv"):
+    for csv in RESULTS.glob(f"*/{ROWS}"):
         df = pd.read_csv(csv)
         assert list(df.columns) == COLUMNS
         assert not df.duplicated().any()

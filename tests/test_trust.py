@@ -10,7 +10,16 @@ from bench.claims import evaluate_claims
 from bench.errors import BenchError, SpecError
 from bench.provenance import RECORD, claim_folder, record
 from bench.report import write_report
-from bench.results import COLUMNS, EPOCH_METRICS, MANIFEST_COLUMNS, ResultStore, with_run_columns
+from bench.results import (
+    COLUMNS,
+    EPOCH_METRICS,
+    MANIFEST_COLUMNS,
+    ROWS,
+    ResultStore,
+    read_text,
+    with_run_columns,
+    write_text,
+)
 from bench.spec import load_study
 
 STUDY = '''name = "mine"
@@ -190,18 +199,18 @@ def test_a_selection_without_rows_is_cannot_tell_not_a_verdict(tmp_path):
 
 
 def _cut_at_a_line_end(path):
-    lines = path.read_text().splitlines(keepends=True)
-    path.write_text("".join(lines[: len(lines) // 2]))  # whole rows lost: no half line tells
+    lines = read_text(path).splitlines(keepends=True)
+    write_text(path, "".join(lines[: len(lines) // 2]))  # whole rows lost: no half line tells
 
 
 def _word_for_a_number(path):
-    head, first, rest = path.read_text().split("\n", 2)
-    path.write_text("\n".join([head, first.rsplit(",", 1)[0] + ",abc", rest]))
+    head, first, rest = read_text(path).split("\n", 2)
+    write_text(path, "\n".join([head, first.rsplit(",", 1)[0] + ",abc", rest]))
 
 
 def _a_digit_changed(path):
-    head, first, rest = path.read_text().split("\n", 2)
-    path.write_text("\n".join([head, first.rsplit(",", 1)[0] + ",0.123", rest]))
+    head, first, rest = read_text(path).split("\n", 2)
+    write_text(path, "\n".join([head, first.rsplit(",", 1)[0] + ",0.123", rest]))
 
 
 def _a_folder_in_its_place(path):
@@ -210,11 +219,13 @@ def _a_folder_in_its_place(path):
 
 
 DAMAGES = {  # what was done to a combined file -> what the note says
-    "results.csv cut mid-line": (lambda p: p.write_text(p.read_text()[: len(p.read_text()) // 2 + 7]), "rows where its runs"),
-    "results.csv cut at a line end": (_cut_at_a_line_end, "rows where its runs have"),
-    "results.csv: a value replaced by abc": (_word_for_a_number, "a value differs"),
-    "results.csv: a number changed": (_a_digit_changed, "a value differs"),
-    "results.csv: a folder in its place": (_a_folder_in_its_place, "Is a directory"),
+    f"{ROWS} cut mid-line": (lambda p: write_text(p, read_text(p)[: len(read_text(p)) // 2 + 7]), "rows where its runs"),
+    f"{ROWS} cut at a line end": (_cut_at_a_line_end, "rows where its runs have"),
+    f"{ROWS}: a value replaced by abc": (_word_for_a_number, "a value differs"),
+    f"{ROWS}: a number changed": (_a_digit_changed, "a value differs"),
+    f"{ROWS}: its bytes cut short": (lambda p: p.write_bytes(p.read_bytes()[:-40]), "EOFError"),
+    f"{ROWS}: not gzip": (lambda p: p.write_text(read_text(p)), "BadGzipFile"),
+    f"{ROWS}: a folder in its place": (_a_folder_in_its_place, "Is a directory"),
     "manifest.csv: garbage": (lambda p: p.write_bytes(b'\x00garbage,\n"unclosed'), "manifest.csv does not match"),
 }
 
@@ -243,7 +254,7 @@ def test_report_and_plot_read_a_damaged_combined_file_from_the_runs(tmp_path, ca
 
 
 def _an_extra_field(path):
-    path.write_text("".join(line + (",x\n" if i else "\n") for i, line in enumerate(path.read_text().splitlines())))
+    write_text(path, "".join(line + (",x\n" if i else "\n") for i, line in enumerate(read_text(path).splitlines())))
 
 
 @pytest.mark.parametrize("damage, said", [(_word_for_a_number, "'abc' is not a number"),
@@ -259,11 +270,11 @@ def test_a_damaged_combined_file_without_its_runs_is_one_line(tmp_path, capsys, 
     study = study_file(tmp_path)
     store, _ = folder_with(tmp_path, study, [(s, "done", 1.0) for s in study.runs(["torch"])])
     shutil.rmtree(store.runs_dir)
-    damage(store.dir / "results.csv")
+    damage(store.dir / ROWS)
     for command in ("report", "plot"):
         assert main([command, str(store.dir.parent)]) == 2
         err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and "results.csv is damaged" in err[0] and said in err[0], err
+        assert len(err) == 1 and f"{ROWS} is damaged" in err[0] and said in err[0], err
 
 
 def test_resume_does_not_trust_a_run_file_with_a_word_for_a_number(tmp_path):

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from bench.cli import main
+from bench.results import ROWS
 
 from .processes import descendants
 from .test_torch import STUDY, deterministic, wait_until
@@ -43,8 +44,8 @@ def test_ray_gives_the_same_rows_as_local_processes(tmp_path, local_ray):
     common = ["run", str(study), "--frameworks", "torch", "--threads", "1"]
     assert main([*common, "--out", str(tmp_path / "local"), "--jobs", "2"]) == 0
     assert main([*common, "--out", str(tmp_path / "ray"), "--executor", "ray"]) == 0
-    local = deterministic(tmp_path / "local" / "resume" / "results.csv")
-    on_ray = deterministic(tmp_path / "ray" / "resume" / "results.csv")
+    local = deterministic(tmp_path / "local" / "resume" / ROWS)
+    on_ray = deterministic(tmp_path / "ray" / "resume" / ROWS)
     assert len(local) > 0 and local["run_id"].nunique() == 4
     pd.testing.assert_frame_equal(local, on_ray)
     manifest = pd.read_csv(tmp_path / "ray" / "resume" / "manifest.csv")

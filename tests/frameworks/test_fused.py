@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from bench.cli import main
+from bench.results import ROWS
 from bench.runner import train, train_group
 from bench.spec import RunSpec, optimizer_params
 
@@ -67,8 +68,8 @@ def test_cli_fused_sweep_writes_the_rows_of_separate_runs(tmp_path):
     study.write_text(STUDY)
     assert main(["run", str(study), "--frameworks", FRAMEWORK, "--out", str(tmp_path / "alone")]) == 0
     assert main(["run", str(study), "--frameworks", FRAMEWORK, "--out", str(tmp_path / "fused"), "--fused"]) == 0
-    alone = deterministic(tmp_path / "alone" / "resume" / "results.csv")
-    fused = deterministic(tmp_path / "fused" / "resume" / "results.csv")
+    alone = deterministic(tmp_path / "alone" / "resume" / ROWS)
+    fused = deterministic(tmp_path / "fused" / "resume" / ROWS)
     pd.testing.assert_frame_equal(alone.drop(columns="value"), fused.drop(columns="value"))
     np.testing.assert_allclose(fused["value"], alone["value"], rtol=1e-4, atol=1e-5)
     manifest = pd.read_csv(tmp_path / "fused" / "resume" / "manifest.csv")

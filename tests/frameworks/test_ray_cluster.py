@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from bench.cli import main
+from bench.results import ROWS
 
 from .test_torch import deterministic, wait_until
 
@@ -84,8 +85,8 @@ def test_a_sweep_that_loses_a_node_finishes_with_the_rows_of_an_undisturbed_one(
     assert lost and lost[0] and f"{lost[0]} lost its Ray node; sent again" in err, err
 
     assert main([*common, "--out", str(tmp_path / "local")]) == 0
-    local = deterministic(tmp_path / "local" / "lost" / "results.csv")
-    on_cluster = deterministic(tmp_path / "cluster" / "lost" / "results.csv")
+    local = deterministic(tmp_path / "local" / "lost" / ROWS)
+    on_cluster = deterministic(tmp_path / "cluster" / "lost" / ROWS)
     assert local["run_id"].nunique() == 4
     pd.testing.assert_frame_equal(local, on_cluster)
 

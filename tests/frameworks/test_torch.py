@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import pandas as pd
 import pytest
 
 from bench.cli import main
-from bench.results import COLUMNS, LOCK, TIMING_METRICS, with_run_columns
+from bench.results import COLUMNS, LOCK, ROWS, TIMING_METRICS, with_run_columns
 from bench.runner import train
 from bench.schedules import Schedule
 from bench.spec import RunSpec, load_study, optimizer_params
@@ -92,7 +93,7 @@ def test_lr_sweep_quick_on_real_mnist(tmp_path, real_data_dir, capsys):
                  "--data-dir", str(real_data_dir)])
     assert code == 0
     folder = tmp_path / "lr-sweep-quick"
-    df = pd.read_csv(folder / "results.csv")
+    df = pd.read_csv(folder / ROWS)
     assert list(df.columns) == COLUMNS
     df = with_run_columns(df, pd.read_csv(folder / "manifest.csv"))
     final = df[(df["metric"] == "accuracy") & (df["split"] == "val") & (df["epoch"] == 3)]
@@ -164,8 +165,8 @@ def test_killed_at_several_points_then_resumed_gives_the_rows_of_one_clean_sweep
         os.killpg(killed.pid, signal.SIGKILL)
         killed.wait()
         assert finished_runs(folder) < 4, f"killed {point} too late: the sweep had finished"
-        if (folder / "results.csv").exists():  # whatever a kill leaves is whole: no half row, no duplicate
-            assert not pd.read_csv(folder / "results.csv").duplicated().any()
+        if (folder / ROWS).exists():  # whatever a kill leaves is whole: no half row, no duplicate
+            assert not pd.read_csv(folder / ROWS).duplicated().any()
 
     finished = finished_runs(folder)
     assert finished >= 1
@@ -179,8 +180,8 @@ def test_killed_at_several_points_then_resumed_gives_the_rows_of_one_clean_sweep
     _, err = clean.communicate(timeout=300)
     assert clean.returncode == 0, err
 
-    a = deterministic(folder / "results.csv")
-    b = deterministic(tmp_path / "clean" / "resume" / "results.csv")
+    a = deterministic(folder / ROWS)
+    b = deterministic(tmp_path / "clean" / "resume" / ROWS)
     assert not a.duplicated().any()
     pd.testing.assert_frame_equal(a, b)
 
@@ -202,7 +203,7 @@ def test_signs_quick_flags_the_collapse(tmp_path, signs_test_file, signs_checksu
     assert set(manifest["init"]) == {"glorot"}  # the original's Xavier weights and zero biases
     status = manifest.set_index(["lr", "seed"])["status"]
     assert status[1.0, 0] == "collapsed" and status[0.0001, 0] == "done"
-    df = pd.read_csv(tmp_path / "out" / "signs-quick" / "results.csv")
+    df = pd.read_csv(tmp_path / "out" / "signs-quick" / ROWS)
     final = df[(df["metric"] == "accuracy") & (df["split"] == "val") & (df["epoch"] == 40) & (df["seed"] == 0)]
     final = final.set_index("lr")["value"]
     assert final[1.0] == pytest.approx(1 / 6) and final[0.0001] > 0.5
@@ -271,6 +272,37 @@ def test_warm_start_continues_the_network_and_resumes_a_missing_stage():
     [alone] = train_group([stages[2]], threads=1)  # resume: only the last stage is missing
     assert deterministic(frame(alone)) == deterministic(frame(outcomes[2]))
     assert alone.manifest["protocol"] == "warm_start" and alone.manifest["run_id"] == stages[2].run_id
+
+
+def test_a_stopped_warm_start_chain_goes_on_from_its_last_finished_stage(tmp_path):
+    """Each stage is kept as it finishes, with the network it left; killed mid-chain and run again, the chain
+    goes on from that network (no finished stage trains again) and ends with the rows of an unbroken chain."""
+    study = tmp_path / "resume.toml"
+    study.write_text(STUDY.replace("epochs = 3", "epochs = 6") + '[[configs]]\nprotocol = "warm_start"\n')
+    folder = tmp_path / "killed" / "resume"
+    killed = sweep(study, tmp_path / "killed")
+    wait_until(lambda: finished_runs(folder) >= 2, 120)
+    os.killpg(killed.pid, signal.SIGKILL)
+    killed.wait()
+    done = finished_runs(folder)
+    assert 2 <= done < 4, f"killed after {done} of the chain's 4 stages"
+    assert len(list(folder.glob("runs/*.weights.npz"))) == 1  # the latest stage's network; the one before is let go
+    manifests = {p.name: p.read_text() for p in folder.glob("runs/*.json")}
+
+    resumed = sweep(study, tmp_path / "killed")
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    assert f"{4 - done} of 4 runs to do" in err
+    trained = {float(lr) for lr in re.findall(r" lr=([0-9.e-]+) seed=0 warm_start\] epoch 1/6", err)}
+    assert trained == set([0.2, 0.1, 0.05, 0.02][done:]), err  # the stages left, each once
+    assert all((folder / "runs" / name).read_text() == text for name, text in manifests.items())
+    assert not list(folder.glob("runs/*.weights.npz"))  # the chain is whole: no network is kept
+
+    clean = sweep(study, tmp_path / "clean")
+    _, err = clean.communicate(timeout=300)
+    assert clean.returncode == 0, err
+    pd.testing.assert_frame_equal(deterministic(folder / ROWS),
+                                  deterministic(tmp_path / "clean" / "resume" / ROWS))
 
 
 @pytest.mark.skipif("__import__('torch').cuda.is_available()", reason="checks the message given when there is no GPU")

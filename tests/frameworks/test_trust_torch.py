@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from bench.cli import main
+from bench.results import ROWS
 
 from .test_torch import deterministic, sweep
 
@@ -60,7 +61,7 @@ DAMAGES = {
     "run manifest deleted": lambda folder: one_run(folder, ".json").unlink(),
     "run manifest emptied": lambda folder: one_run(folder, ".json").write_text(""),
     "garbage in manifest.csv": lambda folder: (folder / "manifest.csv").write_bytes(b"\x00garbage,\n\"unclosed"),
-    "garbage in results.csv": lambda folder: (folder / "results.csv").write_text("run_id,x\n1,2,3,4\n\"open"),
+    "garbage in the combined rows": lambda folder: (folder / ROWS).write_text("run_id,x\n1,2,3,4\n\"open"),
 }
 
 
@@ -70,7 +71,7 @@ def test_resume_repairs_a_damaged_folder(clean, tmp_path, capsys, damage):
     folder = tmp_path / "out" / "repair"
     DAMAGES[damage](folder)
     assert main(["run", str(clean / "repair.toml"), "--frameworks", "torch", "--out", str(tmp_path / "out")]) == 0
-    repaired, expected = deterministic(folder / "results.csv"), deterministic(clean / "out" / "repair" / "results.csv")
+    repaired, expected = deterministic(folder / ROWS), deterministic(clean / "out" / "repair" / ROWS)
     assert not repaired.duplicated().any()
     pd.testing.assert_frame_equal(repaired, expected)
     manifest = pd.read_csv(folder / "manifest.csv")
@@ -155,7 +156,7 @@ def test_a_folder_refuses_another_experiment_and_keeps_what_it_has(tmp_path, cap
     study.write_text(STUDY)
     out = str(tmp_path / "out")
     assert main(["run", str(study), "--frameworks", "torch", "--out", out]) == 0
-    before = (tmp_path / "out" / "repair" / "results.csv").read_bytes()
+    before = (tmp_path / "out" / "repair" / ROWS).read_bytes()
     capsys.readouterr()
     assert main(["run", str(study), "--frameworks", "torch", "--out", out, "--device", "cpu"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -165,7 +166,7 @@ def test_a_folder_refuses_another_experiment_and_keeps_what_it_has(tmp_path, cap
     study.write_text(STUDY.replace("batch_size = 32", "batch_size = 16"))  # the same name, another experiment
     assert main(["run", str(study), "--frameworks", "torch", "--out", out]) == 2
     assert "batch_size 32 there, 16 here" in capsys.readouterr().err
-    assert (tmp_path / "out" / "repair" / "results.csv").read_bytes() == before
+    assert (tmp_path / "out" / "repair" / ROWS).read_bytes() == before
     manifest = pd.read_csv(tmp_path / "out" / "repair" / "manifest.csv")
     assert manifest["lrbench"].str.startswith("0.1.0").all()  # each run says which lrbench made it
     study.write_text(STUDY)
