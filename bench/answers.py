@@ -88,7 +88,7 @@ def framework_effect(runs: pd.DataFrame, primary: str, margin: float | None, ref
     frameworks = [fw for fw in dict.fromkeys(runs["framework"]) if fw != reference]
     if reference not in set(runs["framework"]) or not frameworks:
         return pd.DataFrame()
-    rows = []
+    rows, by_framework = [], {fw: [] for fw in frameworks}
     for config, g in runs.groupby("config", observed=True, sort=True):
         ref = _per_seed(g[g["framework"] == reference], column)
         row = {"config": str(config), f"{reference} final {primary}": _with_interval(ref)}
@@ -102,10 +102,24 @@ def framework_effect(runs: pd.DataFrame, primary: str, margin: float | None, ref
             ci = "" if math.isnan(v.low) else f" [{v.low:+.4f}, {v.high:+.4f}]"
             row[f"{fw} − {reference}"] = f"{v.mean:+.4f}{ci}, seed sd {_num(v.spread)}: {v.verdict}"
             verdicts.append(v.verdict)
+            by_framework[fw].append(v.verdict)
         row["verdict"] = ("differ" if "differ" in verdicts else "agree" if verdicts and set(verdicts) == {"agree"}
                           else next((v for v in verdicts if v.startswith("cannot tell (")), "cannot tell"))
         rows.append(row)
-    return pd.DataFrame(rows)
+    effect = pd.DataFrame(rows)
+    effect.attrs.update(reference=reference, by_framework=by_framework)  # each framework's own, for the overview
+    return effect
+
+
+def effect_counts(effect: pd.DataFrame) -> str:
+    """The overview's framework effect: per framework, its configs counted by verdict against the reference.
+    Per framework, so that one with fewer seeds (cannot tell) does not hide another's agree or differ."""
+    by_framework = {fw: v for fw, v in effect.attrs.get("by_framework", {}).items() if v} if len(effect) else {}
+    if not by_framework:
+        return "one framework"
+    return "; ".join(f"{fw} − {effect.attrs['reference']}: "
+                     + ", ".join(f"{n} {v}" for v, n in pd.Series(verdicts).value_counts().items())
+                     for fw, verdicts in by_framework.items())
 
 
 def claim_counts(claims: pd.DataFrame) -> list[str]:
@@ -127,13 +141,12 @@ def overview_row(title: str, ran_text: str, ranked: dict[str, Ranking], winner: 
                  claims: pd.DataFrame) -> dict:
     """One line of the report's first table: a study (and protocol) with its two answers and their evidence."""
     bests = list(dict.fromkeys(r.best for r in ranked.values()))
-    verdicts = effect["verdict"].value_counts() if len(effect) else pd.Series(dtype=int)
     kinds = claims["verdict"].map(lambda v: next(k for k in VERDICTS if v.startswith(k))) if len(claims) else pd.Series()
     counts = kinds.value_counts()
     return {
         "study": title, "what ran": ran_text,
         "best": bests[0] if len(bests) == 1 else "; ".join(f"{fw}: {r.best}" for fw, r in ranked.items()),
         "same winner": winner.split("**")[1] if "**" in winner else "cannot tell",
-        "framework effect (configs)": ", ".join(f"{n} {v}" for v, n in verdicts.items()) or "one framework",
+        "framework effect (configs)": effect_counts(effect),
         "claims (all frameworks)": ", ".join(f"{counts.get(k, 0)} {k}" for k in VERDICTS if counts.get(k, 0)) or "none",
     }

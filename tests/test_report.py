@@ -58,6 +58,21 @@ def test_one_seed_never_differs():
     assert "differ" not in " ".join(effect["verdict"])
 
 
+def test_the_overview_gives_each_frameworks_effect_so_fewer_seeds_hide_no_verdict():
+    """Keras at 5 seeds agrees with torch; a framework run at 1 seed cannot tell. The row verdict is the weakest
+    (cannot tell (1 seed)); the overview counts each framework's own, so Keras's agree still shows."""
+    from bench.answers import effect_counts
+
+    df, manifest = synthetic(offset=0.0)
+    one = df[(df["framework"] == "torch") & (df["seed"] == 0)].assign(framework="jax", run_id=lambda d: "jax" + d["run_id"])
+    one_manifest = manifest[(manifest["framework"] == "torch") & (manifest["seed"] == 0)].assign(
+        framework="jax", run_id=lambda d: "jax" + d["run_id"])
+    effect = framework_effect(per_run(pd.concat([df, one]), pd.concat([manifest, one_manifest])), "val.accuracy",
+                              None, "torch")
+    assert set(effect["verdict"]) == {"cannot tell (1 seed)"}
+    assert effect_counts(effect) == "keras − torch: 2 agree; jax − torch: 2 cannot tell (1 seed)"
+
+
 def test_known_framework_difference_is_found_with_its_interval():
     df, manifest = synthetic(offset=0.02)
     effect = framework_effect(per_run(df, manifest), "val.accuracy", None, "torch").set_index("config")
