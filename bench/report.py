@@ -104,8 +104,13 @@ def _mean_std(values: pd.Series, digits: int = 4) -> str:
     if values.empty:
         return "n/a"
     if len(values) == 1:
-        return f"{values.iloc[0]:.{digits}f}"
-    return f"{values.mean():.{digits}f} ± {values.std():.{digits}f}"
+        return _number(values.iloc[0], digits)
+    return f"{_number(values.mean(), digits)} ± {_number(values.std(), digits)}"
+
+
+def _number(x: float, digits: int) -> str:
+    """Fixed digits, but a value too small for them (a train loss near zero) in significant digits, not as 0."""
+    return f"{x:.3g}" if 0 < abs(x) < 10 ** -(digits - 1) else f"{x:.{digits}f}"
 
 
 def _median(values: pd.Series) -> str:
