@@ -103,14 +103,9 @@ def _mean_std(values: pd.Series, digits: int = 4) -> str:
     values = values.dropna()
     if values.empty:
         return "n/a"
-    if len(values) == 1:
-        return _number(values.iloc[0], digits)
-    return f"{_number(values.mean(), digits)} ± {_number(values.std(), digits)}"
-
-
-def _number(x: float, digits: int) -> str:
-    """Fixed digits, but a value too small for them (a train loss near zero) in significant digits, not as 0."""
-    return f"{x:.3g}" if 0 < abs(x) < 10 ** -(digits - 1) else f"{x:.{digits}f}"
+    mean = values.mean()
+    form = ".3g" if 0 < abs(mean) < 10 ** -(digits - 1) else f".{digits}f"  # a train loss near zero: not "0.0000"
+    return f"{mean:{form}}" if len(values) == 1 else f"{mean:{form}} ± {values.std():{form}}"
 
 
 def _median(values: pd.Series) -> str:
