@@ -103,13 +103,13 @@ def test_per_run_numbers():
     assert run["epochs_to_target"] == 4  # 0.5 + 0.4 + noise >= 0.85 first at epoch 4
 
 
-
 def test_a_train_loss_near_zero_is_shown_in_significant_digits_not_as_zero():
     df, manifest = synthetic(offset=0.0, seeds=1)
     df.loc[(df["split"] == "train") & (df["metric"] == "loss"), "value"] = 1.65e-6  # a net that fits its training set
     table = summary_table(per_run(df, manifest), target=None)
     row = table[(table["config"] == "lr=0.1") & (table["framework"] == "torch")].iloc[0]
     assert row["final train loss"] == "1.65e-06" and row["final val loss"] == "0.8000"
+
 
 CLAIMS = [
     {"text": "lr 0.1 ends higher", "check": 'final("val.accuracy", lr=0.1) > final("val.accuracy", lr=0.01)'},
