@@ -526,6 +526,16 @@ def load_dataset(
     )
 
 
+def files_needed(name: str) -> list[str]:
+    """The files a dataset is read from, relative to a data folder: what a user puts there by hand."""
+    name = _canonical(name)
+    if name == "digits":
+        return []
+    if name == "cifar-10":
+        return [_CIFAR_TAR]
+    return [_SIGNS_TRAIN, _SIGNS_TEST] if name == "signs" else _idx_files(name)
+
+
 def data_available(name: str, data_dir: str | os.PathLike | None = None) -> str | None:
     """None if the dataset can be loaded without downloading, else a one-line reason."""
     name = _canonical(name)

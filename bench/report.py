@@ -11,19 +11,22 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from backends import REFERENCE_FRAMEWORK
 
-from .answers import best_table, claim_counts, framework_effect, lower_is_better, overview_row, rankings, winner_line
+from .answers import FAILED, StudyAnswer, amount, answer, claim_counts, effect_table, metric_words, ranking_table, verdict_kind
 from .claims import FILTERS, evaluate_claims, select
 from .configs import config_labels, fold_identical
-from .evidence import MIN_SEEDS, rank
+from .data import files_needed
+from .evidence import MIN_SEEDS, rank, seeds_text
 from .plots import plot_folder
 from .provenance import folder_options, folder_study
 from .ran import banner, cannot_answer, ordered_frameworks, what_ran
@@ -37,7 +40,8 @@ from .results import (
     study_folders,
     with_run_columns,
 )
-from .spec import PRIMARY, bundled_figures
+from .spec import DEFAULT_MARGINS, JUDGED, PRIMARY, bundled_figures, load_study, study_names
+from .verdict_figures import draw_verdicts
 
 REFERENCE = REFERENCE_FRAMEWORK
 SKIPPED = "skipped.csv"  # `bench all`: the studies it could not run, and why
@@ -60,8 +64,7 @@ def per_run(df: pd.DataFrame, manifest: pd.DataFrame, target: float | None = Non
     wide = epochs.pivot_table(index=["run_id", "epoch"], columns=["split", "metric"], values="value")
     wide.columns = [f"{s}_{m}" for s, m in wide.columns]
     wide = wide.reset_index().sort_values(["run_id", "epoch"])
-    groups = wide.groupby("run_id")
-    last = groups.last()
+    last = wide.groupby("run_id").tail(1).set_index("run_id")  # the last epoch as it is: a diverged run's NaN stays NaN
     best = wide.loc[wide["val_accuracy"].fillna(-1).groupby(wide["run_id"]).idxmax()].set_index("run_id")
     runs = described.assign(config=labels).set_index("run_id")[list(RUN_COLUMNS)]
     out = runs.join(pd.DataFrame({
@@ -204,54 +207,126 @@ class StudyFolder:
         return table
 
 
-def answer_blocks(folder: StudyFolder, claims: pd.DataFrame) -> tuple[list[tuple[str, object]], list[dict]]:
-    """The study's answers, per protocol: what ran, best per framework with ties, same winner, framework effect;
-    and a row of the report's overview per protocol."""
+@dataclass
+class Headline:
+    """One study (and protocol) as the first page tells it: what ran, the answers, and what the runs cannot answer."""
+
+    folder: StudyFolder
+    protocol: str
+    ran: object
+    warning: str | None
+    answer: StudyAnswer | None
+    claims: pd.DataFrame
+
+    @property
+    def title(self) -> str:
+        return self.folder.title(self.protocol)
+
+    @property
+    def full(self) -> bool:
+        return not self.ran.quick
+
+    def command(self, seeds: int, out: str) -> str:
+        """The command that adds seeds to this folder's runs (finished runs are kept)."""
+        name = self.folder.spec.name if self.folder.spec else self.folder.dir.name
+        options = re.sub(r"--seeds \d+\s*", "", self.folder.options).strip()
+        return f"`bench run {name} {options + ' ' if options else ''}--seeds {seeds} --out {out}`"
+
+    def words(self, out: str) -> dict:
+        """The first page's row: the study and what ran, which config to use, whether the framework changes it."""
+        a, ran = self.answer, self.ran
+        written = self.folder.spec.runs(["-"])[0].epochs if self.folder.spec else None
+        epochs = _join_numbers(ran.epochs) + (f" of the study's {written}" if written and ran.epochs != [written] else "")
+        study = (f"**{self.title}**: {epochs} epochs, {seeds_text(len(ran.seeds))} × {len(ran.frameworks)} "
+                 f"framework{'s' if len(ran.frameworks) > 1 else ''}")
+        if a is None:
+            return {"study": study, "which config to use": "No run finished.", "does the framework change it": "-"}
+        use = a.use() + (f" {a.failing_text()}" if a.failing else "")
+        framework = a.framework()
+        needed = a.needed() if a.seeds >= MIN_SEEDS else MIN_SEEDS
+        if needed:
+            framework += f" To decide: {self.command(needed, out)}."
+        elif a.shifts_text().endswith("undecided"):
+            framework += " More than 100 seeds would decide the undecided shifts at this spread."
+        return {"study": study, "which config to use": use, "does the framework change it": framework}
+
+    def figure(self, root: Path) -> Path | None:
+        """The study's verdict figure, drawn into its folder's figures/; its path from ``root``."""
+        if self.answer is None:
+            return None
+        name = (self.folder.spec.name if self.folder.spec else self.folder.dir.name) + (
+            "" if self.protocol == "fresh" else f"_{self.protocol}")
+        runs = self.folder.part(self.protocol)[0]
+        path = draw_verdicts(self.answer, runs, name, f"{self.title}: final {metric_words(self.answer.primary)}",
+                             self.folder.dir / "figures")
+        return path.relative_to(root) if path else None
+
+    def row(self) -> dict:
+        a = self.answer
+        margins = ", ".join(f"{metric_words(m)} ±{amount(v, m, False)}" for m, v in a.margins.items()) if a else "-"
+        use = a.name(a.ranking.best) if a and a.ranking else "-"
+        return {"study": self.title, "what ran": self.ran.short() + (": not the study as written" if self.warning else ""),
+                "use": use, "how sure": a.how_sure() if a else "-",
+                "same winner in every framework": a.same_winner()[0] if a else "-",
+                "framework shifts": a.shifts_text() if a else "-", "margins": margins}
+
+
+def _join_numbers(values: list) -> str:
+    return "/".join(map(str, values)) or "?"
+
+
+def headlines(folder: StudyFolder, claims: pd.DataFrame) -> list[Headline]:
     spec = folder.spec
     primary = spec.primary if spec else PRIMARY[0]
-    margin = spec.margin if spec else None
-    blocks: list = []
-    overview: list = []
+    margins = spec.margins if spec else {m: DEFAULT_MARGINS[m] for m in dict.fromkeys((primary, *JUDGED))}
+    out = []
     for protocol in folder.protocols:
         runs, manifest = folder.part(protocol)
         these = claims[claims["protocol"] == protocol] if "protocol" in claims else claims
         ran = what_ran(manifest, folder.quick)
-        blocks += [("h3", folder.title(protocol)), ("p", ran.text())]
-        warning = banner(ran, spec)
-        if warning:
-            blocks.append(("p", warning))
-        blocks += [("p", line) for line in cannot_answer(ran, spec.name if spec else folder.dir.name, folder.options)]
-        for group in (g for g in folder.identical if " = ".join(g) in set(runs["config"].astype(str))):
-            blocks.append(("p", f"{' = '.join(group)}: the same run here (the same optimizer and the same applied lr at "
-                                f"every epoch and logged step, train losses equal): ranked and drawn once."))
-        done = runs[runs["status"] != "failed"]
-        ranked = rankings(done, primary, margin)
-        if not ranked:
-            blocks.append(("p", "No run finished: nothing to rank."))
-            continue
-        best = "lowest" if lower_is_better(primary) else "highest"
-        winner = winner_line(ranked)
-        blocks += [("p", f"Best config per framework by final {primary} ({best} is best"
-                         + (f"; the study's margin is {margin:g}" if margin else "") + "):"),
-                   ("table", best_table(done, ranked, primary)), ("p", winner)]
-        effect = framework_effect(done, primary, margin, REFERENCE)
-        if len(effect):
-            blocks += [("p", f"Framework effect beside the seed effect (final {primary}, paired by seed against "
-                             f"{REFERENCE}):"), ("table", effect)]
-        counts = claim_counts(these)
-        if counts:
-            blocks += [("p", "Claims:"), ("list", counts)]
-        ran_text = ran.short() + (": not the study as written" if warning and not ran.quick else "")
-        overview.append(overview_row(folder.title(protocol), ran_text, ranked, winner, effect, these))
-    return blocks, overview
+        found = answer(runs, primary, margins, REFERENCE) if len(runs) else None
+        out.append(Headline(folder, protocol, ran, banner(ran, spec), found, these))
+    return out
+
+
+def answer_blocks(h: Headline) -> list[tuple[str, object]]:
+    """The evidence behind one headline: what ran, the rankings, every framework comparison with its margin."""
+    folder, a, spec = h.folder, h.answer, h.folder.spec
+    blocks: list = [("h3", h.title), ("p", h.ran.text())]
+    if h.warning:
+        blocks.append(("p", h.warning))
+    blocks += [("p", line) for line in cannot_answer(h.ran, spec.name if spec else folder.dir.name, folder.options)]
+    runs = folder.part(h.protocol)[0]
+    for group in (g for g in folder.identical if " = ".join(g) in set(runs["config"].astype(str))):
+        blocks.append(("p", f"{' = '.join(group)}: the same run here (the same optimizer and the same applied lr at "
+                            f"every epoch and logged step, train losses equal): ranked and drawn once."))
+    if a is None or a.ranking is None:
+        return blocks + [("p", "No config trained in every run: nothing to rank.")]
+    primary = a.primary
+    blocks += [("p", f"Best config by final {metric_words(primary)} ({'lowest' if a.ranking.lower_is_better else 'highest'}"
+                     f" is best), paired by seed against it; a config is separated from it only when worse by more "
+                     f"than the margin, ±{amount(a.margins[primary], primary, False)}:"),
+               ("table", ranking_table(a))]
+    word, why = a.same_winner()
+    blocks.append(("p", f"Same winner in every framework: **{word}** ({why})."))
+    for metric in a.margins:
+        table = effect_table(a, metric)
+        if len(table):
+            blocks += [("p", f"Framework against {REFERENCE}, final {metric_words(metric)}: the paired difference "
+                             f"[95% interval], the sd of the paired differences, the verdict against "
+                             f"±{amount(a.margins[metric], metric, False)} (Holm over the configs):"),
+                       ("table", table)]
+    counts = claim_counts(h.claims)
+    if counts:
+        blocks += [("p", "Claims:"), ("list", counts)]
+    return blocks
 
 
 def detail_blocks(folder: StudyFolder, claims: pd.DataFrame, root: Path) -> list[tuple[str, object]]:
-    """The study's section: every run it holds, failed ones too, the numbers behind the answers, the figures."""
+    """The study's numbers beyond its answers: every run it holds, failed ones too, the original's numbers, the
+    claims, the figures."""
     df, runs, spec = folder.df, folder.runs, folder.spec
-    first = (df if len(df) else folder.manifest).iloc[0]
-    models = sorted(set(pd.concat([df["model"], folder.manifest["model"]]).dropna().astype(str)))
-    blocks = [("h2", f"{folder.dir.name}: {first['dataset']}, {', '.join(models)}")]
+    blocks = []
     if spec and spec.description:
         blocks.append(("p", "The study as its file defines it: " + spec.description))
     if folder.missing:
@@ -262,21 +337,14 @@ def detail_blocks(folder: StudyFolder, claims: pd.DataFrame, root: Path) -> list
         blocks += [("h3", "Runs that did not finish, or collapsed"), ("table", flagged_table(flagged))]
     if df.empty:
         return blocks
-    margin = spec.margin if spec else None
+    margin = spec.margins["val.loss"] if spec else DEFAULT_MARGINS["val.loss"]
     for protocol in folder.protocols:
         done = folder.part(protocol)[0]
-        done = done[done["status"] != "failed"]
+        done = done[~done["status"].isin(FAILED)]
         where = "" if len(folder.protocols) < 2 else f", {protocol} protocol"
         ordering = ordering_lines(done, margin)
         if ordering:
             blocks += [("h3", f"Ordering by final val loss (lowest first){where}"), ("list", ordering)]
-        tables = [(m, framework_effect(done, m, margin if spec and m == spec.primary else None, REFERENCE))
-                  for m in ("val.accuracy", "val.loss")]
-        tables = [(m, t) for m, t in tables if len(t)]
-        if tables:
-            blocks.append(("h3", f"Framework differences{where} (paired by seed, against {REFERENCE})"))
-            for metric, table in tables:
-                blocks += [("p", f"final {metric}:"), ("table", table)]
     if spec and spec.reference:
         blocks += [("h3", "The original vs lrbench"),
                    ("p", "The numbers the original experiment printed, beside lrbench's at the same epoch (or step) "
@@ -288,10 +356,9 @@ def detail_blocks(folder: StudyFolder, claims: pd.DataFrame, root: Path) -> list
                    ("p", "source: who says it, as the study file gives it; in the bundled studies seed = the original "
                          "experiment (its words, or the numbers it prints, as the claim's text says) and lrbench = "
                          "lrbench's own claim. A comparison holds only beyond its margin "
-                         "(the claim's own, else the seed spread from 3 seeds); otherwise: cannot tell.")]
-        if "protocol" in claims:
-            blocks += [("p", "Which claims hold under which protocol, per framework:"), ("table", claims_at_a_glance(claims))]
-        blocks += [("table", claims)]
+                         "(the claim's own, else the seed spread from 3 seeds); otherwise: cannot tell. One cell where "
+                         f"every framework says the same; the numbers are {REFERENCE}'s (else the first framework's)."),
+                   ("table", claims_table(claims))]
     figures = sorted((folder.dir / "figures").glob("*.png"), key=_reading_order)
     if figures:
         blocks += [("h3", "Figures")] + [("img", p.relative_to(root)) for p in figures]
@@ -318,17 +385,29 @@ def flagged_table(flagged: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def claims_at_a_glance(claims: pd.DataFrame) -> pd.DataFrame:
-    """One row per claim, one column per framework and protocol: the verdicts side by side."""
-    short = claims.assign(verdict=claims["verdict"].str.split(":").str[0],
-                          where=claims["framework"] + " " + claims["protocol"])
-    table = short.pivot_table(index=["claim", "source"], columns="where", values="verdict", aggfunc="first", sort=False)
-    return table.reset_index().rename_axis(columns=None)
+def claims_table(claims: pd.DataFrame) -> pd.DataFrame:
+    """One row per claim: its verdict per protocol, one cell where every framework says the same, else one per
+    framework; the reference framework's numbers beside (its first protocol's)."""
+    claims = claims if "protocol" in claims else claims.assign(protocol="")
+    short = claims.assign(verdict=claims["verdict"].str.split(":").str[0])
+    rows = []
+    for (text, source), g in short.groupby(["claim", "source"], sort=False):
+        cells = []
+        for protocol, p in g.groupby("protocol", sort=False):
+            said = dict(zip(p["framework"], p["verdict"]))
+            told = (f"{next(iter(said.values()))} (all {len(said)})" if len(set(said.values())) == 1
+                    else ", ".join(f"{fw}: {v}" for fw, v in said.items()))
+            cells.append(f"{protocol}: {told}" if protocol and g["protocol"].nunique() > 1 else told)
+        ref = g[g["framework"] == REFERENCE]
+        ref = ref if len(ref) else g
+        rows.append({"claim": text, "source": source, "verdict": "; ".join(cells),
+                     f"numbers ({ref['framework'].iloc[0]})": ref["numbers"].iloc[0]})
+    return pd.DataFrame(rows)
 
 
-def ordering_lines(runs: pd.DataFrame, margin: float | None = None) -> list[str]:
+def ordering_lines(runs: pd.DataFrame, margin: float) -> list[str]:
     """Per framework: the configs from the lowest final val loss (mean over seeds) to the highest; ``≈`` where
-    a config cannot be separated from the one before it (evidence.rank), ``<`` where it can."""
+    a config cannot be separated from the one before it (paired by seed, evidence.rank), ``<`` where it can."""
     lines = []
     for framework, g in runs.groupby("framework", sort=False):
         values = {str(c): r.groupby("seed")["final_val_loss"].mean().dropna() for c, r in g.groupby("config", observed=True)}
@@ -339,14 +418,11 @@ def ordering_lines(runs: pd.DataFrame, margin: float | None = None) -> list[str]
         text = f"{means[0]} ({values[means[0]].mean():.4f})"
         for before, config in zip(means, means[1:]):
             ties = rank({before: values[before], config: values[config]}, True, margin).ties
-            sign = "<" if ties == [] else "≈"
-            text += f" {sign} {config} ({values[config].mean():.4f})"
+            text += f" {'≈' if ties else '<'} {config} ({values[config].mean():.4f})"
         lines.append(f"{framework}: {text}")
-    if lines and runs["seed"].nunique() < 2 and not margin:
-        lines.append("≈: cannot be separated (one seed and no margin separates nothing); <: separated by the seeds' "
-                     "intervals or the study's margin.")
-    else:
-        lines.append("≈: cannot be separated by the seeds' 95% intervals or the study's margin; <: separated.")
+    if lines:
+        lines.append(f"≈: cannot be separated, paired by seed, beyond the {margin:g} margin (or fewer than {MIN_SEEDS} "
+                     f"seeds); <: worse by more than the margin.")
     return lines
 
 
@@ -390,6 +466,23 @@ def _contents(blocks) -> list[str]:
     return [f"[{c}](#{_slug(c)})" for kind, c in blocks if kind == "h2"]
 
 
+def _markdown_cell(value):
+    """A table cell as GitHub's markdown reads it: a `|` inside would end the cell."""
+    return value.replace("|", "\\|") if isinstance(value, str) else value
+
+
+def _markdown_table(table: pd.DataFrame) -> str:
+    """A GitHub table, unpadded (padding every cell to its column's widest would double the page)."""
+    def cell(value) -> str:
+        if isinstance(value, float):
+            return "n/a" if np.isnan(value) else f"{value:.4g}"
+        return str(_markdown_cell(value)).replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(c) for c in table.columns) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines)
+
+
 def _markdown(blocks, root: Path) -> str:
     out = []
     for kind, content in blocks:
@@ -398,11 +491,15 @@ def _markdown(blocks, root: Path) -> str:
         elif kind == "p":
             out.append(content)
         elif kind == "table":
-            out.append(content.to_markdown(index=False, floatfmt=".4g"))
+            out.append(_markdown_table(content))
         elif kind == "list":
             out.append("\n".join(f"- {item}" for item in content))
         elif kind == "img":
             out.append(f"![{Path(content).stem}]({content})")
+        elif kind == "open":  # GitHub folds it as HTML does; the blank line after lets markdown resume inside
+            out.append(f"<details><summary>{html.escape(content)}</summary>")
+        elif kind == "close":
+            out.append("</details>")
         out.append("")
     return "\n".join(out)
 
@@ -434,6 +531,21 @@ def _table_html(table: pd.DataFrame) -> str:
     return f'<table class="t"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
 
 
+SHOWN_WIDTH = 1100  # px: the page's width; a figure embedded larger only weighs more
+
+
+def _shown_size(path: Path) -> bytes:
+    """A figure as the page shows it: at most SHOWN_WIDTH wide, in 256 colours (plots have few), so that
+    report.html stays small enough to commit and mail."""
+    with Image.open(path) as image:
+        image = image.convert("RGB")
+        if image.width > SHOWN_WIDTH:
+            image = image.resize((SHOWN_WIDTH, round(image.height * SHOWN_WIDTH / image.width)), Image.LANCZOS)
+        buffer = io.BytesIO()
+        image.quantize(256).save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
 STYLE = ("body{font-family:system-ui,sans-serif;max-width:1200px;margin:auto;padding:1em;line-height:1.4;color:#222}"
          "h2{border-bottom:2px solid #ccc;padding-bottom:.2em;margin-top:2em}"
          "table.t{border-collapse:collapse;font-size:13px;margin:.5em 0}"
@@ -441,7 +553,8 @@ STYLE = ("body{font-family:system-ui,sans-serif;max-width:1200px;margin:auto;pad
          "table.t th{background:#f4f4f4}code{background:#f4f4f4;padding:0 3px}"
          ".v{font-weight:600;padding:0 3px;border-radius:3px}.good{background:#d9f2d9;color:#145214}"
          ".bad{background:#f9dcdc;color:#7a1010}.unsure{background:#fff1c2;color:#6b5200}"
-         "img{max-width:100%}nav li{margin:.1em 0}")
+         "img{max-width:100%}nav li{margin:.1em 0}p{margin:.45em 0}"
+         "details{margin:.6em 0;border-top:1px solid #ddd}summary{cursor:pointer;font-weight:600;padding:.3em 0}")
 
 
 def _html(blocks, root: Path) -> str:
@@ -456,22 +569,25 @@ def _html(blocks, root: Path) -> str:
         elif kind == "list":
             body.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in content) + "</ul>")
         elif kind == "img":
-            data = base64.b64encode((root / content).read_bytes()).decode()
+            data = base64.b64encode(_shown_size(root / content)).decode()
             body.append(f'<figure><img alt="{html.escape(Path(content).stem)}" src="data:image/png;base64,{data}"></figure>')
+        elif kind == "open":
+            body.append(f"<details><summary>{html.escape(content)}</summary>")
+        elif kind == "close":
+            body.append("</details>")
     return (f"<!doctype html><html lang=en><meta charset=utf-8><title>lrbench report</title><style>{STYLE}</style>"
             f"<body>\n" + "\n".join(body) + "\n</body></html>\n")
 
 
 def rules_text() -> str:
-    """The verdict rules, said once in the report (evidence.py holds them)."""
-    return (f"How to read the verdicts. Intervals are 95% t-intervals over seeds (scipy.stats). Frameworks are compared "
-            f"paired by seed (same initial weights, same batches) from {MIN_SEEDS} seeds (with 2, the spread between "
-            f"seeds would be a single difference); below that a comparison is "
-            f"*cannot tell (n seeds)*, never *differ*. *differ*: the interval of the difference excludes zero and the "
-            f"difference is beyond the spread between seeds (or the study's margin); *agree*: the whole interval lies "
-            f"within that spread (or margin); *cannot tell*: neither. A config is tied with the best when their "
-            f"intervals overlap or it is within the study's margin. A claim's comparison holds only beyond its margin "
-            f"(its own, else the seed spread from {MIN_SEEDS} seeds). docs/verdicts.md says why.")
+    """How the first page's words are decided, said once (evidence.py holds the rules)."""
+    return (f"How these are decided: every comparison is paired by seed (frameworks and configs share initial weights "
+            f"and batches) against the study's margin, the difference too small to matter to a user. *same*: the 90% "
+            f"interval lies inside the margin (an equivalence test); *differs*: the 95% interval lies beyond it (Holm "
+            f"over the study's configs); *detectable*: the interval excludes 0, not shown beyond the margin; "
+            f"otherwise *inconclusive*, with the seeds that would decide. Below {MIN_SEEDS} seeds nothing is decided. "
+            f"Runs that diverge or collapse count against their config and are never scored. docs/verdicts.md gives "
+            f"the rules and their measured error rates.")
 
 
 def read_skipped(folder: Path) -> pd.DataFrame:
@@ -523,6 +639,72 @@ def find_lr_blocks(folder: Path, root: Path) -> list[tuple[str, object]]:
             *did_not_run, *unclear, ("table", table), ("img", figure.relative_to(root))]
 
 
+def front_page(lines: list[Headline], skipped: pd.DataFrame, present: set[str], out: str,
+               root: Path) -> list[tuple[str, object]]:
+    """The answers in words for every full-size study, one compact table, the originals' conclusions; then the
+    smoke tests and the studies not run."""
+    full = [h for h in lines if h.full]
+    quick = [h for h in lines if not h.full]
+    blocks: list = [("h2", "The answers")]
+    if full:
+        blocks += [("table", pd.DataFrame([h.words(out) for h in full])),
+                   ("p", "In short (margins: the differences too small to matter, per study):"),
+                   ("table", pd.DataFrame([h.row() for h in full]))]
+    else:
+        blocks.append(("p", "No full-size study ran here: the smoke tests below decide nothing."))
+    blocks.append(("p", rules_text()))
+    figures = [f for f in (h.figure(root) for h in full) if f is not None]
+    if figures:
+        blocks += [("h3", "The evidence at a glance"),
+                   ("p", f"Per study: each framework's paired difference from {REFERENCE} per config, with its 95% interval "
+                         f"and the margin shaded grey (left); every seed × framework final value per config (right).")]
+        blocks += [("img", f) for f in figures]
+    originals = [line for h in full for line in original_lines(h)]
+    if originals:
+        blocks += [("h3", "What the originals concluded, tested here"), ("list", originals)]
+    if quick:
+        blocks += [("h3", "Smoke tests (quick runs: they show the pipeline works, and decide nothing)"),
+                   ("list", [smoke_line(h) for h in quick])]
+    missing = not_run(skipped, present, out)
+    if missing:
+        blocks += [("h3", "Studies not run here"), ("list", missing)]
+    return blocks
+
+
+def original_lines(h: Headline) -> list[str]:
+    """Each claim the original experiment makes (source "seed"): held, not held or cannot tell, in how many frameworks."""
+    claims = h.claims
+    if claims.empty or "source" not in claims:
+        return []
+    out = []
+    for text, g in claims[claims["source"] == "seed"].groupby("claim", sort=False):
+        kinds = g["verdict"].map(verdict_kind).value_counts()
+        told = ", ".join(f"{k} in {n} of {len(g)}" if len(kinds) > 1 else f"{k} in all {n}" for k, n in kinds.items())
+        out.append(f"{h.title}: {text}: **{told}**" if len(kinds) == 1 else f"{h.title}: {text}: {told}")
+    return out
+
+
+def smoke_line(h: Headline) -> str:
+    runs = h.folder.part(h.protocol)[0]
+    bad = runs[runs["status"].isin(FAILED)]
+    status = f"all {len(runs)} runs trained" if bad.empty else f"{len(bad)} of {len(runs)} runs " + ", ".join(
+        f"{n} {s}" for s, n in bad["status"].value_counts().items())
+    return f"{h.title} ({h.ran.short()}): {status}."
+
+
+def not_run(skipped: pd.DataFrame, present: set[str], out: str) -> list[str]:
+    """The bundled studies with no folder here, and the studies `bench all` skipped: what each needs."""
+    lines = [f"{r.study}: {r.reason}" for r in skipped.itertuples()]
+    for name in study_names():
+        if name in present or name in set(skipped["study"]):
+            continue
+        dataset = load_study(name).dataset
+        files = files_needed(dataset)
+        needs = f"its data, {', '.join(f'`{f}`' for f in files)}, in the data folder (README: Data)" if files else "nothing"
+        lines.append(f"{name}: not in this folder; it needs {needs}; `bench run {name} --out {out}`")
+    return lines
+
+
 def write_report(folder: Path, replot: bool = True, redraw: bool = False) -> Path:
     """report.md and report.html for every study folder (and `bench find-lr` folder) under ``folder``; returns the .md path.
 
@@ -536,25 +718,23 @@ def write_report(folder: Path, replot: bool = True, redraw: bool = False) -> Pat
     study_dirs = study_folders(folder) or ([] if find_dirs else [folder])
     studies = [s for s in map(StudyFolder.read, study_dirs) if s is not None]
     claims = [s.claims() for s in studies]
-    sections, overview = [], []
-    for study, table in zip(studies, claims):
-        blocks_of, rows = answer_blocks(study, table)
-        sections += blocks_of
-        overview += rows
+    lines = {s.dir: headlines(s, c) for s, c in zip(studies, claims)}
+    ordered = [h for full in (True, False) for s in studies for h in lines[s.dir] if h.full == full]
+    present = {s.spec.name for s in studies if s.spec} | {s.dir.name for s in studies}
     skipped = read_skipped(folder)
-    overview += [{"study": name, "what ran": "nothing: skipped, its data is missing (see Skipped studies)"}
-                 for name in skipped["study"]]
-    answers: list = [("h2", "The answers")]
-    if overview:
-        answers += [("p", "Which config is best, and does the framework change it? One line per study (and protocol); "
-                          "each study's section below gives the evidence."), ("table", pd.DataFrame(overview).fillna("-"))]
-    answers += [("p", rules_text()), *sections]
-    details: list = skipped_blocks(skipped)
-    for study, table in zip(studies, claims):
-        details += detail_blocks(study, table, folder)
+    details: list = [("h2", "Details")]
+    for study in sorted(studies, key=lambda s: any(not h.full for h in lines[s.dir])):
+        first = (study.df if len(study.df) else study.manifest).iloc[0]
+        models = sorted(set(pd.concat([study.df["model"], study.manifest["model"]]).dropna().astype(str)))
+        title = f"{study.dir.name}: {first['dataset']}, {', '.join(models)}"
+        details += [("open", title), ("h2", title)]
+        for h in lines[study.dir]:
+            details += answer_blocks(h)
+        details += detail_blocks(study, claims[studies.index(study)], folder) + [("close", None)]
     for find_dir in find_dirs:
-        details += find_lr_blocks(find_dir, folder)
-    body = answers + details
+        details += [("open", f"{find_dir.name}: LR range test"), *find_lr_blocks(find_dir, folder), ("close", None)]
+    details += skipped_blocks(skipped)
+    body = front_page(ordered, skipped, present, _display(folder), folder) + details
     blocks = [("h1", "lrbench report"),
               ("p", "Generated by `bench report` from the results CSVs and manifests in this folder. Contents: "
                     + " · ".join(_contents(body)))] + body
@@ -562,3 +742,11 @@ def write_report(folder: Path, replot: bool = True, redraw: bool = False) -> Pat
     path = folder / "report.md"
     atomic_write(path, _markdown(blocks, folder))
     return path
+
+
+def _display(folder: Path) -> str:
+    """The folder as the user would type it for --out: relative to the working directory when inside it."""
+    try:
+        return str(folder.resolve().relative_to(Path.cwd().resolve())) or "."
+    except ValueError:
+        return str(folder)

@@ -90,8 +90,11 @@ BASE: dict[str, Param] = {
     "floor_cost": flag(False),  # train.cost: the summed batch losses over int(examples / batch_size) (bench/runner.py)
 }
 VARYING_KEYS = ("lr", "model", "optimizer", "schedule", "batch_size", "protocol")
-TOP_KEYS = (*BASE, "target", "primary", "margin", "claims", "reference", "grid", "configs", "quick")
+TOP_KEYS = (*BASE, "target", "primary", "margin", "margins", "claims", "reference", "grid", "configs", "quick")
 PRIMARY = ("val.accuracy", "val.loss", "train.accuracy", "train.loss")  # final values; a loss is better lower
+# Differences too small to matter to a user where a study declares none: half a point of accuracy, 0.02 of a loss.
+DEFAULT_MARGINS = {"val.accuracy": 0.005, "val.loss": 0.02, "train.accuracy": 0.005, "train.loss": 0.02}
+JUDGED = ("val.accuracy", "val.loss")  # the metrics every study is judged by, beside its primary
 CLAIM_KEYS = ("text", "check", "source")
 CLAIM_OPTIONAL = ("per_seed", "quick", "margin")
 REFERENCE_KEYS = ("metric", "epoch", "value", "tolerance")
@@ -224,9 +227,18 @@ class StudySpec:
         return self.base.get("primary", PRIMARY[0])
 
     @property
-    def margin(self) -> float | None:
-        """A difference in ``primary`` smaller than this is no difference, whatever the seeds say (optional)."""
-        return self.base.get("margin")
+    def margins(self) -> dict[str, float]:
+        """Per judged metric, the difference too small to matter to a user (``[margins]``; ``margin`` is the
+        primary's), else the default."""
+        declared = dict(self.base.get("margins", {}))
+        if "margin" in self.base:
+            declared.setdefault(self.primary, self.base["margin"])
+        return {m: declared.get(m, DEFAULT_MARGINS[m]) for m in dict.fromkeys((self.primary, *JUDGED, *declared))}
+
+    @property
+    def margin(self) -> float:
+        """The margin of ``primary``."""
+        return self.margins[self.primary]
 
     @property
     def claims(self) -> list[dict]:
@@ -456,6 +468,16 @@ def _validate(data: dict, path: Path, text: str) -> StudySpec:
     if "margin" in data and not _positive(data["margin"]):
         raise SpecError(f"{path}{_line_of(text, 'margin')}: margin is a number above 0 in the units of primary, "
                         f"got {data['margin']!r}")
+    margins = data.get("margins", {})
+    if not isinstance(margins, dict):
+        raise SpecError(f"{path}{_line_of(text, 'margins')}: margins is a table of metric = margin ([margins]), "
+                        f"got {margins!r}")
+    for metric, value in margins.items():
+        if metric not in PRIMARY:
+            raise SpecError(f"{path}{_line_of(text, metric)}: [margins] has {metric!r}: allowed are {', '.join(PRIMARY)}")
+        if not _positive(value):
+            raise SpecError(f"{path}{_line_of(text, metric)}: the margin of {metric} is a number above 0 in its units, "
+                            f"got {value!r}")
     for section in ("claims", "reference"):
         if not isinstance(data.get(section, []), list):
             raise SpecError(f"{path}: {section} must be a list of tables ([[{section}]]), got {data[section]!r}")

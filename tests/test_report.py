@@ -1,13 +1,15 @@
 """The report's numbers: intervals and verdicts that follow from known differences, claims per framework."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from bench.answers import framework_effect
+from bench.answers import answer
 from bench.claims import evaluate_claims, parse_check
 from bench.errors import SpecError
-from bench.evidence import interval, paired_verdict, rank
+from bench.evidence import interval
 from bench.report import per_run, summary_table, write_report
 from bench.results import COLUMNS, MANIFEST_COLUMNS
 
@@ -38,60 +40,67 @@ def synthetic(offset: float, lrs=(0.1, 0.01), epochs=4, seeds=SEEDS):
     return pd.DataFrame(rows, columns=COLUMNS), pd.DataFrame(manifest, columns=MANIFEST_COLUMNS)
 
 
-def test_t_interval_and_verdicts():
+def test_t_interval():
     mean, low, high = interval([0.020, 0.021, 0.019, 0.022, 0.018])
     assert mean == pytest.approx(0.02) and 0.018 < low < 0.02 < high < 0.022
-    same = pd.Series([0.90, 0.92, 0.91])
-    assert paired_verdict(same + 0.02, same).verdict == "differ"  # beyond the seed spread (0.01), interval off zero
-    assert paired_verdict(same + 0.002 * np.array([1, -1, 0.5]), same).verdict == "agree"  # inside the spread
-    assert paired_verdict(same + 0.005, same).verdict == "agree"  # a sure difference, inside the seed spread (0.01)
-    assert paired_verdict(same + 0.005, same, margin=0.001).verdict == "differ"  # a stated margin decides
-    assert paired_verdict(same + np.array([0.005, 0.015, 0.0]), same).verdict == "cannot tell"  # interval past the spread
-    assert paired_verdict(same[:2] + 0.5, same[:2]).verdict == "cannot tell (2 seeds)"
+
+
+def _effects(df, manifest, metric="val.accuracy", margin=0.005):
+    runs = per_run(df, manifest)
+    return answer(runs, metric, {metric: margin}, "torch")
 
 
 def test_one_seed_never_differs():
     """A 0.0104 difference on one seed (the committed schedules' constant, Keras - torch) is no verdict."""
-    df, manifest = synthetic(offset=0.0104, seeds=1)
-    effect = framework_effect(per_run(df, manifest), "val.accuracy", None, "torch").set_index("config")
-    assert effect.loc["lr=0.1", "verdict"] == "cannot tell (1 seed)"
-    assert "differ" not in " ".join(effect["verdict"])
-
-
-def test_the_overview_gives_each_frameworks_effect_so_fewer_seeds_hide_no_verdict():
-    """Keras at 5 seeds agrees with torch; a framework run at 1 seed cannot tell. The row verdict is the weakest
-    (cannot tell (1 seed)); the overview counts each framework's own, so Keras's agree still shows."""
-    from bench.answers import effect_counts
-
-    df, manifest = synthetic(offset=0.0)
-    one = df[(df["framework"] == "torch") & (df["seed"] == 0)].assign(framework="jax", run_id=lambda d: "jax" + d["run_id"])
-    one_manifest = manifest[(manifest["framework"] == "torch") & (manifest["seed"] == 0)].assign(
-        framework="jax", run_id=lambda d: "jax" + d["run_id"])
-    effect = framework_effect(per_run(pd.concat([df, one]), pd.concat([manifest, one_manifest])), "val.accuracy",
-                              None, "torch")
-    assert set(effect["verdict"]) == {"cannot tell (1 seed)"}
-    assert effect_counts(effect) == "keras − torch: 2 agree; jax − torch: 2 cannot tell (1 seed)"
+    a = _effects(*synthetic(offset=0.0104, seeds=1))
+    comparisons = a.effects["val.accuracy"]["keras"].comparisons
+    assert {c.verdict for c in comparisons.values()} == {"inconclusive"}
+    assert a.same_winner()[0] == "cannot tell" and "differ" not in a.framework()
 
 
 def test_known_framework_difference_is_found_with_its_interval():
+    a = _effects(*synthetic(offset=0.02))
+    keras = a.effects["val.accuracy"]["keras"]
+    c = keras.comparisons["lr=0.1"]
+    assert c.mean == pytest.approx(0.02, abs=1e-9) and c.low > 0.005  # noise is shared by both frameworks within a seed
+    assert c.verdict == "differs" and keras.differs == ["lr=0.1"]
+    assert keras.comparisons["lr=0.01"].verdict == "same"  # 0.001 apart, inside the 0.005 margin
+    assert "keras differs at lr=0.1 (+2.00 points)" in a.framework()
+
+
+def test_a_diverged_run_is_a_failure_of_its_config_never_scored_by_its_last_finite_value():
+    """keras's lr 0.1 diverges in seed 0 at its last epoch (val loss NaN): the config is counted as failing, not scored."""
+    df, manifest = synthetic(offset=0.0)
+    last = (df["run_id"] == "keras-0.1-0") & (df["epoch"] == 4) & (df["split"] == "val")
+    df.loc[last, "value"] = np.nan
+    manifest.loc[manifest["run_id"] == "keras-0.1-0", "status"] = "diverged"
+    runs = per_run(df, manifest).set_index("run_id")
+    assert np.isnan(runs.loc["keras-0.1-0", "final_val_loss"])  # not epoch 3's finite value
+    a = answer(runs.reset_index(), "val.loss", {"val.loss": 0.02}, "torch")
+    assert "lr=0.1" in a.failing and a.failing["lr=0.1"]["keras"] == (1, SEEDS)
+    assert "lr=0.1" not in a.ranking.means and "lr=0.1" not in a.effects["val.loss"]["keras"].comparisons
+    assert "lr=0.1 trains in 9 of 10 runs (torch 5 of 5, keras 4 of 5)" in a.failing_text()
+
+
+def test_the_effect_table_prints_the_margin_and_the_numbers_its_verdicts_used(tmp_path):
+    """The old cells said "seed sd X: agree" where the verdict had used the study's margin, not X."""
     df, manifest = synthetic(offset=0.02)
-    effect = framework_effect(per_run(df, manifest), "val.accuracy", None, "torch").set_index("config")
-    cell = effect.loc["lr=0.1", "keras − torch"]
-    mean, rest = cell.split(" ", 1)
-    low, high = (float(x) for x in rest.split("]")[0].strip("[").split(", "))
-    assert float(mean) == pytest.approx(0.02, abs=1e-9)  # noise is shared by both frameworks within a seed
-    assert low <= 0.02 <= high and low > 0 and cell.endswith(": differ")
-    assert effect.loc["lr=0.1", "verdict"] == "differ"
-    assert effect.loc["lr=0.01", "verdict"] != "differ"  # 0.001 apart, inside the seed spread
-
-
-def test_rankings_state_ties():
-    a, b, c = pd.Series([0.90, 0.91, 0.92]), pd.Series([0.905, 0.915, 0.925]), pd.Series([0.70, 0.71, 0.72])
-    r = rank({"a": a, "b": b, "c": c}, lower_is_better=False)
-    assert r.best == "b" and r.ties == ["a"]  # intervals overlap; c is separated
-    one = rank({"a": a[:1], "c": c[:1]}, lower_is_better=False)
-    assert one.best == "a" and one.ties is None  # one seed, no margin: nothing separated
-    assert rank({"a": a[:1], "b": b[:1], "c": c[:1]}, False, margin=0.01).ties == ["a"]  # within the margin
+    (tmp_path / "s").mkdir()
+    df.to_csv(tmp_path / "s" / "results.csv", index=False)
+    manifest.to_csv(tmp_path / "s" / "manifest.csv", index=False)
+    text = write_report(tmp_path).read_text()
+    intro = text.split("Framework against torch, final val accuracy")[1]
+    margin = float(re.search(r"±(\d+\.\d+) points", intro).group(1)) / 100
+    assert margin == 0.005  # the default where the study declares none, printed above its table
+    cells = re.findall(r"([+-]\d+\.\d+) points \[([+-]\d+\.\d+) points, ([+-]\d+\.\d+) points\], sd [\d.]+ points: (\w+)",
+                       intro.split("\n\n")[1])
+    assert cells
+    for mean, low, high, verdict in cells:
+        low, high = float(low) / 100, float(high) / 100
+        if verdict == "differs":
+            assert low > margin or high < -margin
+        if verdict == "same":
+            assert abs(float(mean) / 100) < margin and not (low > margin or high < -margin)
 
 
 def test_per_run_numbers():
@@ -153,7 +162,7 @@ def test_report_files_are_written_from_csvs(tmp_path):
     manifest.to_csv(study / "manifest.csv", index=False)
     md = write_report(tmp_path)
     text = md.read_text()
-    assert "keras − torch" in text and ": differ" in text
+    assert "keras − torch" in text and ": differs" in text
     assert (tmp_path / "report.html").read_text().startswith("<!doctype html>")
     assert write_report(tmp_path).read_text() == text  # deterministic
 

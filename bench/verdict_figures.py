@@ -1,0 +1,87 @@
+"""The report's evidence at a glance, one figure per study (and protocol), drawn from its answers.
+
+Left: each framework's paired difference from the reference per config, with its 95% interval and
+the margin shaded, so a reader sees at once which shifts lie inside what matters. Right: every
+seed x framework final value per config, so the spread behind every verdict is visible.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.lines import Line2D
+
+from .answers import COLUMN, FAILED, StudyAnswer, metric_words
+from .plots import FRAMEWORK_MARKERS, FRAMEWORK_PALETTE, _save
+
+SCALE = {"accuracy": (100, "points"), "loss": (1, "")}
+
+
+def _scale(metric: str) -> tuple[float, str]:
+    return SCALE["accuracy"] if metric.endswith("accuracy") else SCALE["loss"]
+
+
+def draw_verdicts(a: StudyAnswer, runs: pd.DataFrame, name: str, title: str, out_dir: Path) -> Path | None:
+    """``<name>_verdicts.png`` in ``out_dir``; None when nothing ran that the figure could show."""
+    metric = a.primary
+    present = set(runs["config"].astype(str))
+    order = list(runs["config"].cat.categories) if isinstance(runs["config"].dtype, pd.CategoricalDtype) else []
+    configs = [str(c) for c in order if str(c) in present] or list(dict.fromkeys(runs["config"].astype(str)))
+    if not configs:
+        return None
+    factor, unit = _scale(metric)
+    effects = a.effects.get(metric, {})
+    height = 1.2 + 0.42 * len(configs)
+    fig, (forest, dots) = plt.subplots(1, 2, figsize=(12, height), sharey=True, layout="constrained",
+                                       width_ratios=(1, 1) if effects else (0.001, 1))
+    y = {c: i for i, c in enumerate(configs)}
+    frameworks = list(effects)
+    offset = {fw: (i - (len(frameworks) - 1) / 2) * 0.18 for i, fw in enumerate(frameworks)}
+    margin = a.margins[metric] * factor
+    forest.axvspan(-margin, margin, color="0.88", zorder=0)
+    forest.axvline(0, color="0.4", lw=0.8)
+    for fw, fa in effects.items():
+        for config, c in fa.comparisons.items():
+            if np.isnan(c.low):
+                continue
+            at = y[config] + offset[fw]
+            forest.plot([c.low * factor, c.high * factor], [at, at], color=FRAMEWORK_PALETTE.get(fw, "0.3"), lw=1.6)
+            forest.plot([c.mean * factor], [at], marker=FRAMEWORK_MARKERS.get(fw, "o"), color=FRAMEWORK_PALETTE.get(fw, "0.3"),
+                        markersize=6, linestyle="none")
+            forest.annotate(c.verdict, (1.0, at), xycoords=("axes fraction", "data"), xytext=(3, 0),
+                            textcoords="offset points", fontsize=7, va="center", color="0.3")
+    forest.set(xlabel=f"{metric_words(metric)}: framework − {a.reference} ({unit or 'its units'}), 95% interval",
+               title=f"paired by seed; grey: the ±{margin:g} margin (same: the 90% interval inside it)")
+    if not effects:
+        forest.set_axis_off()
+    ok = runs[~runs["status"].isin(FAILED) & ~runs["config"].astype(str).isin(list(a.failing))]
+    for fw, g in ok.groupby("framework", sort=False):
+        values = g[COLUMN[metric]] * factor
+        jitter = (g["seed"].astype(float) % 5 - 2) * 0.04
+        dots.scatter(values, g["config"].astype(str).map(y) + jitter, s=14, alpha=0.8, label=fw,
+                     color=FRAMEWORK_PALETTE.get(fw, "0.3"), marker=FRAMEWORK_MARKERS.get(fw, "o"))
+    for config, by in a.failing.items():
+        failed = sum(n for n, _ in by.values())
+        dots.annotate(f"{failed} of {sum(t for _, t in by.values())} runs failed: a failure of the config, not shown",
+                      (0.5, y[config]), xycoords=("axes fraction", "data"), ha="center", va="center", fontsize=8,
+                      color="#a01010")
+    if a.ranking is not None:
+        dots.axhspan(y[a.ranking.best] - 0.4, y[a.ranking.best] + 0.4, color="#d9f2d9", zorder=0)
+    dots.set(xlabel=f"final {metric_words(metric)}" + (" (%)" if unit else ""),
+             title="every seed × framework (green: the config to use)")
+    fig.legend(handles=[Line2D([], [], color=FRAMEWORK_PALETTE.get(fw, "0.3"), marker=FRAMEWORK_MARKERS.get(fw, "o"),
+                                linestyle="none", label=fw) for fw in dict.fromkeys(ok["framework"])],
+                loc="outside right center", frameon=False, fontsize=8)
+    forest.set_yticks(range(len(configs)), [a.name(c) for c in configs], fontsize=8)
+    forest.invert_yaxis()
+    for ax in (forest, dots):
+        ax.grid(alpha=0.3, axis="x")
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, Path(out_dir), f"{name}_verdicts")
