@@ -36,10 +36,10 @@ def value(x: float, metric: str) -> str:
     return f"{100 * x:.2f}%" if metric.endswith("accuracy") else f"{x:.4f}"
 
 
-def amount(value: float, metric: str, signed: bool = True) -> str:
+def amount(value: float, metric: str, signed: bool = True, unit: bool = True) -> str:
     """A difference in its user's units: points of accuracy, a loss as it is."""
     if metric.endswith("accuracy"):
-        return f"{100 * value:{'+' if signed else ''}.2f} points"
+        return f"{100 * value:{'+' if signed else ''}.2f}" + (" points" if unit else "")
     return f"{value:{'+' if signed else ''}.4f}"
 
 
@@ -216,15 +216,15 @@ class StudyAnswer:
                 continue
             c = mine.rivals.get(r.best)
             if c is None or not mine.decided:
-                unsure.append(fw)
+                unsure.append(f"{fw} cannot rank it")
             elif c.verdict == DIFFERS:
                 no.append(f"{fw}: {self.name(mine.best)}")
             elif c.verdict != SAME:
-                unsure.append(fw)
+                unsure.append(f"{fw}'s best is {self.name(mine.best)}, and {self.name(r.best)} there is {c.verdict}")
         if no:
             return "no", "; ".join(no)
         if unsure:
-            return "cannot tell", f"{', '.join(unsure)}: neither the same as its best nor beyond the margin"
+            return "cannot tell", "; ".join(unsure)
         return "yes", f"{self.name(r.best)} is the best or the same as the best in every framework"
 
     def framework(self) -> str:
@@ -280,12 +280,13 @@ class StudyAnswer:
 
 def answer(runs: pd.DataFrame, primary: str, margins: dict[str, float], reference: str) -> StudyAnswer:
     """Both answers for one study's (protocol's) runs."""
+    runs = runs.assign(**{c: float("nan") for c in COLUMN.values() if c not in runs})  # runs without rows have none
     frameworks = list(dict.fromkeys(runs["framework"]))
     failing = failures(runs, primary)
     result = StudyAnswer(primary, margins, reference, frameworks, short_names(runs["config"].astype(str).unique()),
                          failing)
     for metric, margin in margins.items():
-        if COLUMN[metric] not in runs or runs[COLUMN[metric]].isna().all():
+        if runs[COLUMN[metric]].isna().all():
             continue
         wide = finals(runs, metric).drop(columns=list(failing), errors="ignore")
         ranking = _ranking(wide, metric, margin)
@@ -321,23 +322,24 @@ def effect_table(a: StudyAnswer, metric: str) -> pd.DataFrame:
     rows = []
     configs = list(dict.fromkeys(k for fa in answers.values() for k in fa.comparisons))
     ranking = a.pooled.get(metric)
+    unit = " (points)" if metric.endswith("accuracy") else ""
     for k in configs:
         row = {"config": a.name(k)}
         if ranking:
-            row[f"mean final {metric_words(metric)}"] = f"{ranking.means.get(k, math.nan):.4f}"
+            row[f"mean final {metric_words(metric)}"] = value(ranking.means.get(k, math.nan), metric)
         for fw, fa in answers.items():
             c = fa.comparisons.get(k)
             if c is None:
-                row[f"{fw} − {a.reference}"] = "not run"
+                row[f"{fw} − {a.reference}{unit}"] = "not run"
                 continue
-            ci = "" if math.isnan(c.low) else f" [{amount(c.low, metric)}, {amount(c.high, metric)}]"
+            ci = "" if math.isnan(c.low) else f" [{amount(c.low, metric, unit=False)}, {amount(c.high, metric, unit=False)}]"
             needed = f", ~{c.needed} seeds" if c.verdict not in (SAME, DIFFERS) and c.needed else ""
-            row[f"{fw} − {a.reference}"] = f"{amount(c.mean, metric)}{ci}, sd {amount(c.sd, metric, False)}: " \
-                                           f"{c.verdict}{needed}"
+            row[f"{fw} − {a.reference}{unit}"] = (f"{amount(c.mean, metric, unit=False)}{ci}, sd "
+                                                  f"{amount(c.sd, metric, False, unit=False)}: {c.verdict}{needed}")
         rows.append(row)
     for k, by in a.failing.items():
-        rows.append({"config": a.name(k), **{f"{fw} − {a.reference}": failure_text({fw: by[fw], a.reference: by.get(
-            a.reference, (0, 0))}) for fw in answers if fw in by}})
+        rows.append({"config": a.name(k), **{f"{fw} − {a.reference}{unit}": failure_text(
+            {fw: by[fw], a.reference: by.get(a.reference, (0, 0))}) for fw in answers if fw in by}})
     return pd.DataFrame(rows).fillna("-")
 
 

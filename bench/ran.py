@@ -92,7 +92,7 @@ def cannot_answer(ran: Ran, study_name: str, options: str) -> list[str]:
                      f"be told. Run `bench run {study_name}{q} --frameworks {ALL_FRAMEWORKS}` "
                      f"(after `pip install -e \".[all]\"`).")
     if len(ran.seeds) < MIN_SEEDS:
-        lines.append(f"{seeds_text(len(ran.seeds)).capitalize()}: frameworks are compared from {MIN_SEEDS} seeds, and "
-                     f"configs are separated only by a margin the study states. Run `bench run {study_name}{q} "
-                     f"--seeds {MIN_SEEDS}` (finished runs are kept).")
+        lines.append(f"{seeds_text(len(ran.seeds)).capitalize()}: nothing is decided below {MIN_SEEDS} seeds, neither "
+                     f"between frameworks nor between configs. Run `bench run {study_name}{q} --seeds {MIN_SEEDS}` "
+                     f"(finished runs are kept).")
     return lines

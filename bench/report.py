@@ -26,7 +26,7 @@ from .answers import FAILED, StudyAnswer, amount, answer, claim_counts, effect_t
 from .claims import FILTERS, evaluate_claims, select
 from .configs import config_labels, fold_identical
 from .data import files_needed
-from .evidence import MIN_SEEDS, rank, seeds_text
+from .evidence import MIN_SEEDS, seeds_text
 from .plots import plot_folder
 from .provenance import folder_options, folder_study
 from .ran import banner, cannot_answer, ordered_frameworks, what_ran
@@ -41,7 +41,7 @@ from .results import (
     with_run_columns,
 )
 from .spec import DEFAULT_MARGINS, JUDGED, PRIMARY, bundled_figures, load_study, study_names
-from .verdict_figures import draw_verdicts
+from .verdict_figures import VERDICTS, draw_verdicts
 
 REFERENCE = REFERENCE_FRAMEWORK
 SKIPPED = "skipped.csv"  # `bench all`: the studies it could not run, and why
@@ -125,9 +125,9 @@ def summary_table(runs: pd.DataFrame, target: float | None) -> pd.DataFrame:
         row = {
             "config": config,
             "framework": framework,
-            "seeds": len(g),
-            "final val acc": _mean_std(g["final_val_accuracy"]),
-            "best val acc": _mean_std(g["best_val_accuracy"]),
+            "runs": ", ".join(f"{n} {s}" for s, n in g["status"].value_counts().items()),
+            "final val acc (%)": _mean_std(100 * g["final_val_accuracy"], 2),
+            "best val acc (%)": _mean_std(100 * g["best_val_accuracy"], 2),
             "best epoch": _mean_std(g["best_epoch"], 1),
         }
         if target is not None:
@@ -136,11 +136,8 @@ def summary_table(runs: pd.DataFrame, target: float | None) -> pd.DataFrame:
         row.update({
             "final train loss": _mean_std(g["final_train_loss"]),
             "final val loss": _mean_std(g["final_val_loss"]),
-            "status": ", ".join(f"{n} {s}" for s, n in g["status"].value_counts().items()),
             "epoch s (median)": _median(g["median_epoch_seconds"]),
             "first epoch s": _median(g["first_epoch_seconds"]),
-            "device": g["device"].iloc[0],
-            "version": g["framework_version"].iloc[0],
         })
         rows.append(row)
     return pd.DataFrame(rows)
@@ -300,26 +297,25 @@ def answer_blocks(h: Headline) -> list[tuple[str, object]]:
     for group in (g for g in folder.identical if " = ".join(g) in set(runs["config"].astype(str))):
         blocks.append(("p", f"{' = '.join(group)}: the same run here (the same optimizer and the same applied lr at "
                             f"every epoch and logged step, train losses equal): ranked and drawn once."))
+    if h.ran.quick:  # a smoke test: its numbers are in the tables below, its verdicts would mean nothing
+        blocks.append(("p", "A smoke test: no config is ranked and no framework compared; its claims are not "
+                            "evaluated at quick size, unless a claim says quick = true."))
+        return blocks + ([("list", claim_counts(h.claims))] if len(h.claims) else [])
     if a is None or a.ranking is None:
         return blocks + [("p", "No config trained in every run: nothing to rank.")]
     primary = a.primary
-    blocks += [("p", f"Best config by final {metric_words(primary)} ({'lowest' if a.ranking.lower_is_better else 'highest'}"
-                     f" is best), paired by seed against it; a config is separated from it only when worse by more "
-                     f"than the margin, ±{amount(a.margins[primary], primary, False)}:"),
+    blocks += [("p", f"Best config by final {metric_words(primary)}; separated from it: worse by more than "
+                     f"±{amount(a.margins[primary], primary, False)}, paired by seed:"),
                ("table", ranking_table(a))]
     word, why = a.same_winner()
     blocks.append(("p", f"Same winner in every framework: **{word}** ({why})."))
     for metric in a.margins:
         table = effect_table(a, metric)
         if len(table):
-            blocks += [("p", f"Framework against {REFERENCE}, final {metric_words(metric)}: the paired difference "
-                             f"[95% interval], the sd of the paired differences, the verdict against "
-                             f"±{amount(a.margins[metric], metric, False)} (Holm over the configs):"),
+            blocks += [("p", f"Framework against {REFERENCE}, final {metric_words(metric)}: difference [95%], sd of "
+                             f"the differences, verdict against ±{amount(a.margins[metric], metric, False)}:"),
                        ("table", table)]
-    counts = claim_counts(h.claims)
-    if counts:
-        blocks += [("p", "Claims:"), ("list", counts)]
-    return blocks
+    return blocks  # the claims, one row each, follow in the study's details
 
 
 def detail_blocks(folder: StudyFolder, claims: pd.DataFrame, root: Path) -> list[tuple[str, object]]:
@@ -331,37 +327,35 @@ def detail_blocks(folder: StudyFolder, claims: pd.DataFrame, root: Path) -> list
         blocks.append(("p", "The study as its file defines it: " + spec.description))
     if folder.missing:
         blocks.append(("p", f"**Note**: {folder.missing}."))
-    blocks += [("h3", "Per config and framework"), ("table", summary_table(runs, spec.target if spec else None))]
+    versions = "; ".join(f"{fw} {', '.join(map(str, g['framework_version'].unique()))} on "
+                         f"{', '.join(map(str, g['device'].unique()))}" for fw, g in runs.groupby("framework", sort=False))
+    blocks += [("h3", "Per config and framework"), ("table", summary_table(runs, spec.target if spec else None)),
+               ("p", f"Versions and devices: {versions}.")]
     flagged = runs[runs["status"].isin(["diverged", "collapsed", "failed"])]
     if len(flagged):
         blocks += [("h3", "Runs that did not finish, or collapsed"), ("table", flagged_table(flagged))]
     if df.empty:
         return blocks
-    margin = spec.margins["val.loss"] if spec else DEFAULT_MARGINS["val.loss"]
-    for protocol in folder.protocols:
-        done = folder.part(protocol)[0]
-        done = done[~done["status"].isin(FAILED)]
-        where = "" if len(folder.protocols) < 2 else f", {protocol} protocol"
-        ordering = ordering_lines(done, margin)
-        if ordering:
-            blocks += [("h3", f"Ordering by final val loss (lowest first){where}"), ("list", ordering)]
     if spec and spec.reference:
         blocks += [("h3", "The original vs lrbench"),
-                   ("p", "The numbers the original experiment printed, beside lrbench's at the same epoch (or step) "
-                         "and config, mean over seeds; 'within' when the difference is inside the tolerance the study "
-                         "file states."),
+                   ("p", "The original's printed numbers beside lrbench's (mean over seeds), within the study "
+                         "file's tolerance or outside it."),
                    ("table", reference_table(spec.reference, folder.rows))]
-    if len(claims):
+    evaluated = len(claims) and not claims["verdict"].str.startswith("not evaluated").all()
+    if evaluated:  # at quick size only the claims that say quick = true are: the counts above say so
         blocks += [("h3", "Claims"),
-                   ("p", "source: who says it, as the study file gives it; in the bundled studies seed = the original "
-                         "experiment (its words, or the numbers it prints, as the claim's text says) and lrbench = "
-                         "lrbench's own claim. A comparison holds only beyond its margin "
-                         "(the claim's own, else the seed spread from 3 seeds); otherwise: cannot tell. One cell where "
-                         f"every framework says the same; the numbers are {REFERENCE}'s (else the first framework's)."),
+                   ("p", f"source: who says it (seed: the original experiment; lrbench: ours). One cell where every "
+                         f"framework says the same; the numbers are {REFERENCE}'s."),
                    ("table", claims_table(claims))]
-    figures = sorted((folder.dir / "figures").glob("*.png"), key=_reading_order)
+    figures = sorted((p for p in (folder.dir / "figures").glob("*.png") if not p.stem.endswith(VERDICTS)),
+                     key=_reading_order)  # the verdict figure is on the first page
+    one_each = [p for p in figures if any(p.stem.endswith(f"_curves_{fw}") for fw in set(runs["framework"]))]
     if figures:
-        blocks += [("h3", "Figures")] + [("img", p.relative_to(root)) for p in figures]
+        blocks += [("h3", "Figures")] + [("img", p.relative_to(root)) for p in figures if p not in one_each]
+    if one_each:  # the faceted figure shows them side by side; each alone, a click away
+        blocks.append(("p", "Each framework's curves alone: " + " · ".join(
+            f"[{p.stem.removesuffix('_' + p.stem.split('_')[-1]).removesuffix('_curves')} "
+            f"{p.stem.split('_')[-1]}]({p.relative_to(root).as_posix()})" for p in one_each) + "."))
     return blocks
 
 
@@ -385,45 +379,33 @@ def flagged_table(flagged: pd.DataFrame) -> pd.DataFrame:
     })
 
 
+def _seed(seed) -> str:
+    return "all" if pd.isna(seed) else str(int(seed))
+
+
 def claims_table(claims: pd.DataFrame) -> pd.DataFrame:
     """One row per claim: its verdict per protocol, one cell where every framework says the same, else one per
     framework; the reference framework's numbers beside (its first protocol's)."""
     claims = claims if "protocol" in claims else claims.assign(protocol="")
     short = claims.assign(verdict=claims["verdict"].str.split(":").str[0])
+    per_seed = "seed" in short and short["seed"].notna().any()
+    keys = ["claim", "source"] + (["seed"] if per_seed else [])
     rows = []
-    for (text, source), g in short.groupby(["claim", "source"], sort=False):
+    for key, g in short.groupby(keys, sort=False, dropna=False):
+        text, source, *seed = key
         cells = []
         for protocol, p in g.groupby("protocol", sort=False):
             said = dict(zip(p["framework"], p["verdict"]))
+            said = {fw: said[fw] for fw in ordered_frameworks(said)}  # the reference first, as every table
             told = (f"{next(iter(said.values()))} (all {len(said)})" if len(set(said.values())) == 1
                     else ", ".join(f"{fw}: {v}" for fw, v in said.items()))
             cells.append(f"{protocol}: {told}" if protocol and g["protocol"].nunique() > 1 else told)
         ref = g[g["framework"] == REFERENCE]
         ref = ref if len(ref) else g
-        rows.append({"claim": text, "source": source, "verdict": "; ".join(cells),
-                     f"numbers ({ref['framework'].iloc[0]})": ref["numbers"].iloc[0]})
+        rows.append({"claim": text, "source": source, **({"seed": _seed(seed[0])} if per_seed else {}),
+                     "verdict": "; ".join(cells),
+                     f"numbers ({ref['framework'].iloc[0]})": "; ".join(dict.fromkeys(ref["numbers"].iloc[0].split("; ")))})
     return pd.DataFrame(rows)
-
-
-def ordering_lines(runs: pd.DataFrame, margin: float) -> list[str]:
-    """Per framework: the configs from the lowest final val loss (mean over seeds) to the highest; ``≈`` where
-    a config cannot be separated from the one before it (paired by seed, evidence.rank), ``<`` where it can."""
-    lines = []
-    for framework, g in runs.groupby("framework", sort=False):
-        values = {str(c): r.groupby("seed")["final_val_loss"].mean().dropna() for c, r in g.groupby("config", observed=True)}
-        values = {c: v for c, v in values.items() if len(v)}
-        means = sorted(values, key=lambda c: values[c].mean())
-        if not means:
-            continue
-        text = f"{means[0]} ({values[means[0]].mean():.4f})"
-        for before, config in zip(means, means[1:]):
-            ties = rank({before: values[before], config: values[config]}, True, margin).ties
-            text += f" {'≈' if ties else '<'} {config} ({values[config].mean():.4f})"
-        lines.append(f"{framework}: {text}")
-    if lines:
-        lines.append(f"≈: cannot be separated, paired by seed, beyond the {margin:g} margin (or fewer than {MIN_SEEDS} "
-                     f"seeds); <: worse by more than the margin.")
-    return lines
 
 
 def reference_table(reference: list[dict], df: pd.DataFrame) -> pd.DataFrame:
@@ -504,9 +486,13 @@ def _markdown(blocks, root: Path) -> str:
     return "\n".join(out)
 
 
-VERDICT_CLASS = {"held": "good", "agree": "good", "yes": "good", "not held": "bad", "differ": "bad", "no": "bad",
-                 "cannot tell": "unsure", "not evaluated": "unsure"}
-_VERDICT = re.compile(r"(^|: |\*\*)(not held|held|differ|agree|cannot tell|not evaluated|yes|no)(?=\*\*|\b)")
+VERDICT_CLASS = {"held": "good", "same": "good", "yes": "good", "The framework changes nothing here": "good",
+                 "It does not change which config to use": "good",
+                 "not held": "bad", "differs": "bad", "no": "bad", "It changes which config to use": "bad",
+                 "cannot tell": "unsure", "Cannot tell": "unsure", "not evaluated": "unsure", "inconclusive": "unsure",
+                 "detectable": "unsure"}
+_VERDICT = re.compile(r"(^|: |\*\*)(" + "|".join(sorted(map(re.escape, VERDICT_CLASS), key=len, reverse=True))
+                      + r")(?=\*\*|\b)")
 
 
 def _inline(text: str) -> str:
@@ -586,8 +572,9 @@ def rules_text() -> str:
             f"interval lies inside the margin (an equivalence test); *differs*: the 95% interval lies beyond it (Holm "
             f"over the study's configs); *detectable*: the interval excludes 0, not shown beyond the margin; "
             f"otherwise *inconclusive*, with the seeds that would decide. Below {MIN_SEEDS} seeds nothing is decided. "
-            f"Runs that diverge or collapse count against their config and are never scored. docs/verdicts.md gives "
-            f"the rules and their measured error rates.")
+            f"Runs that diverge or collapse count against their config and are never scored. A claim's comparison "
+            f"holds only beyond its margin (its own, else the seed spread from {MIN_SEEDS} seeds). docs/verdicts.md "
+            f"gives the rules and their measured error rates.")
 
 
 def read_skipped(folder: Path) -> pd.DataFrame:
@@ -596,14 +583,6 @@ def read_skipped(folder: Path) -> pd.DataFrame:
     if not path.exists():
         return pd.DataFrame(columns=["study", "reason"])
     return read_combined(path, ["study", "reason"], 2, "run `bench all` again")
-
-
-def skipped_blocks(skipped: pd.DataFrame) -> list[tuple[str, object]]:
-    if skipped.empty:
-        return []
-    return [("h2", "Skipped studies"),
-            ("p", f"`bench all` could not run these ({len(skipped)}); each line says what is missing and how to fix it:"),
-            ("list", [f"{r.study}: {r.reason}" for r in skipped.itertuples()])]
 
 
 def find_lr_blocks(folder: Path, root: Path) -> list[tuple[str, object]]:
@@ -629,6 +608,7 @@ def find_lr_blocks(folder: Path, root: Path) -> list[tuple[str, object]]:
     table = compare(df, reference)
     unclear = [("p", f"**{fw}: {why}**. Its suggestions below are not a recommendation.")
                for fw, why in zip(table["framework"], table["clear minimum"]) if why != "yes"]
+    table["clear minimum"] = table["clear minimum"].where(table["clear minimum"] == "yes", "no: see above")
     return [("h2", f"{folder.name}: LR range test, {first['dataset']}, {first['model']}, {first['optimizer']}"),
             ("p", f"The lr grows by a constant factor per step from {lrs.min():.3g} to at most {lrs.max():.3g}, from the "
                   f"same weights and batches in every framework; the loss is smoothed (moving average {SMOOTHING}, "
@@ -659,9 +639,11 @@ def front_page(lines: list[Headline], skipped: pd.DataFrame, present: set[str], 
                    ("p", f"Per study: each framework's paired difference from {REFERENCE} per config, with its 95% interval "
                          f"and the margin shaded grey (left); every seed × framework final value per config (right).")]
         blocks += [("img", f) for f in figures]
-    originals = [line for h in full for line in original_lines(h)]
-    if originals:
-        blocks += [("h3", "What the originals concluded, tested here"), ("list", originals)]
+    originals = [(h, original_lines(h)) for h in full]
+    if any(lines for _, lines in originals):
+        blocks.append(("h3", "What the originals concluded, tested here"))
+        for h, lines in originals:
+            blocks += [("p", f"**{h.title}**:"), ("list", lines)] if lines else []
     if quick:
         blocks += [("h3", "Smoke tests (quick runs: they show the pipeline works, and decide nothing)"),
                    ("list", [smoke_line(h) for h in quick])]
@@ -680,7 +662,7 @@ def original_lines(h: Headline) -> list[str]:
     for text, g in claims[claims["source"] == "seed"].groupby("claim", sort=False):
         kinds = g["verdict"].map(verdict_kind).value_counts()
         told = ", ".join(f"{k} in {n} of {len(g)}" if len(kinds) > 1 else f"{k} in all {n}" for k, n in kinds.items())
-        out.append(f"{h.title}: {text}: **{told}**" if len(kinds) == 1 else f"{h.title}: {text}: {told}")
+        out.append(f"{text}: **{told}**" if len(kinds) == 1 else f"{text}: {told}")
     return out
 
 
@@ -733,7 +715,6 @@ def write_report(folder: Path, replot: bool = True, redraw: bool = False) -> Pat
         details += detail_blocks(study, claims[studies.index(study)], folder) + [("close", None)]
     for find_dir in find_dirs:
         details += [("open", f"{find_dir.name}: LR range test"), *find_lr_blocks(find_dir, folder), ("close", None)]
-    details += skipped_blocks(skipped)
     body = front_page(ordered, skipped, present, _display(folder), folder) + details
     blocks = [("h1", "lrbench report"),
               ("p", "Generated by `bench report` from the results CSVs and manifests in this folder. Contents: "

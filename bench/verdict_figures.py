@@ -21,6 +21,7 @@ from matplotlib.lines import Line2D
 from .answers import COLUMN, FAILED, StudyAnswer, metric_words
 from .plots import FRAMEWORK_MARKERS, FRAMEWORK_PALETTE, _save
 
+VERDICTS = "_verdicts"  # the figure's name ends so
 SCALE = {"accuracy": (100, "points"), "loss": (1, "")}
 
 
@@ -47,16 +48,21 @@ def draw_verdicts(a: StudyAnswer, runs: pd.DataFrame, name: str, title: str, out
     margin = a.margins[metric] * factor
     forest.axvspan(-margin, margin, color="0.88", zorder=0)
     forest.axvline(0, color="0.4", lw=0.8)
+    drawn = 0
     for fw, fa in effects.items():
         for config, c in fa.comparisons.items():
             if np.isnan(c.low):
                 continue
+            drawn += 1
             at = y[config] + offset[fw]
             forest.plot([c.low * factor, c.high * factor], [at, at], color=FRAMEWORK_PALETTE.get(fw, "0.3"), lw=1.6)
             forest.plot([c.mean * factor], [at], marker=FRAMEWORK_MARKERS.get(fw, "o"), color=FRAMEWORK_PALETTE.get(fw, "0.3"),
                         markersize=6, linestyle="none")
             forest.annotate(c.verdict, (1.0, at), xycoords=("axes fraction", "data"), xytext=(3, 0),
                             textcoords="offset points", fontsize=7, va="center", color="0.3")
+    if effects and not drawn:
+        forest.text(0.5, 0.5, f"{a.seeds} seed{'s' if a.seeds != 1 else ''}: no interval to draw",
+                    transform=forest.transAxes, ha="center", va="center", color="0.3")
     forest.set(xlabel=f"{metric_words(metric)}: framework − {a.reference} ({unit or 'its units'}), 95% interval",
                title=f"paired by seed; grey: the ±{margin:g} margin (same: the 90% interval inside it)")
     if not effects:
@@ -84,4 +90,4 @@ def draw_verdicts(a: StudyAnswer, runs: pd.DataFrame, name: str, title: str, out
     for ax in (forest, dots):
         ax.grid(alpha=0.3, axis="x")
     fig.suptitle(title, fontsize=10)
-    return _save(fig, Path(out_dir), f"{name}_verdicts")
+    return _save(fig, Path(out_dir), f"{name}{VERDICTS}")

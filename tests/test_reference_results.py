@@ -12,7 +12,10 @@ from tests.test_answers import check_page
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 
 
-def test_committed_report_regenerates_from_the_csvs(tmp_path):
+def test_committed_report_regenerates_from_the_csvs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the report's commands name the folder as typed from here: --out results
+    tmp_path = tmp_path / "results"
+    tmp_path.mkdir()
     for csv in sorted(RESULTS.glob(f"*/{ROWS}")):
         study = tmp_path / csv.parent.name
         study.mkdir()
@@ -26,6 +29,8 @@ def test_committed_report_regenerates_from_the_csvs(tmp_path):
     regenerated = write_report(tmp_path).read_text()
     assert regenerated == (RESULTS / "report.md").read_text()
     check_page((tmp_path / "report.html").read_text())
+    assert len(regenerated.encode()) <= 80_000  # a page, not a dump: the detail is folded and tables stay narrow
+    assert (tmp_path / "report.html").stat().st_size <= 5 * 1024**2  # figures at the size the page shows them
     committed = {p.relative_to(RESULTS) for p in RESULTS.glob("*/figures/*.png")}
     assert {p.relative_to(tmp_path) for p in tmp_path.glob("*/figures/*.png")} == committed
 

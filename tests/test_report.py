@@ -92,8 +92,9 @@ def test_the_effect_table_prints_the_margin_and_the_numbers_its_verdicts_used(tm
     intro = text.split("Framework against torch, final val accuracy")[1]
     margin = float(re.search(r"±(\d+\.\d+) points", intro).group(1)) / 100
     assert margin == 0.005  # the default where the study declares none, printed above its table
-    cells = re.findall(r"([+-]\d+\.\d+) points \[([+-]\d+\.\d+) points, ([+-]\d+\.\d+) points\], sd [\d.]+ points: (\w+)",
-                       intro.split("\n\n")[1])
+    table = intro.split("\n\n")[1]
+    assert "keras − torch (points)" in table
+    cells = re.findall(r"([+-]\d+\.\d+) \[([+-]\d+\.\d+), ([+-]\d+\.\d+)\], sd [\d.]+: (\w+)", table)
     assert cells
     for mean, low, high, verdict in cells:
         low, high = float(low) / 100, float(high) / 100
@@ -218,3 +219,15 @@ def test_the_originals_numbers_sit_beside_lrbenchs():
     vague = reference_table([{"metric": "val.loss", "epoch": 4, "value": 0.85, "tolerance": 0.1}], df)
     assert vague.loc[0, "torch"] == "cannot tell: matches 2 configs, add a filter to where"
     assert list(table.columns[:5]) == ["config", "at", "original", "tolerance", "torch"]
+
+
+def test_the_claims_table_has_one_row_per_claim_and_one_cell_where_frameworks_agree():
+    from bench.report import claims_table
+
+    df, manifest = synthetic(offset=0.02)
+    claims = [{"text": "lr 0.1 ends higher", "source": "seed", "check": CLAIMS[0]["check"]},
+              {"text": "all done", "source": "lrbench", "per_seed": True, "check": 'status(lr=0.1) == "done"'}]
+    table = claims_table(evaluate_claims(claims, df, manifest)).set_index(["claim", "seed"])
+    assert len(table) == 1 + SEEDS  # the per-seed claim has a row per seed, the other one row
+    assert table.loc[("all done", "0"), "verdict"] == "held (all 2)"  # both frameworks: one cell
+    assert table.loc[("lr 0.1 ends higher", "all"), "verdict"].startswith("torch: cannot tell, keras: held")
