@@ -91,7 +91,8 @@ def _legend_handles(order: list[str], palette: dict) -> list:
 def _save(fig: plt.Figure, out_dir: Path, name: str) -> Path:
     png = out_dir / f"{name}.png"
     fig.savefig(png, dpi=DPI, bbox_inches="tight")
-    fig.savefig(out_dir / f"{name}.svg", bbox_inches="tight")
+    with plt.rc_context({"svg.hashsalt": name}):  # the same figure, the same file: no date, no random ids
+        fig.savefig(out_dir / f"{name}.svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
     return png
 
