@@ -269,9 +269,15 @@ class StudyAnswer:
             f", {rest} undecided" if rest else "")
 
     def needed(self) -> int | None:
-        """The seeds that would decide every undecided framework comparison (None: more than 100, or none undecided)."""
-        needs = [a.needed for a in self.effects.get(self.primary, {}).values() if a.undecided]
-        return None if not needs or any(n is None for n in needs) else max(needs)
+        """The seeds that would decide the undecided framework comparisons within reach (None: none is)."""
+        needs = [c.needed for a in self.effects.get(self.primary, {}).values() for c in a.comparisons.values()
+                 if not c.decided and c.needed]
+        return max(needs, default=None)
+
+    def out_of_reach(self) -> list[str]:
+        """The undecided framework comparisons that more than MAX_SEEDS seeds would not decide at this spread."""
+        return [f"{fw} at {self.name(k)}" for fw, a in self.effects.get(self.primary, {}).items()
+                for k, c in a.comparisons.items() if not c.decided and c.needed is None]
 
     def failing_text(self) -> str:
         return " ".join(f"{self.name(c)} {failure_text(by)}: a failure of its config, not ranked or compared."
@@ -350,7 +356,7 @@ def ranking_table(a: StudyAnswer) -> pd.DataFrame:
         if r is None:
             continue
         rows.append({"frameworks": who, "best": a.name(r.best), f"mean final {metric_words(a.primary)}":
-                     f"{r.means[r.best]:.4f}", "seeds": r.seeds,
+                     value(r.means[r.best], a.primary), "seeds": r.seeds,
                      "cannot be separated from it": ", ".join(a.name(c) for c in r.ties) if r.decided and r.ties
                      else r.ties_text() if r.decided else f"cannot separate any ({seeds_text(r.seeds)})"})
     return pd.DataFrame(rows)

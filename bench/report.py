@@ -26,7 +26,7 @@ from .answers import FAILED, StudyAnswer, amount, answer, claim_counts, effect_t
 from .claims import FILTERS, evaluate_claims, select
 from .configs import config_labels, fold_identical
 from .data import files_needed
-from .evidence import MIN_SEEDS, seeds_text
+from .evidence import MAX_SEEDS, MIN_SEEDS, seeds_text
 from .plots import plot_folder
 from .provenance import folder_options, folder_study
 from .ran import banner, cannot_answer, ordered_frameworks, what_ran
@@ -243,8 +243,9 @@ class Headline:
         needed = a.needed() if a.seeds >= MIN_SEEDS else MIN_SEEDS
         if needed:
             framework += f" To decide: {self.command(needed, out)}."
-        elif a.shifts_text().endswith("undecided"):
-            framework += " More than 100 seeds would decide the undecided shifts at this spread."
+        far = a.out_of_reach() if a.seeds >= MIN_SEEDS else []
+        if far:
+            framework += f" {self._list(far)}: more than {MAX_SEEDS} seeds at this spread."
         return {"study": study, "which config to use": use, "does the framework change it": framework}
 
     def figure(self, root: Path) -> Path | None:
@@ -266,6 +267,11 @@ class Headline:
                 "use": use, "how sure": a.how_sure() if a else "-",
                 "same winner in every framework": a.same_winner()[0] if a else "-",
                 "framework shifts": a.shifts_text() if a else "-", "margins": margins}
+
+
+    @staticmethod
+    def _list(items: list[str]) -> str:
+        return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _join_numbers(values: list) -> str:
