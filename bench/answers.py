@@ -163,12 +163,14 @@ class StudyAnswer:
             return (f"Best mean: **{self.name(r.best)}** ({best}); {seeds_text(r.seeds)}: too few to recommend it, "
                     f"{MIN_SEEDS} decide.")
         text = f"Use **{self.name(r.best)}** ({best})"
-        if r.rivals and not r.ties:
+        if r.rivals and not r.ties and not r.behind:
             won = min(w for w, _ in r.wins.values())
             text += (f": better than every other config by more than ±{amount(m, primary, False)}, ahead in at least "
                      f"{won} of {max(n for _, n in r.wins.values())} framework × seed pairs")
-        elif r.rivals:
+        if r.ties:
             text += f"; tied with {self._list(r.ties)} within ±{amount(m, primary, False)}"
+        if r.behind:
+            text += f"; {self._list(r.behind)} worse, not shown beyond ±{amount(m, primary, False)}"
         return text + "." + self._other_metrics()
 
     def _other_metrics(self) -> str:
@@ -199,7 +201,9 @@ class StudyAnswer:
             return f"undecided ({seeds_text(self.seeds)})"
         if not r.rivals:
             return "one config"
-        return "beats every other" if not r.ties else f"tied with {len(r.ties)}"
+        if r.ties:
+            return f"tied with {len(r.ties)}"
+        return f"ahead of all; {len(r.behind)} not beyond the margin" if r.behind else "beats all beyond the margin"
 
     # ------------------------------------------------------------ does the framework change it
 

@@ -175,8 +175,13 @@ class Ranking:
 
     @property
     def ties(self) -> list[str]:
-        """The configs the seeds cannot separate from the best: not worse beyond the margin."""
-        return [c for c, r in self.rivals.items() if r.verdict != DIFFERS]
+        """The configs the seeds cannot separate from the best: the same within the margin, or inconclusive."""
+        return [c for c, r in self.rivals.items() if r.verdict in (SAME, INCONCLUSIVE)]
+
+    @property
+    def behind(self) -> list[str]:
+        """The configs the seeds see worse than the best, not shown worse beyond the margin (*detectable*)."""
+        return [c for c, r in self.rivals.items() if r.verdict == DETECTABLE]
 
     def ties_text(self) -> str:
         if not self.decided:

@@ -97,5 +97,6 @@ def test_ranking_is_paired_not_interval_overlap():
     b = a + np.array([0.0072, 0.0052, 0.0093])
     r = rank({"a": a, "b": b}, lower_is_better=False, margin=0.002)
     assert r.best == "b" and r.ties == [] and r.wins["a"] == (3, 3)
-    assert rank({"a": a, "b": b}, lower_is_better=False, margin=0.01).ties == ["a"]  # within a larger margin
+    assert rank({"a": a, "b": b}, lower_is_better=False, margin=0.01).behind == ["a"]  # worse, not beyond 0.01
+    assert rank({"a": a, "b": b}, lower_is_better=False, margin=0.05).ties == ["a"]  # the same within 0.05
     assert not rank({"a": a[:2], "b": b[:2]}, lower_is_better=False, margin=0.002).decided
