@@ -637,7 +637,9 @@ def front_page(lines: list[Headline], skipped: pd.DataFrame, present: set[str], 
                    ("p", "In short (margins: the differences too small to matter, per study):"),
                    ("table", pd.DataFrame([h.row() for h in full]))]
     else:
-        blocks.append(("p", "No full-size study ran here: the smoke tests below decide nothing."))
+        blocks.append(("p", f"No full-size study ran here: the smoke tests below decide nothing. The answers need the "
+                            f"studies at full size and 3 seeds or more: `bench all --out {out}` (hours on a CPU; "
+                            f"finished runs are kept if it stops)."))
     blocks.append(("p", rules_text()))
     figures = [f for f in (h.figure(root) for h in full) if f is not None]
     if figures:
