@@ -342,7 +342,9 @@ def effect_table(a: StudyAnswer, metric: str) -> pd.DataFrame:
             if c is None:
                 row[f"{fw} − {a.reference}{unit}"] = "not run"
                 continue
-            ci = "" if math.isnan(c.low) else f" [{amount(c.low, metric, unit=False)}, {amount(c.high, metric, unit=False)}]"
+            low, high = c.inner if c.verdict == SAME else (c.low, c.high)  # the interval the verdict was judged by
+            ci = "" if math.isnan(low) else (f" [{'90%: ' if c.verdict == SAME else ''}{amount(low, metric, unit=False)}, "
+                                             f"{amount(high, metric, unit=False)}]")
             needed = f", ~{c.needed} seeds" if c.verdict not in (SAME, DIFFERS) and c.needed else ""
             row[f"{fw} − {a.reference}{unit}"] = (f"{amount(c.mean, metric, unit=False)}{ci}, sd "
                                                   f"{amount(c.sd, metric, False, unit=False)}: {c.verdict}{needed}")

@@ -110,6 +110,7 @@ class Comparison:
     verdict: str = ""
     needed: int | None = None  # about how many seeds would decide an inconclusive or detectable one
     spread: float = math.nan  # between seeds within a side, pooled (what the seeds' noise is, for the reader)
+    inner: tuple[float, float] = (math.nan, math.nan)  # the 90% interval, which *same* is judged by
 
     @property
     def decided(self) -> bool:
@@ -149,7 +150,8 @@ def family(pairs: dict[str, tuple[pd.Series, pd.Series]], margin: float) -> dict
     for (key, d), (same, _, excludes_zero), p in zip(diffs.items(), tested.values(), adjusted):
         mean, low, high = interval(d)
         sd = float(np.std(d, ddof=1)) if len(d) > 1 else math.nan
-        c = Comparison(mean, low, high, sd, len(d), margin, float(p), spread=sides[key])
+        c = Comparison(mean, low, high, sd, len(d), margin, float(p), spread=sides[key],
+                       inner=interval(d, 1 - 2 * ALPHA)[1:])
         c.verdict = str(verdicts(same, p, excludes_zero, len(d)))
         if not c.decided:
             c.needed = seeds_needed(c.mean, c.sd, margin, c.seeds)

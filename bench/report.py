@@ -125,7 +125,8 @@ def summary_table(runs: pd.DataFrame, target: float | None) -> pd.DataFrame:
         row = {
             "config": config,
             "framework": framework,
-            "runs": ", ".join(f"{n} {s}" for s, n in g["status"].value_counts().items()),
+            "runs": str(len(g)) if set(g["status"]) == {"done"} else ", ".join(  # all done: the count says it
+                f"{n} {s}" for s, n in g["status"].value_counts().items()),
             "final val acc (%)": _mean_std(100 * g["final_val_accuracy"], 2),
             "best val acc (%)": _mean_std(100 * g["best_val_accuracy"], 2),
             "best epoch": _mean_std(g["best_epoch"], 1),
@@ -318,8 +319,8 @@ def answer_blocks(h: Headline) -> list[tuple[str, object]]:
     for metric in a.margins:
         table = effect_table(a, metric)
         if len(table):
-            blocks += [("p", f"Framework against {REFERENCE}, final {metric_words(metric)}: difference [95%], sd of "
-                             f"the differences, verdict against ±{amount(a.margins[metric], metric, False)}:"),
+            blocks += [("p", f"Framework against {REFERENCE}, final {metric_words(metric)}: difference [95%; 90% where "
+                             f"same], sd of the differences, verdict against ±{amount(a.margins[metric], metric, False)}:"),
                        ("table", table)]
     return blocks  # the claims, one row each, follow in the study's details
 

@@ -94,14 +94,14 @@ def test_the_effect_table_prints_the_margin_and_the_numbers_its_verdicts_used(tm
     assert margin == 0.005  # the default where the study declares none, printed above its table
     table = intro.split("\n\n")[1]
     assert "keras − torch (points)" in table
-    cells = re.findall(r"([+-]\d+\.\d+) \[([+-]\d+\.\d+), ([+-]\d+\.\d+)\], sd [\d.]+: (\w+)", table)
-    assert cells
-    for mean, low, high, verdict in cells:
+    cells = re.findall(r"([+-]\d+\.\d+) \[(90%: )?([+-]\d+\.\d+), ([+-]\d+\.\d+)\], sd [\d.]+: (\w+)", table)
+    assert {verdict for *_, verdict in cells} == {"same", "differs"}
+    for _mean, ninety, low, high, verdict in cells:
         low, high = float(low) / 100, float(high) / 100
-        if verdict == "differs":
-            assert low > margin or high < -margin
-        if verdict == "same":
-            assert abs(float(mean) / 100) < margin and not (low > margin or high < -margin)
+        if verdict == "differs":  # its 95% interval, printed, lies beyond the printed margin
+            assert not ninety and (low > margin or high < -margin)
+        if verdict == "same":  # its 90% interval, printed, lies inside it
+            assert ninety and -margin < low and high < margin
 
 
 def test_per_run_numbers():
