@@ -324,19 +324,16 @@ def framework_effects(wide: pd.DataFrame, margin: float, reference: str) -> dict
 
 
 def effect_table(a: StudyAnswer, metric: str) -> pd.DataFrame:
-    """Per config: the reference's mean, each framework's paired difference with its interval, the sd of the paired
-    differences, and the verdict it decided, all against the margin printed above the table."""
+    """Per config: each framework's paired difference from the reference with the interval its verdict was judged by,
+    the sd of the paired differences, and the verdict, all against the margin printed above the table."""
     answers = a.effects.get(metric, {})
     if not answers:
         return pd.DataFrame()
     rows = []
     configs = list(dict.fromkeys(k for fa in answers.values() for k in fa.comparisons))
-    ranking = a.pooled.get(metric)
     unit = " (points)" if metric.endswith("accuracy") else ""
     for k in configs:
         row = {"config": a.name(k)}
-        if ranking:
-            row[f"mean final {metric_words(metric)}"] = value(ranking.means.get(k, math.nan), metric)
         for fw, fa in answers.items():
             c = fa.comparisons.get(k)
             if c is None:

@@ -671,7 +671,11 @@ def original_lines(h: Headline) -> list[str]:
     for text, g in claims[claims["source"] == "seed"].groupby("claim", sort=False):
         kinds = g["verdict"].map(verdict_kind).value_counts()
         told = ", ".join(f"{k} in {n} of {len(g)}" if len(kinds) > 1 else f"{k} in all {n}" for k, n in kinds.items())
-        out.append(f"{text}: **{told}**" if len(kinds) == 1 else f"{text}: {told}")
+        line = f"{text}: **{told}**" if len(kinds) == 1 else f"{text}: {told}"
+        undecided = g["verdict"][g["verdict"].str.startswith("cannot tell: ")]
+        if len(undecided):  # why it is not testable here, as the first framework that cannot tell says
+            line += f" (why: {undecided.iloc[0].removeprefix('cannot tell: ').split('; ')[0]})"
+        out.append(line)
     return out
 
 

@@ -148,7 +148,8 @@ def test_report_shows_failed_runs_beside_done_ones(tmp_path):
     store, _ = folder_with(tmp_path, study, [(fast, "done", 1.0), (slow, "failed", 0)])
     report = write_report(store.dir.parent).read_text()
     assert "| lr=0.1 " in report and "| lr=0.01 " in report  # both configs in the summary
-    assert "1 failed" in report and "1 done" in report
+    summary = report.split("### Per config and framework")[1].split("###")[0]
+    assert "| torch | 1 failed |" in summary and "| torch | 1 |" in summary  # runs per config: a failed one named
     section = report.split("### Runs that did not finish, or collapsed")[1].split("###")[0]
     assert "failed" in section and "OSError: boom at x.py:1" in section and "0 of 2" in section
 
