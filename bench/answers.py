@@ -111,19 +111,6 @@ class FrameworkAnswer:
     def differs(self) -> list[str]:
         return [k for k, c in self.comparisons.items() if c.verdict == DIFFERS]
 
-    @property
-    def undecided(self) -> list[str]:
-        return [k for k, c in self.comparisons.items() if not c.decided]
-
-    @property
-    def needed(self) -> int | None:
-        """The seeds that would decide every undecided config, if each stayed as observed (None: over 100)."""
-        needs = [self.comparisons[k].needed for k in self.undecided]
-        return None if any(n is None for n in needs) else max(needs, default=None)
-
-    @property
-    def largest(self) -> tuple[str, Comparison] | None:
-        return max(self.comparisons.items(), key=lambda kv: abs(kv[1].mean), default=None)
 
 
 @dataclass
