@@ -1,8 +1,8 @@
 """The report's evidence at a glance, one figure per study (and protocol), drawn from its answers.
 
-Left: each framework's paired difference from the reference per config, with its 95% interval and
-the margin shaded, so a reader sees at once which shifts lie inside what matters. Right: every
-seed x framework final value per config, so the spread behind every verdict is visible.
+Left: each framework's paired difference from the reference per config, its 90% interval (*same* is
+judged by it) inside its 95% one (*differs*), the margin shaded: which shifts lie inside what matters.
+Right: every seed x framework final value per config, so the spread behind every verdict is visible.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from .answers import COLUMN, FAILED, StudyAnswer, metric_words
 from .plots import FRAMEWORK_MARKERS, FRAMEWORK_PALETTE, _save
@@ -27,6 +28,19 @@ SCALE = {"accuracy": (100, "points"), "loss": (1, "")}
 
 def _scale(metric: str) -> tuple[float, str]:
     return SCALE["accuracy"] if metric.endswith("accuracy") else SCALE["loss"]
+
+
+def _as_shown(values: pd.Series, metric: str) -> tuple[pd.Series, str]:
+    """The final values as the dots show them, and the axis label. Spanning more than a decade (a 99% config beside
+    a 50% one), an accuracy is shown as its error rate and a loss as it is, on a log scale, so both ends stay legible."""
+    if metric.endswith("accuracy"):
+        error = 100 * (1 - values)
+        if error.min() > 0 and error.max() / error.min() > 10:
+            return error, f"final {metric_words(metric).replace('accuracy', 'error')} (100 − accuracy, %), log scale"
+        return 100 * values, f"final {metric_words(metric)} (%)"
+    if values.min() > 0 and values.max() / values.min() > 10:
+        return values, f"final {metric_words(metric)}, log scale"
+    return values, f"final {metric_words(metric)}"
 
 
 def draw_verdicts(a: StudyAnswer, runs: pd.DataFrame, name: str, title: str, out_dir: Path) -> Path | None:
@@ -55,7 +69,9 @@ def draw_verdicts(a: StudyAnswer, runs: pd.DataFrame, name: str, title: str, out
                 continue
             drawn += 1
             at = y[config] + offset[fw]
-            forest.plot([c.low * factor, c.high * factor], [at, at], color=FRAMEWORK_PALETTE.get(fw, "0.3"), lw=1.6)
+            color = FRAMEWORK_PALETTE.get(fw, "0.3")
+            forest.plot([c.low * factor, c.high * factor], [at, at], color=color, lw=1)
+            forest.plot([c.inner[0] * factor, c.inner[1] * factor], [at, at], color=color, lw=3.5, alpha=0.6)
             forest.plot([c.mean * factor], [at], marker=FRAMEWORK_MARKERS.get(fw, "o"), color=FRAMEWORK_PALETTE.get(fw, "0.3"),
                         markersize=6, linestyle="none")
             forest.annotate(c.verdict, (1.0, at), xycoords=("axes fraction", "data"), xytext=(3, 0),
@@ -63,13 +79,19 @@ def draw_verdicts(a: StudyAnswer, runs: pd.DataFrame, name: str, title: str, out
     if effects and not drawn:
         forest.text(0.5, 0.5, f"{a.seeds} seed{'s' if a.seeds != 1 else ''}: no interval to draw",
                     transform=forest.transAxes, ha="center", va="center", color="0.3")
-    forest.set(xlabel=f"{metric_words(metric)}: framework − {a.reference} ({unit or 'its units'}), 95% interval",
-               title=f"paired by seed; grey: the ±{margin:g} margin (same: the 90% interval inside it)")
+    forest.set(xlabel=f"framework − {a.reference} ({unit or 'its units'}): mean, 90% (thick) and 95% interval",
+               title=f"paired by seed; grey: the ±{margin:g} margin")
     if not effects:
         forest.set_axis_off()
     ok = runs[~runs["status"].isin(FAILED) & ~runs["config"].astype(str).isin(list(a.failing))]
+    shown, label = _as_shown(ok[COLUMN[metric]], metric)
+    if label.endswith("log scale"):  # 1, 2, 5 in each decade, written as plain numbers
+        dots.set_xscale("log")
+        dots.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+        dots.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+        dots.xaxis.set_minor_formatter(NullFormatter())
     for fw, g in ok.groupby("framework", sort=False):
-        values = g[COLUMN[metric]] * factor
+        values = shown[g.index]
         jitter = (g["seed"].astype(float) % 5 - 2) * 0.04
         dots.scatter(values, g["config"].astype(str).map(y) + jitter, s=14, alpha=0.8, label=fw,
                      color=FRAMEWORK_PALETTE.get(fw, "0.3"), marker=FRAMEWORK_MARKERS.get(fw, "o"))
@@ -80,8 +102,7 @@ def draw_verdicts(a: StudyAnswer, runs: pd.DataFrame, name: str, title: str, out
                       color="#a01010")
     if a.ranking is not None:
         dots.axhspan(y[a.ranking.best] - 0.4, y[a.ranking.best] + 0.4, color="#d9f2d9", zorder=0)
-    dots.set(xlabel=f"final {metric_words(metric)}" + (" (%)" if unit else ""),
-             title="every seed × framework (green: the config to use)")
+    dots.set(xlabel=label, title="every seed × framework (green: the config to use)")
     fig.legend(handles=[Line2D([], [], color=FRAMEWORK_PALETTE.get(fw, "0.3"), marker=FRAMEWORK_MARKERS.get(fw, "o"),
                                 linestyle="none", label=fw) for fw in dict.fromkeys(ok["framework"])],
                 loc="outside right center", frameon=False, fontsize=8)
