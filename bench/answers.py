@@ -259,6 +259,23 @@ class StudyAnswer:
         return f"{same} of {len(said)} same" + (f", {differs} differ" if differs else "") + (
             f", {rest} undecided" if rest else "")
 
+    def per_framework(self) -> str:
+        """Each framework's own answer against the reference, its configs one Holm family: "jax changes nothing;
+        keras: 1 of 4 undecided"."""
+        answers = self.effects.get(self.primary, {})
+        if not answers or self.seeds < MIN_SEEDS:
+            return self.shifts_text()
+        parts = []
+        for fw, fa in answers.items():
+            if fa.verdict == "changes nothing":
+                parts.append(f"{fw} changes nothing")
+            elif fa.differs:
+                parts.append(f"{fw} differs at {', '.join(self.name(k) for k in fa.differs)}")
+            else:
+                open_ = sum(not c.decided for c in fa.comparisons.values())
+                parts.append(f"{fw}: {open_} of {len(fa.comparisons)} undecided")
+        return "; ".join(parts)
+
     def needed(self) -> int | None:
         """The seeds that would decide the undecided framework comparisons within reach (None: none is)."""
         needs = [c.needed for a in self.effects.get(self.primary, {}).values() for c in a.comparisons.values()

@@ -230,13 +230,18 @@ class Headline:
         options = re.sub(r"--seeds \d+\s*", "", self.folder.options).strip()
         return f"`bench run {name} {options + ' ' if options else ''}--seeds {seeds} --out {out}`"
 
-    def words(self, out: str) -> dict:
-        """The first page's row: the study and what ran, which config to use, whether the framework changes it."""
-        a, ran = self.answer, self.ran
+    def ran_text(self) -> str:
+        """What ran, in a few words: "10 of the study's 100 epochs, 3 seeds × 4 frameworks"."""
+        ran = self.ran
         written = self.folder.spec.runs(["-"])[0].epochs if self.folder.spec else None
         epochs = _join_numbers(ran.epochs) + (f" of the study's {written}" if written and ran.epochs != [written] else "")
-        study = (f"**{self.title}**: {epochs} epochs, {seeds_text(len(ran.seeds))} × {len(ran.frameworks)} "
-                 f"framework{'s' if len(ran.frameworks) > 1 else ''}")
+        return (f"{epochs} epochs, {seeds_text(len(ran.seeds))} × {len(ran.frameworks)} "
+                f"framework{'s' if len(ran.frameworks) > 1 else ''}")
+
+    def words(self, out: str) -> dict:
+        """The first page's row: the study and what ran, which config to use, whether the framework changes it."""
+        a = self.answer
+        study = f"**{self.title}**: {self.ran_text()}"
         if a is None:
             return {"study": study, "which config to use": "No run finished.", "does the framework change it": "-"}
         use = a.use() + (f" {a.failing_text()}" if a.failing else "")
@@ -264,10 +269,10 @@ class Headline:
         a = self.answer
         margins = ", ".join(f"{metric_words(m)} ±{amount(v, m, False)}" for m, v in a.margins.items()) if a else "-"
         use = a.name(a.ranking.best) if a and a.ranking else "-"
-        return {"study": self.title, "what ran": self.ran.short() + (": not the study as written" if self.warning else ""),
+        return {"study": self.title, "what ran": self.ran_text(),
                 "use": use, "how sure": a.how_sure() if a else "-",
                 "same winner in every framework": a.same_winner()[0] if a else "-",
-                "framework shifts": a.shifts_text() if a else "-", "margins": margins}
+                f"each framework against {REFERENCE}": a.per_framework() if a else "-", "margins": margins}
 
 
     @staticmethod
