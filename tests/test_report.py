@@ -66,6 +66,7 @@ def test_known_framework_difference_is_found_with_its_interval():
     assert c.verdict == "differs" and keras.differs == ["lr=0.1"]
     assert keras.comparisons["lr=0.01"].verdict == "same"  # 0.001 apart, inside the 0.005 margin
     assert "keras differs at lr=0.1 (+2.00 points)" in a.framework()
+    assert a.per_framework() == "keras differs at lr=0.1"  # its own answer, the configs one Holm family
 
 
 def test_a_diverged_run_is_a_failure_of_its_config_never_scored_by_its_last_finite_value():
