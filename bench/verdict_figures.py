@@ -49,7 +49,7 @@ def draw_verdicts(a: StudyAnswer, runs: pd.DataFrame, name: str, title: str, out
     present = set(runs["config"].astype(str))
     order = list(runs["config"].cat.categories) if isinstance(runs["config"].dtype, pd.CategoricalDtype) else []
     configs = [str(c) for c in order if str(c) in present] or list(dict.fromkeys(runs["config"].astype(str)))
-    if not configs:
+    if not configs or a.ranking is None:  # no config trained in every run: nothing to show beside the failures
         return None
     factor, unit = _scale(metric)
     effects = a.effects.get(metric, {})
@@ -100,8 +100,7 @@ def draw_verdicts(a: StudyAnswer, runs: pd.DataFrame, name: str, title: str, out
         dots.annotate(f"{failed} of {sum(t for _, t in by.values())} runs failed: a failure of the config, not shown",
                       (0.5, y[config]), xycoords=("axes fraction", "data"), ha="center", va="center", fontsize=8,
                       color="#a01010")
-    if a.ranking is not None:
-        dots.axhspan(y[a.ranking.best] - 0.4, y[a.ranking.best] + 0.4, color="#d9f2d9", zorder=0)
+    dots.axhspan(y[a.ranking.best] - 0.4, y[a.ranking.best] + 0.4, color="#d9f2d9", zorder=0)
     dots.set(xlabel=label, title="every seed × framework (green: the config to use)")
     fig.legend(handles=[Line2D([], [], color=FRAMEWORK_PALETTE.get(fw, "0.3"), marker=FRAMEWORK_MARKERS.get(fw, "o"),
                                 linestyle="none", label=fw) for fw in dict.fromkeys(ok["framework"])],
