@@ -222,10 +222,12 @@ class Headline:
         return not self.ran.quick
 
     def command(self, seeds: int, out: str) -> str:
-        """The command that adds seeds to this folder's runs (finished runs are kept)."""
+        """The command that adds seeds to this folder's runs, in every framework it holds (without --frameworks,
+        `bench run` runs torch, keras and paddle only); finished runs are kept."""
         name = self.folder.spec.name if self.folder.spec else self.folder.dir.name
-        options = re.sub(r"--seeds \d+\s*", "", self.folder.options).strip()
-        return f"`bench run {name} {options + ' ' if options else ''}--seeds {seeds} --out {out}`"
+        options = re.sub(r"--(seeds|frameworks) \S+\s*", "", self.folder.options).strip()
+        return (f"`bench run {name} {options + ' ' if options else ''}--frameworks {','.join(self.ran.frameworks)} "
+                f"--seeds {seeds} --out {out}`")
 
     def ran_text(self) -> str:
         """What ran, in a few words: "10 of the study's 100 epochs, 3 seeds × 4 frameworks"."""

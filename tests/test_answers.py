@@ -231,3 +231,22 @@ def test_a_pipe_inside_a_cell_does_not_split_a_markdown_row(tmp_path):
     for table in tables:
         widths = {len(re.findall(r"(?<!\\)\|", line)) for line in table.splitlines()}
         assert len(widths) == 1, table  # every row has as many cells as the header
+
+
+def test_the_commands_that_would_decide_parse_and_name_every_framework_of_their_folder():
+    """A command that adds seeds without --frameworks would run torch, keras and paddle only, never the folder's JAX."""
+    import shlex
+
+    from bench.cli import _parser
+    from bench.results import read_manifests
+
+    front = (RESULTS / "report.md").read_text().split("## Details")[0]
+    commands = re.findall(r"To decide: `(bench run [^`]+)`", front)
+    assert commands
+    for command in commands:
+        args = _parser().parse_args(shlex.split(command)[1:])
+        folder = RESULTS / next(p.name for p in RESULTS.iterdir() if (p / "study.json").exists()
+                                and json.loads((p / "study.json").read_text())["study"] == args.study
+                                and ("--protocol warm_start" in command) == p.name.endswith("warm_start"))
+        assert set(args.frameworks.split(",")) == set(read_manifests(folder)["framework"]), command
+        assert str(args.out) == "results" and args.seeds >= 3
