@@ -100,14 +100,15 @@ SHOWN_WIDTH = 1100  # px: the page's width; a figure embedded larger only weighs
 
 
 def _shown_size(path: Path) -> bytes:
-    """A figure as the page shows it: at most SHOWN_WIDTH wide, in 256 colours (plots have few), so that
+    """A figure as the page shows it: at most SHOWN_WIDTH wide, in 256 colours (plots have few; an octree keeps a
+    rare colour, such as one framework's markers, that median cut merges into its neighbour), so that
     report.html stays small enough to commit and mail."""
     with Image.open(path) as image:
         image = image.convert("RGB")
         if image.width > SHOWN_WIDTH:
             image = image.resize((SHOWN_WIDTH, round(image.height * SHOWN_WIDTH / image.width)), Image.LANCZOS)
         buffer = io.BytesIO()
-        image.quantize(256).save(buffer, format="PNG", optimize=True)
+        image.quantize(256, method=Image.Quantize.FASTOCTREE).save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()
 
 

@@ -522,8 +522,9 @@ def front_page(lines: list[Headline], skipped: pd.DataFrame, present: set[str], 
     figures = [f for f in (h.figure(root) for h in full) if f is not None]
     if figures:
         blocks += [("h3", "The evidence at a glance"),
-                   ("p", f"Per study: each framework's paired difference from {REFERENCE} per config, with its 95% interval "
-                         f"and the margin shaded grey (left); every seed × framework final value per config (right).")]
+                   ("p", f"Per study: each framework's paired difference from {REFERENCE} per config, with its 90% (thick, "
+                         f"judging same) and 95% intervals and the margin shaded grey (left); every seed × framework "
+                         f"final value per config (right).")]
         blocks += [("img", f) for f in figures]
     originals = [(h, original_lines(h)) for h in full]
     if any(lines for _, lines in originals):
