@@ -16,6 +16,7 @@ are means over seeds):
     min_(metric, **where), max_(...) lowest / highest over the epochs
     mean_(metric, **where)           mean over the epochs
     volatility(metric, **where)      how much it jumps: the std of its epoch-to-epoch changes
+    mean_change(metric, **where)     how smooth it is: the mean absolute epoch-to-epoch change
     climbs(metric, **where)          true when the final value is above the run's lowest by more than the margin
     lowest(metric, by, epoch=None, **where), highest(...)
                                      the value of column ``by`` (e.g. "lr") whose config is lowest/highest,
@@ -25,12 +26,16 @@ are means over seeds):
     close(a, b, rel=1e-6)            a equals b to a relative tolerance
 
 A claim is evaluated per framework, and per protocol where a study runs more than one
-(fresh and warm start); a claim with ``per_seed = true`` is evaluated for each seed alone.
+(fresh and warm start); a claim with ``per_seed = true`` is evaluated for each seed alone. A claim
+with ``untested = "why"`` is one the study's runs cannot settle: its check's numbers are shown, and its
+verdict is *cannot tell* for that reason.
 
 A comparison of numbers over seeds holds only beyond a margin: the claim's own ``margin`` when
 it states one, else the spread between seeds when there are ``evidence.MIN_SEEDS`` of them. Within
 the margin, or with neither, it is *cannot tell*, and so is an and/or that it decides (three-valued
-logic). Labels, statuses, shares and constants compare exactly; ``close`` has its own tolerance.
+logic). Labels, statuses and shares compare exactly, and so does a number against a constant the claim
+states (its own tolerance, as "moves less than 0.02"), at any number of seeds; ``close`` has its own
+tolerance. Each verdict carries the number of seeds it rests on.
 A study's claims are not evaluated on a quick run unless the claim says ``quick = true``.
 
 Expressions are parsed, and only these names, constants, comparisons and boolean
@@ -48,8 +53,8 @@ from .errors import SpecError
 from .evidence import MIN_SEEDS, seeds_text, spread
 from .schema import EPOCH_METRICS, STATUSES, STUDY_METRICS
 
-FUNCTIONS = ("final", "at", "min_", "max_", "mean_", "volatility", "climbs", "lowest", "highest", "status", "share",
-             "close")
+FUNCTIONS = ("final", "at", "min_", "max_", "mean_", "volatility", "mean_change", "climbs", "lowest", "highest", "status",
+             "share", "close")
 _ALLOWED_NODES = (ast.Expression, ast.Compare, ast.BoolOp, ast.UnaryOp, ast.Not, ast.And, ast.Or, ast.Call,
                   ast.Constant, ast.keyword, ast.Name, ast.Load, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE,
                   ast.USub, ast.BinOp, ast.Add, ast.Sub, ast.Mult, ast.Div)
@@ -71,7 +76,8 @@ def parse_check(check: str) -> ast.Expression:
 
 
 # Each function's own arguments after the metric (the rest are filters), and what they must be.
-_ARGUMENTS = {"final": (), "at": ("epoch",), "min_": (), "max_": (), "mean_": (), "volatility": (), "climbs": (),
+_ARGUMENTS = {"final": (), "at": ("epoch",), "min_": (), "max_": (), "mean_": (), "volatility": (), "mean_change": (),
+              "climbs": (),
               "lowest": ("by", "epoch"), "highest": ("by", "epoch"), "status": (), "share": ("status",), "close": ("rel",)}
 _NO_METRIC = ("status", "share", "close")
 
@@ -231,6 +237,11 @@ class _Results:
         value = rows.groupby("seed")["value"].apply(lambda v: v.diff().std())
         return self._note(f"volatility({metric!r}{_kw(where)})", value)
 
+    def mean_change(self, metric, **where):
+        rows = self._metric(metric, where).sort_values("epoch")
+        value = rows.groupby("seed")["value"].apply(lambda v: v.diff().abs().mean())
+        return self._note(f"mean_change({metric!r}{_kw(where)})", value)
+
     def climbs(self, metric, **where):
         """Whether the final value is above the run's lowest by more than the margin (overfitting, for a loss)."""
         rows = self._metric(metric, where).sort_values("epoch")
@@ -299,7 +310,7 @@ class _Results:
                 self.undecided.append(x.why)
                 return None
         series = [x for x in (a, b) if isinstance(x, pd.Series)]
-        if not series or isinstance(op, (ast.Eq, ast.NotEq)):  # labels, statuses, shares, constants: exact
+        if len(series) < 2 or isinstance(op, (ast.Eq, ast.NotEq)):  # labels, statuses, shares, a stated threshold
             return _OPS[type(op)](_mean(a), _mean(b))
         margin = self.margin_for(*series)
         ma, mb = _mean(a), _mean(b)
@@ -386,10 +397,12 @@ def evaluate_claims(claims: list[dict], df: pd.DataFrame, manifest: pd.DataFrame
         for key, part in parts[splits]:
             results = _Results(part, claim.get("margin"))
             try:
-                truth = _truth(_evaluate(tree, results))
+                truth = _truth(_evaluate(tree, results))  # an untested claim's numbers are shown too
+                if claim.get("untested"):
+                    truth, results.undecided = None, [claim["untested"]]
                 verdict = {True: "held", False: "not held", None: "cannot tell: " + "; ".join(results.undecided)}[truth]
             except (LookupError, KeyError, ValueError, SpecError) as e:
                 verdict = f"cannot tell: {e}"
             rows.append({"claim": claim["text"], "source": claim.get("source", ""), **key, "verdict": verdict,
-                         "numbers": "; ".join(results.numbers)})
+                         "seeds": part.df["seed"].nunique(), "numbers": "; ".join(results.numbers)})
     return pd.DataFrame(rows)

@@ -89,6 +89,7 @@ def _legend_handles(order: list[str], palette: dict) -> list:
 
 
 def _save(fig: plt.Figure, out_dir: Path, name: str) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)  # a folder reported without replotting has none yet
     png = out_dir / f"{name}.png"
     fig.savefig(png, dpi=DPI, bbox_inches="tight")
     with plt.rc_context({"svg.hashsalt": name}):  # the same figure, the same file: no date, no random ids

@@ -21,8 +21,9 @@ from backends import REFERENCE_FRAMEWORK
 from .answers import FAILED, StudyAnswer, amount, answer, claim_counts, effect_table, metric_words, ranking_table, verdict_kind
 from .claims import FILTERS, evaluate_claims, select
 from .configs import config_labels, fold_identical
-from .data import files_needed
+from .data import CLASSES, files_needed
 from .evidence import MAX_SEEDS, MIN_SEEDS, seeds_text
+from .outcome import flag_at_chance
 from .page import contents, markdown, page_html
 from .plots import plot_folder
 from .provenance import folder_options, folder_study
@@ -37,7 +38,7 @@ from .results import (
     study_folders,
     with_run_columns,
 )
-from .spec import DEFAULT_MARGINS, JUDGED, PRIMARY, bundled_figures, load_study, study_names
+from .spec import DEFAULT_MARGINS, JUDGED, PRIMARY, PROTOCOL_WORDS, bundled_figures, load_study, study_names
 from .verdict_figures import VERDICTS, draw_verdicts
 
 REFERENCE = REFERENCE_FRAMEWORK
@@ -166,6 +167,7 @@ class StudyFolder:
         if df.empty and manifest.empty:
             return None
         df = with_run_columns(df, manifest)
+        manifest = flag_at_chance(manifest, df, CLASSES)  # runs recorded before the rule are judged by it too
         first = (df if len(df) else manifest).iloc[0]
         spec, missing = folder_study(study_dir, first["study"])
         folded, identical = fold_identical(df) if len(df) else (df, [])
@@ -243,7 +245,7 @@ class Headline:
         study = f"**{self.title}**: {self.ran_text()}"
         if a is None:
             return {"study": study, "which config to use": "No run finished.", "does the framework change it": "-"}
-        use = a.use() + (f" {a.failing_text()}" if a.failing else "")
+        use = a.use() + (f" {a.failing_text()}" if a.failing else "") + range_test_note(self)
         framework = a.framework()
         needed = a.needed() if a.seeds >= MIN_SEEDS else MIN_SEEDS
         if needed:
@@ -294,6 +296,29 @@ def headlines(folder: StudyFolder, claims: pd.DataFrame) -> list[Headline]:
         found = answer(runs, primary, margins, REFERENCE) if len(runs) else None
         out.append(Headline(folder, protocol, ran, banner(ran, spec), found, these))
     return out
+
+
+def range_test_note(h: Headline) -> str:
+    """Where a failing config's lr is a suggestion of the study's `bench find-lr` folder beside it: which, and
+    whether that test found a clear minimum (without one, its suggestions are not a recommendation)."""
+    name = h.folder.spec.name if h.folder.spec else h.folder.dir.name
+    path = h.folder.dir.parent / f"{name}-find-lr" / "find-lr.csv"
+    if not (h.answer and h.answer.failing and path.exists()):
+        return ""
+    from .find_lr import compare
+
+    df = read_combined(path, LEGACY_COLUMNS, len(LEGACY_COLUMNS), f"run `bench find-lr {name}` again")
+    test = compare(df, REFERENCE if REFERENCE in set(df["framework"]) else df["framework"].iloc[0]).iloc[0]
+    notes = []
+    for config in h.answer.failing:
+        lr = re.search(r"lr=([0-9.e+-]+)$", config)
+        for rule in ("steepest lr", "minimum lr / 10"):
+            if lr and abs(float(lr.group(1)) / test[rule] - 1) < 0.01:
+                clear = test["clear minimum"] == "yes"
+                notes.append(f" {h.answer.name(config)} is the {rule.removesuffix(' lr')} suggestion ({test[rule]:.4g}) of "
+                             f"the range test in {path.parent.name}/, which " + ("found a clear minimum." if clear else
+                             "found no clear minimum: its suggestions are not a recommendation."))
+    return "".join(notes)
 
 
 def answer_blocks(h: Headline) -> list[tuple[str, object]]:
@@ -413,9 +438,17 @@ def claims_table(claims: pd.DataFrame) -> pd.DataFrame:
         ref = g[g["framework"] == REFERENCE]
         ref = ref if len(ref) else g
         rows.append({"claim": text, "source": source, **({"seed": _seed(seed[0])} if per_seed else {}),
-                     "verdict": "; ".join(cells),
+                     "verdict": "; ".join(cells), "seeds": seeds_range(g),
                      f"numbers ({ref['framework'].iloc[0]})": "; ".join(dict.fromkeys(ref["numbers"].iloc[0].split("; ")))})
     return pd.DataFrame(rows)
+
+
+def seeds_range(claims: pd.DataFrame) -> str:
+    """The seeds a claim's verdicts rest on: "3", or "1-3" where frameworks ran different numbers."""
+    if "seeds" not in claims or claims["seeds"].isna().all():
+        return "?"
+    low, high = int(claims["seeds"].min()), int(claims["seeds"].max())
+    return f"{low}" if low == high else f"{low}-{high}"
 
 
 def reference_table(reference: list[dict], df: pd.DataFrame) -> pd.DataFrame:
@@ -456,8 +489,10 @@ def rules_text() -> str:
             f"interval lies inside the margin (an equivalence test); *differs*: the 95% interval lies beyond it (Holm "
             f"over the study's configs); *detectable*: the interval excludes 0, not shown beyond the margin; "
             f"otherwise *inconclusive*, with the seeds that would decide. Below {MIN_SEEDS} seeds nothing is decided. "
-            f"Runs that diverge or collapse count against their config and are never scored. A claim's comparison "
-            f"holds only beyond its margin (its own, else the seed spread from {MIN_SEEDS} seeds). docs/verdicts.md "
+            f"Runs that diverge or collapse (one class predicted, or ending at chance) count against their config "
+            f"and are never scored. A claim's comparison between configs holds only beyond its margin (its own, else "
+            f"the seed spread from {MIN_SEEDS} seeds); a number against the claim's own threshold is judged at any "
+            f"seed count, with its seeds shown. docs/verdicts.md "
             f"gives the rules and their measured error rates.")
 
 
@@ -526,11 +561,9 @@ def front_page(lines: list[Headline], skipped: pd.DataFrame, present: set[str], 
                          f"judging same) and 95% intervals and the margin shaded grey (left); every seed × framework "
                          f"final value per config (right).")]
         blocks += [("img", f) for f in figures]
-    originals = [(h, original_lines(h)) for h in full]
-    if any(lines for _, lines in originals):
-        blocks.append(("h3", "What the originals concluded, tested here"))
-        for h, lines in originals:
-            blocks += [("p", f"**{h.title}**:"), ("list", lines)] if lines else []
+    originals = original_blocks(full, present)
+    if originals:
+        blocks += [("h3", "What the originals concluded, tested here"), *originals]
     if quick:
         blocks += [("h3", "Smoke tests (quick runs: they show the pipeline works, and decide nothing)"),
                    ("list", [smoke_line(h) for h in quick])]
@@ -540,21 +573,77 @@ def front_page(lines: list[Headline], skipped: pd.DataFrame, present: set[str], 
     return blocks
 
 
-def original_lines(h: Headline) -> list[str]:
-    """Each claim the original experiment makes (source "seed"): held, not held or cannot tell, in how many frameworks."""
-    claims = h.claims
-    if claims.empty or "source" not in claims:
-        return []
-    out = []
-    for text, g in claims[claims["source"] == "seed"].groupby("claim", sort=False):
-        kinds = g["verdict"].map(verdict_kind).value_counts()
-        told = ", ".join(f"{k} in {n} of {len(g)}" if len(kinds) > 1 else f"{k} in all {n}" for k, n in kinds.items())
-        line = f"{text}: **{told}**" if len(kinds) == 1 else f"{text}: {told}"
-        undecided = g["verdict"][g["verdict"].str.startswith("cannot tell: ")]
-        if len(undecided):  # why it is not testable here, as the first framework that cannot tell says
-            line += f" (why: {undecided.iloc[0].removeprefix('cannot tell: ').split('; ')[0]})"
-        out.append(line)
-    return out
+def original_blocks(full: list[Headline], present: set[str]) -> list[tuple[str, object]]:
+    """Per original experiment, each of its conclusions (claims with source "seed"), told per folder and protocol that
+    tested it: held, not held, or cannot tell and why, with the seeds it rests on; where the protocol changes which
+    config to use, that first; the original's printed numbers against their tolerance; then the originals not run."""
+    studies: dict[str, list[Headline]] = {}
+    for h in full:
+        studies.setdefault(h.folder.spec.name if h.folder.spec else h.folder.dir.name, []).append(h)
+    blocks: list = []
+    for name, hs in studies.items():
+        lines = [line for line in [protocol_line(hs)] if line]
+        parts = [h.claims.assign(part=f"{h.protocol}, {_join_numbers(h.ran.epochs)} epochs")
+                 for h in hs if len(h.claims) and "source" in h.claims]
+        claims = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["claim", "source"])
+        for text, g in claims[claims["source"] == "seed"].groupby("claim", sort=False):
+            told = [f"{part}: {_told(p)}" if len(hs) > 1 else _told(p) for part, p in g.groupby("part", sort=False)]
+            lines.append(f"{text}: " + "; ".join(told))
+        lines += [line for line in map(reference_line, hs) if line]
+        if lines:
+            blocks += [("p", f"**{name}**:"), ("list", lines)]
+    untested = [(name, [c["text"] for c in load_study(name).claims if c.get("source") == "seed"])
+                for name in study_names() if name not in present and name not in studies]
+    untested = [(name, said) for name, said in untested if said]
+    if untested:  # folded: a folder of one study would otherwise list every other original's conclusions
+        blocks += [("open", f"The originals not run here ({', '.join(n for n, _ in untested)}): their conclusions, "
+                            f"untested (Studies not run here says what each needs)")]
+        for name, said in untested:
+            blocks += [("p", f"**{name}**, untested here:"), ("list", said)]
+        blocks.append(("close", None))
+    return blocks
+
+
+def _told(claims: pd.DataFrame) -> str:
+    """One claim's verdicts in one folder and protocol: "**held in all 4** (5 seeds)", or the mix, with why it cannot tell."""
+    kinds = claims["verdict"].map(verdict_kind).value_counts()
+    per_seed = "seed" in claims and claims["seed"].notna().any()  # one verdict per framework and seed
+    unit = ("" if not per_seed else " seeds" if claims["framework"].nunique() == 1 else " framework × seed pairs")
+    told = (f"**{kinds.index[0]} in {claims['framework'].iloc[0]}**" if len(claims) == 1
+            else f"**{kinds.index[0]} in all {len(claims)}{unit}**" if len(kinds) == 1
+            else ", ".join(f"{k} in {n} of {len(claims)}{unit}" for k, n in kinds.items()))
+    said = [seeds_text(int(claims["seeds"].min()))] if "seeds" in claims and not per_seed else []
+    undecided = claims["verdict"][claims["verdict"].str.startswith("cannot tell: ")]
+    if len(undecided):  # why, as the first framework that cannot tell says
+        said.append(f"why: {undecided.iloc[0].removeprefix('cannot tell: ').split('; ')[0]}")
+    return told + (f" ({'; '.join(said)})" if said else "")
+
+
+def protocol_line(hs: list[Headline]) -> str:
+    """Where a study's protocols name different configs to use: each protocol's answer, in words."""
+    answers = {}
+    for h in hs:
+        if h.answer is not None and h.answer.ranking is not None and h.answer.ranking.decided:
+            r, a = h.answer.ranking, h.answer
+            use = a.name(r.best) + (f", tied with {a._list([a.name(c) for c in r.ties])}" if r.ties else "")
+            answers.setdefault(h.protocol, []).append(f"{use} ({h.ran_text()})")
+    if len({a.split(" (")[0].split(",")[0] for uses in answers.values() for a in uses}) < 2:
+        return ""
+    return "**The protocol changes which config to use**: " + "; ".join(
+        f"{PROTOCOL_WORDS.get(p, p)}: {' and '.join(uses)}" for p, uses in answers.items()) + "."
+
+
+def reference_line(h: Headline) -> str:
+    """How many of the original's printed numbers lrbench's runs come within the study file's tolerance of."""
+    spec = h.folder.spec
+    if not (spec and spec.reference) or h.protocol != "fresh":
+        return ""
+    table = reference_table(spec.reference, h.folder.rows)
+    within = {fw: int(table[fw].astype(str).str.endswith(", within)").sum()) for fw in table.columns[5:]}
+    counts = (f"{next(iter(within.values()))} of {len(table)} in " + (f"all {len(within)} frameworks" if len(within) > 1
+                                                                        else next(iter(within)))
+              if len(set(within.values())) == 1 else ", ".join(f"{fw} {n} of {len(table)}" for fw, n in within.items()))
+    return f"the original's printed numbers within the study file's tolerance: **{counts}** (details: The original vs lrbench)"
 
 
 def smoke_line(h: Headline) -> str:

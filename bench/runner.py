@@ -24,6 +24,7 @@ from .data import load_dataset
 from .errors import BenchError
 from .init import initial_weights
 from .models import architecture
+from .outcome import at_chance, chance_note
 from .progress import Progress
 from .provenance import lrbench_version
 from .schedules import SCHEDULES
@@ -215,6 +216,7 @@ class _Run:
         self.progress = Progress(spec)
         self.epoch_seconds: list[float] = []
         self.one_class_streak = 0
+        self.last: tuple[int, float, int] = (0, 0.0, 0)  # classes predicted, val accuracy, classes: at chance?
         self.status: str | None = None  # set when the run stops early (diverged)
 
     def epoch(self, epoch: int, result, lr: float, seconds: float, data, steps_per_epoch: int) -> None:
@@ -263,11 +265,17 @@ class _Run:
             self.status = "diverged"
             return
         self.one_class_streak = self.one_class_streak + 1 if classes_predicted == 1 else 0
+        self.last = (classes_predicted, val_acc, data.classes)
         self.member.end_epoch(val_loss)
 
     def finish(self) -> None:
-        status = self.status or ("collapsed" if self.one_class_streak >= self.spec.collapse_epochs else "done")
-        self.progress.close(status)  # collapsed: predicts a single class on the whole validation set
+        status = self.status
+        if status is None and self.one_class_streak >= self.spec.collapse_epochs:
+            status = "collapsed"  # predicts a single class on the whole validation set
+        elif status is None and at_chance(*self.last):
+            status, self.out.manifest["error"] = "collapsed", chance_note(*self.last)
+        status = status or "done"
+        self.progress.close(status)
         self.out.manifest.update(
             status=status,
             first_epoch_seconds=round(self.epoch_seconds[0], 4),

@@ -52,9 +52,10 @@ OPTIMIZERS: dict[str, Declaration] = {
 
 DTYPES = ("float32", "float64")
 INITS = ("torch", "glorot")  # see bench/init.py
-# fresh: every lr from the same initial weights (the fair comparison); warm_start: one network
-# trained at the grid's lrs in order, each continuing from the weights the previous one left.
-PROTOCOLS = ("fresh", "warm_start")
+# What each protocol means, as the report says it (fresh is the fair comparison).
+PROTOCOL_WORDS = {"fresh": "fresh (every lr from the same initial weights)",
+                  "warm_start": "warm start (one network trained at each lr in turn, never rebuilt)"}
+PROTOCOLS = tuple(PROTOCOL_WORDS)
 # Collapse (one class predicted on the whole validation set) means something only when the set holds
 # several examples of every class: a study's val_size must give this many per class.
 COLLAPSE_PER_CLASS = 2
@@ -96,7 +97,7 @@ PRIMARY = ("val.accuracy", "val.loss", "train.accuracy", "train.loss")  # final 
 DEFAULT_MARGINS = {"val.accuracy": 0.005, "val.loss": 0.02, "train.accuracy": 0.005, "train.loss": 0.02}
 JUDGED = ("val.accuracy", "val.loss")  # the metrics every study is judged by, beside its primary
 CLAIM_KEYS = ("text", "check", "source")
-CLAIM_OPTIONAL = ("per_seed", "quick", "margin")
+CLAIM_OPTIONAL = ("per_seed", "quick", "margin", "untested")
 REFERENCE_KEYS = ("metric", "epoch", "value", "tolerance")
 REFERENCE_OPTIONAL = ("step", "where", "note")
 
@@ -491,6 +492,9 @@ def _validate(data: dict, path: Path, text: str) -> StudySpec:
         for key in ("per_seed", "quick"):
             if not isinstance(claim.get(key, False), bool):
                 raise SpecError(f"{path}: claim {claim['text']!r}: {key} is true or false, got {claim[key]!r}")
+        if "untested" in claim and not (isinstance(claim["untested"], str) and claim["untested"].strip()):
+            raise SpecError(f"{path}: claim {claim['text']!r}: untested says why the runs cannot settle it, got "
+                            f"{claim['untested']!r}")
         if "margin" in claim and not _positive(claim["margin"]):
             raise SpecError(f"{path}: claim {claim['text']!r}: margin is a number above 0 (in the units of the numbers "
                             f"it compares), got {claim['margin']!r}")

@@ -186,8 +186,9 @@ def test_killed_at_several_points_then_resumed_gives_the_rows_of_one_clean_sweep
     pd.testing.assert_frame_equal(a, b)
 
 
-def test_signs_quick_flags_the_collapse(tmp_path, signs_test_file, signs_checksum):
-    """train_signs.h5 is not at hand: build one in the exact format from the test images (the real ones when present)."""
+def test_signs_runs_as_written_and_flags_the_collapse(tmp_path, signs_test_file, signs_checksum):
+    """train_signs.h5 is not at hand: build one in the exact format from the test images (the real ones when present),
+    and run the study as written but for its length (40 of its 1500 epochs, 3 seeds), every claim judged."""
     import h5py
 
     (tmp_path / "data" / "signs").mkdir(parents=True)
@@ -197,13 +198,13 @@ def test_signs_quick_flags_the_collapse(tmp_path, signs_test_file, signs_checksu
         g["train_set_y"] = np.tile(f["test_set_y"][:], 9)
         g["list_classes"] = f["list_classes"][:]
     (tmp_path / "data" / "signs" / "test_signs.h5").write_bytes(test.read_bytes())
-    assert main(["run", "signs", "--quick", "--seeds", "2", "--frameworks", "torch", "--out", str(tmp_path / "out"),
+    assert main(["run", "signs", "--epochs", "40", "--seeds", "3", "--frameworks", "torch", "--out", str(tmp_path / "out"),
                  "--data-dir", str(tmp_path / "data")]) == 0
-    manifest = pd.read_csv(tmp_path / "out" / "signs-quick" / "manifest.csv")
+    manifest = pd.read_csv(tmp_path / "out" / "signs-40-epochs" / "manifest.csv")
     assert set(manifest["init"]) == {"glorot"}  # the original's Xavier weights and zero biases
     status = manifest.set_index(["lr", "seed"])["status"]
     assert status[1.0, 0] == "collapsed" and status[0.0001, 0] == "done"
-    df = pd.read_csv(tmp_path / "out" / "signs-quick" / ROWS)
+    df = pd.read_csv(tmp_path / "out" / "signs-40-epochs" / ROWS)
     final = df[(df["metric"] == "accuracy") & (df["split"] == "val") & (df["epoch"] == 40) & (df["seed"] == 0)]
     final = final.set_index("lr")["value"]
     assert final[1.0] == pytest.approx(1 / 6) and final[0.0001] > 0.5
@@ -226,11 +227,41 @@ def test_signs_quick_flags_the_collapse(tmp_path, signs_test_file, signs_checksu
     claims = text.split("### Claims", 1)[1]
     header = next(line for line in claims.splitlines() if line.startswith("| claim |")).split("|")
     collapse = [line for line in claims.splitlines() if line.startswith("| Adam at lr 1 collapses")]
-    assert len(collapse) == 2  # one row per seed
-    assert [line.split("|")[header.index(" seed ")].strip() for line in collapse] == ["0", "1"]
+    assert len(collapse) == 3  # one row per seed
+    assert [line.split("|")[header.index(" seed ")].strip() for line in collapse] == ["0", "1", "2"]
     cost = [line for line in claims.splitlines()
-            if line.startswith("| collapsed at lr 0.01, the cost is the original's 1.847423")]
-    assert len(cost) == 2 and all("| held" in line for line in cost), cost
+            if line.startswith("| collapsed at lr 0.01, the cost is the original's 1.8474")]
+    assert len(cost) == 3 and all("| held" in line for line in cost), cost
+    originals = text.split("### What the originals concluded, tested here", 1)[1].split("\n### ", 1)[0]
+    said = originals.split("**signs**:\n\n", 1)[1].split("\n\n", 1)[0].splitlines()  # each original claim, judged
+    seed = [c["text"] for c in load_study("signs").claims if c["source"] == "seed"]
+    assert [line.split(": **")[0] for line in said[:-1]] == [f"- {text}" for text in seed]
+    assert "**held in all 3 seeds**" in said[0] and "lr 0.001 collapses" in said[2] and "in torch** (3 seeds)" in said[2]
+    assert said[-1].startswith("- the original's printed numbers within the study file's tolerance: **")
+
+
+def test_step_decay_runs_as_written_with_the_same_lr_held_constant_beside_it(tmp_path, monkeypatch):
+    """CIFAR-10 is not at hand: batches in the exact format, 500 training and 100 test images. The study runs as written
+    (10 epochs, batch 4), its constant-lr config beside StepLR, and the report judges the original's claims on them."""
+    from bench import data
+
+    write_cifar(tmp_path / "data" / "cifar-10", {**{f"data_batch_{i}": 100 for i in range(1, 6)}, "test_batch": 100})
+    for name in data._CIFAR_BATCHES:  # not the published files: lrbench is told their md5 (checksums stay checked)
+        rel = f"cifar-10/cifar-10-batches-py/{name}"
+        monkeypatch.setitem(data._MD5, rel, data._md5_file(tmp_path / "data" / rel))
+    out = tmp_path / "out"
+    assert main(["run", "step-decay", "--frameworks", "torch", "--out", str(out), "--data-dir", str(tmp_path / "data")]) == 0
+    manifest = pd.read_csv(out / "step-decay" / "manifest.csv")
+    assert sorted(manifest["schedule"]) == ["constant", "step(gamma=0.1,step_size=5)"]
+    df = pd.read_csv(out / "step-decay" / ROWS)
+    lr = df[(df["metric"] == "lr") & df["step"].isna()].pivot_table(index="epoch", columns="schedule", values="value")
+    assert lr["constant"].eq(0.001).all() and lr.iloc[:, 1].round(12).tolist() == [0.001] * 5 + [0.0001] * 5
+    assert main(["report", str(out)]) == 0
+    text = (out / "report.md").read_text()
+    originals = text.split("**step-decay**:\n\n", 1)[1].split("\n\n", 1)[0]
+    seed = [c["text"] for c in load_study("step-decay").claims if c["source"] == "seed"]
+    assert len(seed) == 3 and all(f"- {claim}: **" in originals for claim in seed), originals
+    assert "- step decay helps convergence" in originals and "in torch** (1 seed)" in originals
 
 
 def test_step_decay_logs_the_originals_running_loss_on_a_cifar_file(tmp_path):
