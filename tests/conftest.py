@@ -56,23 +56,26 @@ def write_signs(path: Path, split: str, n: int, seed: int = 1) -> tuple:
     return x, y
 
 
-def cifar_batch(n: int, seed: int) -> dict:
-    """One CIFAR-10 python batch as pickled by its authors: uint8 rows of 3072 (RGB planes), labels 0-9."""
+def cifar_batch(n: int, seed: int, learnable: bool = False) -> dict:
+    """One CIFAR-10 python batch as pickled by its authors: uint8 rows of 3072 (RGB planes), labels 0-9; ``learnable``:
+    each image's brightness tells its class (noise on top), so that a model can learn it."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    return {b"batch_label": b"x", b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-            b"labels": list(rng.integers(0, 10, n)), b"filenames": [b"f"] * n}
+    labels = rng.integers(0, 10, n)
+    data = rng.integers(0, 256, (n, 3072), dtype=np.uint8) if not learnable else \
+        (labels[:, None] * 20 + rng.integers(0, 60, (n, 3072))).astype(np.uint8)
+    return {b"batch_label": b"x", b"data": data, b"labels": list(labels), b"filenames": [b"f"] * n}
 
 
-def write_cifar(folder: Path, sizes: dict[str, int]) -> dict:
+def write_cifar(folder: Path, sizes: dict[str, int], learnable: bool = False) -> dict:
     """cifar-10-batches-py/ in ``folder``, each batch (data_batch_1..5, test_batch) of the size given (else 4)."""
     import pickle
 
     from bench import data
 
     (folder / "cifar-10-batches-py").mkdir(parents=True, exist_ok=True)
-    batches = {b: cifar_batch(sizes.get(b, 4), i) for i, b in enumerate(data._CIFAR_BATCHES)}
+    batches = {b: cifar_batch(sizes.get(b, 4), i, learnable) for i, b in enumerate(data._CIFAR_BATCHES)}
     for name, batch in batches.items():
         (folder / "cifar-10-batches-py" / name).write_bytes(pickle.dumps(batch))
     return batches
