@@ -405,7 +405,10 @@ def _epoch_seconds(df, study, frameworks) -> plt.Figure:
     ax.set(title="epochs ≥ 2: median\n(whiskers: 25–75 %)", xlabel=None, ylabel="seconds per epoch")
     ax = axes[0, 1]
     if not first.empty:
+        state = np.random.get_state()  # seaborn jitters with numpy's global generator: the same figure every time
+        np.random.seed(0)
         sns.stripplot(data=first, dodge=hue == "model", size=6, alpha=0.7, jitter=0.15, ax=ax, **kw)
+        np.random.set_state(state)
         medians = first.groupby("framework")["value"].median()
         ax.set_xticks(range(len(frameworks)), [f"{fw}\nmedian {medians.get(fw, np.nan):.2f} s" for fw in frameworks])
     ax.set(title="epoch 1 (with warm-up),\none dot per run", xlabel=None, ylabel="seconds")
