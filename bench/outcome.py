@@ -2,7 +2,8 @@
 
 The runner applies it as a run finishes; the report applies it again to the rows, so that runs
 recorded before a rule existed are judged by it too. A run has collapsed when it predicts a single
-class for ``collapse_epochs`` epochs in a row, or when it ends at chance: predicting at most
+class for ``collapse_epochs`` epochs in a row, or when it ends at chance: after at least
+``CHANCE_EPOCHS`` epochs (a shorter run is a smoke test, too short to call), predicting at most
 ``CHANCE_CLASSES`` of a dataset's classes with a val accuracy within ``CHANCE_MARGIN`` of
 1 / classes. Such a run has learnt nothing worth ranking, whatever its status said.
 """
@@ -13,11 +14,14 @@ import pandas as pd
 
 CHANCE_CLASSES = 2
 CHANCE_MARGIN = 0.1  # 10 points: two classes of ten, each right every time, score 0.2
+CHANCE_EPOCHS = 3  # as collapse_epochs' default
 
 
-def at_chance(classes_predicted: float, accuracy: float, classes: int) -> bool:
-    """True when a run's last epoch predicts at most two classes (of more than two) with accuracy near chance."""
-    return classes > CHANCE_CLASSES and classes_predicted <= CHANCE_CLASSES and accuracy <= 1 / classes + CHANCE_MARGIN
+def at_chance(classes_predicted: float, accuracy: float, classes: int, epochs: int) -> bool:
+    """True when a run's last epoch (of at least three) predicts at most two classes (of more than two) with accuracy
+    near chance."""
+    return (epochs >= CHANCE_EPOCHS and classes > CHANCE_CLASSES and classes_predicted <= CHANCE_CLASSES
+            and accuracy <= 1 / classes + CHANCE_MARGIN)
 
 
 def chance_note(classes_predicted: float, accuracy: float, classes: int) -> str:
@@ -33,6 +37,7 @@ def flag_at_chance(manifest: pd.DataFrame, rows: pd.DataFrame, classes: dict[str
         return manifest
     val = rows[(rows["split"] == "val") & rows["metric"].isin(["classes_predicted", "accuracy"]) & rows["step"].isna()]
     last = val.sort_values("epoch").groupby(["run_id", "metric"])["value"].last().unstack()
+    epochs = val.groupby("run_id")["epoch"].max()
     if not {"classes_predicted", "accuracy"} <= set(last.columns):
         return manifest
     dataset = rows.drop_duplicates("run_id").set_index("run_id")["dataset"]
@@ -42,6 +47,6 @@ def flag_at_chance(manifest: pd.DataFrame, rows: pd.DataFrame, classes: dict[str
         if m["run_id"] not in last.index or n is None:
             continue
         k, acc = last.loc[m["run_id"], "classes_predicted"], last.loc[m["run_id"], "accuracy"]
-        if at_chance(k, acc, n):
+        if at_chance(k, acc, n, epochs[m["run_id"]]):
             out.loc[i, ["status", "error"]] = ["collapsed", chance_note(k, acc, n)]
     return out

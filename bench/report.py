@@ -38,7 +38,7 @@ from .results import (
     study_folders,
     with_run_columns,
 )
-from .spec import DEFAULT_MARGINS, JUDGED, PRIMARY, PROTOCOL_WORDS, bundled_figures, load_study, study_names
+from .spec import DEFAULT_MARGINS, JUDGED, PRIMARY, PROTOCOL_WORDS, PROTOCOLS, bundled_figures, load_study, study_names
 from .verdict_figures import VERDICTS, draw_verdicts
 
 REFERENCE = REFERENCE_FRAMEWORK
@@ -182,7 +182,8 @@ class StudyFolder:
 
     @property
     def protocols(self) -> list[str]:
-        return list(dict.fromkeys(self.runs["protocol"].astype(object).fillna("fresh")))
+        found = dict.fromkeys(self.runs["protocol"].astype(object).fillna("fresh"))
+        return sorted(found, key=lambda p: (PROTOCOLS.index(p) if p in PROTOCOLS else len(PROTOCOLS), p))  # fresh first
 
     def part(self, protocol: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The runs and manifest entries of one protocol."""

@@ -216,7 +216,7 @@ class _Run:
         self.progress = Progress(spec)
         self.epoch_seconds: list[float] = []
         self.one_class_streak = 0
-        self.last: tuple[int, float, int] = (0, 0.0, 0)  # classes predicted, val accuracy, classes: at chance?
+        self.last: tuple[int, float, int, int] = (0, 0.0, 0, 0)  # classes predicted, val accuracy, classes, epoch
         self.status: str | None = None  # set when the run stops early (diverged)
 
     def epoch(self, epoch: int, result, lr: float, seconds: float, data, steps_per_epoch: int) -> None:
@@ -265,7 +265,7 @@ class _Run:
             self.status = "diverged"
             return
         self.one_class_streak = self.one_class_streak + 1 if classes_predicted == 1 else 0
-        self.last = (classes_predicted, val_acc, data.classes)
+        self.last = (classes_predicted, val_acc, data.classes, epoch)
         self.member.end_epoch(val_loss)
 
     def finish(self) -> None:
@@ -273,7 +273,7 @@ class _Run:
         if status is None and self.one_class_streak >= self.spec.collapse_epochs:
             status = "collapsed"  # predicts a single class on the whole validation set
         elif status is None and at_chance(*self.last):
-            status, self.out.manifest["error"] = "collapsed", chance_note(*self.last)
+            status, self.out.manifest["error"] = "collapsed", chance_note(*self.last[:3])
         status = status or "done"
         self.progress.close(status)
         self.out.manifest.update(

@@ -14,16 +14,17 @@ from bench.report import StudyFolder, write_report
 from tests.test_report import synthetic
 
 
-@pytest.mark.parametrize("classes_predicted, accuracy, classes, expected", [
-    (2, 0.1839, 10, True),   # the committed one-cycle run in Paddle at the 0.175 peak
-    (1, 0.1003, 10, True),
-    (2, 0.2001, 10, False),  # beyond 10 points of chance
-    (3, 0.12, 10, False),    # three classes: not this rule (one class for collapse_epochs is the other)
-    (2, 0.55, 2, False),     # a binary task: two classes is every class
-    (2, 0.26, 6, True),      # SIGNS: chance 1/6
+@pytest.mark.parametrize("classes_predicted, accuracy, classes, epochs, expected", [
+    (2, 0.1839, 10, 30, True),   # the committed one-cycle run in Paddle at the 0.175 peak
+    (1, 0.1003, 10, 30, True),
+    (2, 0.2001, 10, 30, False),  # beyond 10 points of chance
+    (3, 0.12, 10, 30, False),    # three classes: not this rule (one class for collapse_epochs is the other)
+    (2, 0.55, 2, 30, False),     # a binary task: two classes is every class
+    (2, 0.26, 6, 30, True),      # SIGNS: chance 1/6
+    (1, 0.1, 10, 2, False),      # two epochs: a smoke test, too short to call
 ])
-def test_at_chance(classes_predicted, accuracy, classes, expected):
-    assert at_chance(classes_predicted, accuracy, classes) is expected
+def test_at_chance(classes_predicted, accuracy, classes, epochs, expected):
+    assert at_chance(classes_predicted, accuracy, classes, epochs) is expected
 
 
 def _one_run_at(accuracy: float, classes_predicted: int) -> tuple[pd.DataFrame, pd.DataFrame]:
