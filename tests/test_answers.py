@@ -22,7 +22,7 @@ def test_what_ran_comes_from_the_manifests_and_a_banner_says_where_it_is_not_the
     """The committed lr-sweep trained 10 of the study's 100 epochs: the report must say 10, not 100."""
     manifest = read_manifests(RESULTS / "lr-sweep-10-epochs")
     ran = what_ran(manifest, quick=False)
-    assert ran.epochs == [10] and ran.train == [60000] and ran.val == [10000] and ran.seeds == [0, 1, 2]
+    assert ran.epochs == [10] and ran.train == [60000] and ran.val == [10000] and ran.seeds == [0, 1, 2, 3, 4]
     assert "10 epochs where it says 100" in banner(ran, load_study("lr-sweep"))
     full = what_ran(manifest.assign(epochs=100), quick=False)
     assert banner(full, load_study("lr-sweep")) is None
@@ -123,8 +123,8 @@ def test_protocols_are_kept_apart_in_the_rows_and_the_report():
     assert "warm_start" not in fresh.split("Framework against torch")[1]  # a protocol's comparisons are its own
     assert "### lr-sweep-10-epochs, warm_start protocol" in text
     front = text.split("## The answers")[1].split("## Details")[0]
-    assert "| **lr-sweep-10-epochs, fresh protocol**: 10 of the study's 100 epochs, 3 seeds × 4 frameworks |" in front
-    assert "| lr-sweep-10-epochs, fresh protocol | 10 of the study's 100 epochs, 3 seeds × 4 frameworks |" in front
+    assert "| **lr-sweep-10-epochs, fresh protocol**: 10 of the study's 100 epochs, 5 seeds × 4 frameworks |" in front
+    assert "| lr-sweep-10-epochs, fresh protocol | 10 of the study's 100 epochs, 5 seeds × 4 frameworks |" in front
 
 
 def test_skipped_studies_are_listed_with_their_fix(tmp_path):
