@@ -13,37 +13,48 @@ from bench.errors import BenchError
 
 @dataclass(frozen=True)
 class Framework:
+    """What the core knows of a framework without importing it: how to load its adapter, and what it can do."""
+
     adapter: str  # backends/<adapter>_backend.py
     needs: tuple[str, ...]  # modules that must be importable
     extra: str  # pip extra that installs them
     env: tuple[tuple[str, str], ...] = ()  # set in the run's process before the import
     fusable: bool = False  # the adapter has a FusedBackend (``--fused``)
     dist: str = ""  # the distribution whose version the runs record (default: the first module of needs)
-    momentum_forms: tuple[str, ...] = ("torch",)  # SGD momentum forms its optimizer has (see bench/spec.py)
-    style: tuple = ("#777777", (2, 2), "X")  # its colour, line dashes and marker in every comparison figure
+    default: bool = True  # runs when --frameworks is not given (the Keras variants run when named)
+    # What it cannot run, and why: "optimizer <name>", "momentum_form <form>" or "schedule <name>" (a declared
+    # one, bench/spec.py and bench/schedules.py). A run that asks for it is refused before anything runs; every
+    # other declared optimizer has a builder in the adapter (the contract test holds it to that).
+    refuses: tuple[tuple[str, str], ...] = ()
 
     @property
     def distribution(self) -> str:
         return self.dist or self.needs[0]
 
+    def refusal(self, spec) -> str | None:
+        """Why this framework cannot run ``spec``, or None."""
+        refused = dict(self.refuses)
+        asks = (f"optimizer {spec.optimizer['name']}", f"momentum_form {spec.optimizer.get('momentum_form', 'torch')}",
+                f"schedule {spec.schedule['name']}")
+        return next((f"{what} ({refused[what]})" for what in asks if what in refused), None)
 
+
+_ONE_FORM = "its SGD has PyTorch's momentum form only: v = m*v + g, p -= lr*v"
 FRAMEWORKS: dict[str, Framework] = {
-    "torch": Framework("torch", ("torch",), "torch", fusable=True, style=("#e4572e", "", "o")),
+    "torch": Framework("torch", ("torch",), "torch", fusable=True,
+                       refuses=(("momentum_form keras", _ONE_FORM),)),
     "keras": Framework("keras", ("keras", "tensorflow"), "keras",
-                       (("KERAS_BACKEND", "tensorflow"), ("TF_CPP_MIN_LOG_LEVEL", "2")),
-                       momentum_forms=("torch", "keras"), style=("#2e86ab", (4, 1.5), "s")),
-    "keras-jax": Framework("keras", ("keras", "jax"), "keras-jax", (("KERAS_BACKEND", "jax"),),
-                           momentum_forms=("torch", "keras"), style=("#7b2cbf", (3, 1.2, 1, 1.2), "D")),
-    "keras-torch": Framework("keras", ("keras", "torch"), "keras-torch", (("KERAS_BACKEND", "torch"),),
-                             momentum_forms=("torch", "keras"), style=("#f2a541", (6, 2), "v")),
-    "paddle": Framework("paddle", ("paddle",), "paddle", dist="paddlepaddle", style=("#3bb273", (1, 1), "^")),
-    "jax": Framework("jax", ("jax", "flax", "optax"), "jax", fusable=True, momentum_forms=("torch", "keras"),
-                     style=("#8c564b", (5, 1, 1, 1), "P")),
+                       (("KERAS_BACKEND", "tensorflow"), ("TF_CPP_MIN_LOG_LEVEL", "2"))),
+    "keras-jax": Framework("keras", ("keras", "jax"), "keras-jax", (("KERAS_BACKEND", "jax"),), default=False),
+    "keras-torch": Framework("keras", ("keras", "torch"), "keras-torch", (("KERAS_BACKEND", "torch"),), default=False),
+    "paddle": Framework("paddle", ("paddle",), "paddle", dist="paddlepaddle",
+                        refuses=(("momentum_form keras", _ONE_FORM),)),
+    "jax": Framework("jax", ("jax", "flax", "optax"), "jax", fusable=True),
 }
 # The framework every other is compared against, paired by seed (report and figures).
 REFERENCE_FRAMEWORK = "torch"
-# What runs when --frameworks is not given (the Keras variants run when named).
-DEFAULT_FRAMEWORKS = ("torch", "keras", "paddle")
+# What runs when --frameworks is not given: each installed one of these.
+DEFAULT_FRAMEWORKS = tuple(name for name, fw in FRAMEWORKS.items() if fw.default)
 
 
 def installed(name: str) -> bool:
@@ -64,13 +75,13 @@ def check_frameworks(names: list[str]) -> None:
 
 
 def check_runs(specs) -> None:
-    """A run a framework cannot do (an SGD momentum form its optimizer lacks) is refused before the sweep."""
+    """A run its framework refuses (``Framework.refuses``) is one line before the sweep, naming those that can."""
     for spec in specs:
-        form = spec.optimizer.get("momentum_form", "torch")
-        if form not in FRAMEWORKS[spec.framework].momentum_forms:
-            raise BenchError(f"{spec.framework} has no SGD momentum form {form!r} (study {spec.study!r}): drop "
-                             f"momentum_form for {spec.framework}, or run that config with "
-                             + ", ".join(n for n, f in FRAMEWORKS.items() if form in f.momentum_forms))
+        refusal = FRAMEWORKS[spec.framework].refusal(spec)
+        if refusal:
+            able = ", ".join(n for n, f in FRAMEWORKS.items() if f.refusal(spec) is None)
+            raise BenchError(f"{spec.framework} cannot run {refusal} (study {spec.study!r}): drop that config for "
+                             f"{spec.framework}, or run it with {able}")
 
 
 def _import(name: str, module: str):

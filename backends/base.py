@@ -2,9 +2,11 @@
 
 The runner owns seeds, initial weights, batch order, metrics, timing and rows. A
 backend translates those requests into one framework's idiom: build the model from
-the numpy weights (canonical layout, see bench/init.py), map the optimizer and the
-schedule onto the framework's own objects, run one epoch over a given order,
-evaluate, report the lr it actually applied, and synchronise its device.
+the numpy weights (canonical layout, see bench/init.py), build the framework's
+optimizer, set the lr it is given and report the lr its optimizer holds, take the
+optimizer steps of a given order, evaluate, and synchronise its device. The schedules
+the framework computes itself and its optimizers are plain registries (``NATIVE``,
+``OPTIMIZER_BUILDERS``) that the core reads.
 """
 
 from __future__ import annotations
@@ -33,12 +35,13 @@ class EvalResult:
 
 
 class OptimizerBuilder(Protocol):
-    """An adapter's ``OPTIMIZER_BUILDERS[name]``, one per optimizer the core declares (bench/spec.py OPTIMIZERS)."""
+    """An adapter's ``OPTIMIZER_BUILDERS[name]``: one per optimizer the core declares (bench/optimizers.py) but
+    those its framework refuses (backends/__init__.py ``Framework.refuses``). Every adapter's has this signature."""
 
     def __call__(self, params, p: dict, lr):
         """The framework's optimizer over ``params`` (the model's parameters; a framework whose optimizer meets
         them at its first step ignores them) with every parameter of ``p`` (the declaration's, filled in) and
-        ``lr``, the first step's (a float: the backend sets later ones as the schedule moves)."""
+        ``lr``, the first step's (a float: the runner sets later ones as the schedule moves)."""
 
 
 class ScheduleBuilder(Protocol):
@@ -64,11 +67,11 @@ class NativeSchedules:
 
 
 class Backend(Protocol):
-    """A framework's run. The schedule is the core's ``LrControl`` (bench/lr_control.py) over the adapter's
-    ``NATIVE``: the backend sets the lr it gives on its optimizer and reads back what the optimizer holds."""
+    """A framework's run, a stateless translator: the runner owns the lr (``LrControl``, bench/lr_control.py,
+    over the adapter's ``NATIVE``) and tells the backend each lr to set; the backend sets it and reports what
+    its optimizer holds."""
 
     name: str
-    schedule_source: str  # set by build: "native" or "reference" (LrControl.source)
 
     def version(self) -> str:
         """The framework's version string."""
@@ -81,25 +84,20 @@ class Backend(Protocol):
     def set_data(self, train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray) -> None:
         """Move the arrays (float32 NCHW, int64) onto the device once."""
 
-    def build(self, arch: Architecture, weights: dict[str, np.ndarray], optimizer: dict, schedule: dict, lr: float,
-              steps_per_epoch: int) -> None:
-        """Model from canonical weights (in their dtype); the optimizer and the schedule as framework objects.
+    def build(self, arch: Architecture, weights: dict[str, np.ndarray], optimizer: dict, lr: float) -> None:
+        """Model from canonical weights (in their dtype); the optimizer (``OPTIMIZER_BUILDERS``) at ``lr``."""
 
-        steps_per_epoch is for the per-step schedules (bench/schedules.py PER_STEP) and warm-ups, whose lr
-        moves after every batch: the backend then sets each batch's lr (``LrControl.epoch_plan``) and reports
-        the lr its optimizer applied to each in ``batch_lrs``."""
+    def set_lr(self, lr: float) -> float:
+        """Set the lr of the next steps; the lr the optimizer now holds."""
 
-    def applied_lr(self) -> float:
-        """The lr the framework's optimizer will apply to the next batch."""
+    def train_steps(self, order: np.ndarray, batch_size: int, lrs: np.ndarray | None) -> EpochResult:
+        """One optimizer step per batch of ``order`` (batches of batch_size, the last one partial).
 
-    def train_epoch(self, order: np.ndarray, batch_size: int) -> EpochResult:
-        """One pass over train examples in this order, batches of batch_size (last one partial)."""
+        ``lrs``: each step's lr, set before its update, where the lr moves per step (a per-step schedule, a
+        warm-up); ``batch_lrs`` is then what the optimizer held at each. None: the lr holds."""
 
     def evaluate(self, batch_size: int, split: str = "val") -> EvalResult:
         """Full pass over the validation set ("val") or the training set ("train", in its stored order) in eval mode."""
-
-    def end_epoch(self, val_loss: float) -> None:
-        """Advance the schedule by one epoch (plateau schedules read val_loss): ``LrControl.epoch_done``."""
 
     def weights(self) -> dict[str, np.ndarray]:
         """Current weights in the canonical layout."""
@@ -111,29 +109,14 @@ class Backend(Protocol):
         """Block until the device has finished queued work (timing)."""
 
 
-class Member(Protocol):
-    """One run of a fused group, as the runner sees it: what it asks of one run besides training."""
-
-    schedule_source: str
-
-    def applied_lr(self) -> float: ...
-
-    def evaluate(self, batch_size: int, split: str = "val") -> EvalResult: ...
-
-    def end_epoch(self, val_loss: float) -> None: ...
-
-    def weights(self) -> dict[str, np.ndarray]: ...
-
-    def synchronize(self) -> None: ...
-
-
 class FusedBackend(Protocol):
     """Runs that differ only in lr or schedule, trained at once as one model (``--fused``).
 
     An adapter whose framework registry says ``fusable`` defines one beside its ``Backend``;
     ``version``, ``setup``, ``set_data`` and ``synchronize`` are the ``Backend``'s. Each member
-    gets the same initial weights and batches; the runner evaluates and schedules each through
-    ``member(k)``, and times the shared epoch."""
+    gets the same initial weights and batches; the runner sets each member's lr, evaluates it
+    and reads its weights by its index ``k``, and times the shared steps. An lr that moves per
+    step trains alone (bench/executors.py), so the members' lrs hold through the steps."""
 
     name: str
 
@@ -143,14 +126,17 @@ class FusedBackend(Protocol):
 
     def set_data(self, train_x: np.ndarray, train_y: np.ndarray, val_x: np.ndarray, val_y: np.ndarray) -> None: ...
 
-    def build(self, arch: Architecture, weights: dict[str, np.ndarray], members: list[tuple[dict, dict, float]],
-              steps_per_epoch: int) -> None:
-        """One model holding a copy of ``weights`` per member: (optimizer, schedule, lr) each."""
+    def build(self, arch: Architecture, weights: dict[str, np.ndarray], optimizer: dict, lrs: list[float]) -> None:
+        """One model holding a copy of ``weights`` per member, each with the optimizer at its lr."""
 
-    def train_epoch(self, order: np.ndarray, batch_size: int) -> list[EpochResult]:
-        """One epoch of every member over the same order: one result per member, in member order."""
+    def set_lr(self, k: int, lr: float) -> float: ...
 
-    def member(self, k: int) -> Member: ...
+    def train_steps(self, order: np.ndarray, batch_size: int) -> list[EpochResult]:
+        """Every member's steps over the same order: one result per member, in member order."""
+
+    def evaluate(self, k: int, batch_size: int, split: str = "val") -> EvalResult: ...
+
+    def weights(self, k: int) -> dict[str, np.ndarray]: ...
 
     def synchronize(self) -> None: ...
 

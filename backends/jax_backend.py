@@ -41,7 +41,6 @@ import numpy as np
 import optax
 
 from bench.layout import CHANNELS_LAST, from_layout, to_layout
-from bench.lr_control import LrControl
 from bench.schedules import one_cycle_phases, range_factor
 
 from .base import EpochResult, EvalResult, NativeSchedules, resolve_device
@@ -129,22 +128,12 @@ def _sgd(learning_rate, p):
     return optax.sgd(learning_rate, momentum=p["momentum"] or None, nesterov=p["nesterov"])
 
 
-_OPTAX = {
-    "sgd": _sgd,
-    "adagrad": lambda learning_rate, p: optax.adagrad(
-        learning_rate, initial_accumulator_value=p["initial_accumulator_value"], eps=p["eps"]),
-    "adam": lambda learning_rate, p: optax.adam(learning_rate, b1=p["beta1"], b2=p["beta2"], eps=p["eps"], eps_root=0.0),
-    "rmsprop": lambda learning_rate, p: optax.rmsprop(
-        learning_rate, decay=p["rho"], eps=p["eps"], initial_scale=0.0, eps_in_sqrt=False, centered=p["centered"],
-        momentum=p["momentum"] or None),
-}
-
-
-def _optimizer(name: str):
-    """An OptimizerBuilder: Optax's ``name`` behind coupled weight decay, its lr a hyperparameter of its state."""
+def _optimizer(optax_optimizer):
+    """An OptimizerBuilder (backends/base.py) from ``optax_optimizer(learning_rate, p)``: Optax's optimizer behind
+    coupled weight decay, its lr a hyperparameter of its state (set by ``set_lr``), in the parameters' dtype."""
     def build(params, p, lr):
         def make(learning_rate):
-            inner = _OPTAX[name](learning_rate, p)
+            inner = optax_optimizer(learning_rate, p)
             return optax.chain(optax.add_decayed_weights(p["weight_decay"]), inner) if p["weight_decay"] else inner
 
         dtype = jax.tree.leaves(params)[0].dtype
@@ -153,8 +142,20 @@ def _optimizer(name: str):
     return build
 
 
-# name -> OptimizerBuilder (backends/base.py): one per optimizer the core declares (bench/spec.py OPTIMIZERS).
-OPTIMIZER_BUILDERS = {name: _optimizer(name) for name in _OPTAX}
+# name -> OptimizerBuilder (backends/base.py): one per optimizer the core declares (bench/optimizers.py), but those it
+# refuses; each an Optax optimizer of (learning_rate, p) under ``_optimizer``.
+OPTIMIZER_BUILDERS = {
+    "sgd": _optimizer(_sgd),
+    "adagrad": _optimizer(lambda learning_rate, p: optax.adagrad(
+        learning_rate, initial_accumulator_value=p["initial_accumulator_value"], eps=p["eps"])),
+    "adam": _optimizer(lambda learning_rate, p: optax.adam(learning_rate, b1=p["beta1"], b2=p["beta2"], eps=p["eps"],
+                                                           eps_root=0.0)),
+    "rmsprop": _optimizer(lambda learning_rate, p: optax.rmsprop(
+        learning_rate, decay=p["rho"], eps=p["eps"], initial_scale=0.0, eps_in_sqrt=False, centered=p["centered"],
+        momentum=p["momentum"] or None)),
+}
+# Where Optax's formula departs from the reference (bench/optimizers.py DEPARTURES), as the module docstring says.
+OPTIMIZER_DEPARTURES = {"adagrad": ("eps_in_sqrt",), "rmsprop": ("lr_in_momentum",)}
 
 
 # ---------------------------------------------------------------- schedules
@@ -361,13 +362,11 @@ class Backend:
     def set_data(self, train_x, train_y, val_x, val_y) -> None:
         self._numpy = (train_x, train_y, val_x, val_y)  # laid out once the model is known
 
-    def build(self, arch, weights, optimizer, schedule, lr, steps_per_epoch) -> None:
+    def build(self, arch, weights, optimizer, lr) -> None:
         self.arch, self.model = arch, MODELS[arch.model](arch)
         self.params = self._put_tree(to_params(weights, arch))
-        self.lrs = LrControl(schedule, lr, steps_per_epoch, NATIVE)
-        self.tx = OPTIMIZER_BUILDERS[optimizer["name"]](self.params, optimizer, self.lrs.lr())
+        self.tx = OPTIMIZER_BUILDERS[optimizer["name"]](self.params, optimizer, lr)
         self.state = self._put_tree(self.tx.init(self.params))
-        self.schedule_source = self.lrs.source
         self._step = jax.jit(make_step(self.model, self.tx), donate_argnums=(0, 1))
         self._forward = jax.jit(make_forward(self.model))
         self._lay_out_data()
@@ -380,33 +379,27 @@ class Backend:
             self.train_y, self.val_y = self._put(train_y.astype(np.int32)), self._put(val_y.astype(np.int32))
             self._numpy = None
 
-    def applied_lr(self) -> float:
-        return float(self.state.hyperparams["learning_rate"])
-
     def set_lr(self, lr: float) -> float:
         """Set the lr of the next steps in the optimizer's state; the lr it now holds."""
         held = self.state.hyperparams["learning_rate"]
         self.state.hyperparams["learning_rate"] = jax.device_put(np.asarray(lr, held.dtype), self.device)
-        return self.applied_lr()
+        return float(self.state.hyperparams["learning_rate"])
 
-    def train_epoch(self, order, batch_size) -> EpochResult:
+    def train_steps(self, order, batch_size, lrs) -> EpochResult:
         losses, correct = [], []
-        plan = self.lrs.epoch_plan(-(-len(order) // batch_size))
+        held = None if lrs is None else np.empty(len(lrs))
         order = order.astype(np.int32)
         for i, start in enumerate(range(0, len(order), batch_size)):
-            if plan is not None:
-                plan[i] = self.set_lr(plan[i])
+            if lrs is not None:
+                held[i] = self.set_lr(lrs[i])
             self.params, self.state, loss, right = self._step(self.params, self.state, self.train_x, self.train_y,
                                                               order[start:start + batch_size])
             losses.append(loss)
             correct.append(right)
-        return EpochResult(np.asarray(jnp.stack(losses), dtype=np.float64), int(jnp.sum(jnp.stack(correct))), plan)
+        return EpochResult(np.asarray(jnp.stack(losses), dtype=np.float64), int(jnp.sum(jnp.stack(correct))), held)
 
     def evaluate(self, batch_size, split="val") -> EvalResult:
         return _evaluate(self, self.params, batch_size, split)
-
-    def end_epoch(self, val_loss: float) -> None:
-        self.set_lr(self.lrs.epoch_done(val_loss))
 
     def weights(self) -> dict[str, np.ndarray]:
         return from_params(self.params, self.arch)
@@ -428,25 +421,22 @@ class FusedBackend(Backend):
     steps its members one by one instead (``one_by_one``), exactly as they run alone.
     """
 
-    def build(self, arch, weights, members, steps_per_epoch) -> None:
-        [optimizer] = {str(opt): opt for opt, _, _ in members}.values()  # members differ only in lr or schedule
+    def build(self, arch, weights, optimizer, lrs) -> None:
         self.arch, self.model = arch, MODELS[arch.model](arch)
         one = self._put_tree(to_params(weights, arch))
-        self.params = jax.tree.map(lambda a: jnp.stack([a] * len(members)), one)
-        self.controls = [LrControl(schedule, lr, steps_per_epoch, NATIVE) for _, schedule, lr in members]
-        self.tx = OPTIMIZER_BUILDERS[optimizer["name"]](one, optimizer, self.controls[0].lr())
+        self.params = jax.tree.map(lambda a: jnp.stack([a] * len(lrs)), one)
+        self.tx = OPTIMIZER_BUILDERS[optimizer["name"]](one, optimizer, lrs[0])
         self.state = self._put_tree(jax.vmap(self.tx.init)(self.params))
         held = self.state.hyperparams["learning_rate"]
-        self.state.hyperparams["learning_rate"] = jax.device_put(
-            np.array([c.lr() for c in self.controls], held.dtype), self.device)
+        self.state.hyperparams["learning_rate"] = jax.device_put(np.array(lrs, held.dtype), self.device)
         step = make_step(self.model, self.tx)
         vmapped = self.gpu or arch.model == "mlp"
         self._step = (jax.jit(jax.vmap(step, in_axes=(0, 0, None, None, None)), donate_argnums=(0, 1)) if vmapped
-                      else one_by_one(step, len(members)))
+                      else one_by_one(step, len(lrs)))
         self._forward = jax.jit(make_forward(self.model))
         self._lay_out_data()
 
-    def train_epoch(self, order, batch_size) -> list[EpochResult]:
+    def train_steps(self, order, batch_size) -> list[EpochResult]:
         losses, correct = [], []
         order = order.astype(np.int32)
         for start in range(0, len(order), batch_size):
@@ -457,33 +447,16 @@ class FusedBackend(Backend):
         losses, correct = np.asarray(jnp.stack(losses, 1), dtype=np.float64), np.asarray(jnp.sum(jnp.stack(correct), 0))
         return [EpochResult(row, int(c)) for row, c in zip(losses, correct)]
 
-    def member(self, k: int) -> FusedMember:
-        return FusedMember(self, k)
+    def set_lr(self, k: int, lr: float) -> float:
+        lrs = self.state.hyperparams
+        lrs["learning_rate"] = lrs["learning_rate"].at[k].set(lr)
+        return float(lrs["learning_rate"][k])
 
+    def _params(self, k: int):
+        return jax.tree.map(lambda a: a[k], self.params)
 
-class FusedMember:
-    """Member k of a fused model, seen by the runner as a backend of its own: its slice of the stacks."""
+    def evaluate(self, k, batch_size, split="val") -> EvalResult:
+        return _evaluate(self, self._params(k), batch_size, split)
 
-    def __init__(self, fused: FusedBackend, k: int):
-        # an lr that moves per step trains alone (bench/executors.py): here it is set once an epoch
-        self.fused, self.k, self.lrs = fused, k, fused.controls[k]
-        self.schedule_source = self.lrs.source
-
-    def applied_lr(self) -> float:
-        return float(self.fused.state.hyperparams["learning_rate"][self.k])
-
-    def end_epoch(self, val_loss: float) -> None:
-        lrs = self.fused.state.hyperparams
-        lrs["learning_rate"] = lrs["learning_rate"].at[self.k].set(self.lrs.epoch_done(val_loss))
-
-    def _params(self):
-        return jax.tree.map(lambda a: a[self.k], self.fused.params)
-
-    def evaluate(self, batch_size, split="val") -> EvalResult:
-        return _evaluate(self.fused, self._params(), batch_size, split)
-
-    def weights(self) -> dict[str, np.ndarray]:
-        return from_params(self._params(), self.fused.arch)
-
-    def synchronize(self) -> None:
-        self.fused.synchronize()
+    def weights(self, k) -> dict[str, np.ndarray]:
+        return from_params(self._params(k), self.arch)

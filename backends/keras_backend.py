@@ -32,7 +32,6 @@ import numpy as np
 from keras import layers, ops
 
 from bench.layout import CHANNELS_LAST, from_layout, to_layout
-from bench.lr_control import LrControl
 from bench.schedules import range_factor
 
 from .base import EpochResult, EvalResult, NativeSchedules, resolve_device, weights_dtype
@@ -80,7 +79,7 @@ class TorchFormSGD(keras.optimizers.SGD):
         self.assign_sub(variable, ops.multiply(step, lr))
 
 
-# name -> OptimizerBuilder (backends/base.py): one per optimizer the core declares (bench/spec.py OPTIMIZERS).
+# name -> OptimizerBuilder (backends/base.py): one per optimizer the core declares (bench/optimizers.py), but those it refuses.
 # A Keras optimizer meets its variables at its first step, so ``params`` goes unused. Weight decay is
 # added to the gradients in the training step (coupled, as torch and Paddle apply it).
 OPTIMIZER_BUILDERS = {
@@ -93,6 +92,9 @@ OPTIMIZER_BUILDERS = {
     "rmsprop": lambda params, p, lr: keras.optimizers.RMSprop(learning_rate=lr, rho=p["rho"], epsilon=p["eps"],
                                                               momentum=p["momentum"], centered=p["centered"]),
 }
+# Where Keras's formula departs from the reference (bench/optimizers.py DEPARTURES), as the module docstring says.
+OPTIMIZER_DEPARTURES = {"adagrad": ("eps_in_sqrt",), "adam": ("eps_before_bias_correction",),
+                        "rmsprop": ("eps_in_sqrt", "lr_in_momentum")}
 
 
 # ---------------------------------------------------------------- schedules
@@ -360,14 +362,12 @@ class Backend:
     def set_data(self, train_x, train_y, val_x, val_y) -> None:
         self._numpy = (train_x, train_y, val_x, val_y)  # laid out once the model is known
 
-    def build(self, arch, weights, optimizer, schedule, lr, steps_per_epoch) -> None:
+    def build(self, arch, weights, optimizer, lr) -> None:
         self.model_name = arch.model
         keras.config.set_floatx(weights_dtype(weights))
         self.arch, self.model, self.names = arch, build_model(arch), list(weights)
         self.model.set_weights(list(to_layout(weights, arch, CHANNELS_LAST).values()))
-        self.lrs = LrControl(schedule, lr, steps_per_epoch, NATIVE)
-        self.optimizer = OPTIMIZER_BUILDERS[optimizer["name"]](None, optimizer, self.lrs.lr())
-        self.schedule_source = self.lrs.source
+        self.optimizer = OPTIMIZER_BUILDERS[optimizer["name"]](None, optimizer, lr)
         self.steps = STEPS[self.engine](self.model, self.optimizer, optimizer["weight_decay"])
         if self._numpy is not None:  # laid out once; a warm-start chain builds again on the same data
             train_x, train_y, val_x, val_y = self._numpy
@@ -375,23 +375,23 @@ class Backend:
             self.train_y, self.val_y = self._array(train_y), self._array(val_y)
             self._numpy = None
 
-    def applied_lr(self) -> float:
-        return lr_held(self.optimizer)
+    def set_lr(self, lr: float) -> float:
+        return self.steps.set_lr(lr)
 
-    def train_epoch(self, order, batch_size) -> EpochResult:
+    def train_steps(self, order, batch_size, lrs) -> EpochResult:
         losses, correct = [], []
-        plan = self.lrs.epoch_plan(-(-len(order) // batch_size))
+        held = None if lrs is None else np.empty(len(lrs))
         order = self._array(order)
         self.steps.begin()
         for i, start in enumerate(range(0, len(order), batch_size)):
-            if plan is not None:
-                plan[i] = self.steps.set_lr(plan[i])
+            if lrs is not None:
+                held[i] = self.steps.set_lr(lrs[i])
             loss, right = self.steps.train(self.train_x, self.train_y, order[start:start + batch_size])
             losses.append(loss)
             correct.append(right)
         self.steps.end()
         losses = ops.convert_to_numpy(ops.stack(losses)).astype(np.float64)
-        return EpochResult(losses, int(ops.convert_to_numpy(ops.sum(ops.stack(correct)))), plan)
+        return EpochResult(losses, int(ops.convert_to_numpy(ops.sum(ops.stack(correct)))), held)
 
     def evaluate(self, batch_size, split="val") -> EvalResult:
         loss_sum, predictions = 0.0, []
@@ -403,9 +403,6 @@ class Backend:
                 keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))))
             predictions.append(ops.convert_to_numpy(ops.argmax(logits, axis=1)))
         return EvalResult(loss_sum, np.concatenate(predictions))
-
-    def end_epoch(self, val_loss: float) -> None:
-        self.steps.set_lr(self.lrs.epoch_done(val_loss))
 
     def weights(self) -> dict[str, np.ndarray]:
         return from_layout(dict(zip(self.names, self.model.get_weights())), self.arch, CHANNELS_LAST)

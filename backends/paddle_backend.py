@@ -26,7 +26,6 @@ from paddle import nn
 from paddle.optimizer import lr as lr_sched
 
 from bench.layout import DENSE_IN_OUT, from_layout, to_layout
-from bench.lr_control import LrControl
 from bench.schedules import range_factor
 
 from .base import EpochResult, EvalResult, NativeSchedules, resolve_device, weights_dtype
@@ -154,7 +153,7 @@ def _momentum(params, p, lr):
                                      weight_decay=_decay(p))
 
 
-# name -> OptimizerBuilder (backends/base.py): one per optimizer the core declares (bench/spec.py OPTIMIZERS).
+# name -> OptimizerBuilder (backends/base.py): one per optimizer the core declares (bench/optimizers.py), but those it refuses.
 OPTIMIZER_BUILDERS = {
     "sgd": _momentum,
     "adagrad": lambda params, p, lr: paddle.optimizer.Adagrad(
@@ -166,6 +165,8 @@ OPTIMIZER_BUILDERS = {
         lr, rho=p["rho"], epsilon=p["eps"], momentum=p["momentum"], centered=p["centered"], parameters=params,
         weight_decay=_decay(p)),
 }
+# Where Paddle's formula departs from the reference (bench/optimizers.py DEPARTURES), as the module docstring says.
+OPTIMIZER_DEPARTURES = {"rmsprop": ("eps_in_sqrt", "lr_in_momentum")}
 
 
 class Backend:
@@ -184,41 +185,35 @@ class Backend:
     def set_data(self, train_x, train_y, val_x, val_y) -> None:
         self.train_x, self.train_y, self.val_x, self.val_y = map(paddle.to_tensor, (train_x, train_y, val_x, val_y))
 
-    def build(self, arch, weights, optimizer, schedule, lr, steps_per_epoch) -> None:
+    def build(self, arch, weights, optimizer, lr) -> None:
         paddle.set_default_dtype(weights_dtype(weights))
         self.model = MODELS[arch.model](arch)
         self.arch = arch
         self.model.set_state_dict({k: paddle.to_tensor(v) for k, v in to_layout(weights, arch, DENSE_IN_OUT).items()})
-        self.lrs = LrControl(schedule, lr, steps_per_epoch, NATIVE)
-        self.optimizer = OPTIMIZER_BUILDERS[optimizer["name"]](self.model.parameters(), optimizer, self.lrs.lr())
-        self.schedule_source = self.lrs.source
+        self.optimizer = OPTIMIZER_BUILDERS[optimizer["name"]](self.model.parameters(), optimizer, lr)
 
-    def applied_lr(self) -> float:
+    def set_lr(self, lr: float) -> float:
+        self.optimizer.set_lr(lr)
         return float(self.optimizer.get_lr())
 
-    def train_epoch(self, order, batch_size) -> EpochResult:
+    def train_steps(self, order, batch_size, lrs) -> EpochResult:
         self.model.train()
         order = paddle.to_tensor(order)
         losses, correct = [], paddle.zeros([], dtype="int64")
-        plan = self.lrs.epoch_plan(-(-order.shape[0] // batch_size))
+        held = None if lrs is None else np.empty(len(lrs))
         for i, start in enumerate(range(0, order.shape[0], batch_size)):
             idx = order[start:start + batch_size]
             x, y = paddle.gather(self.train_x, idx), paddle.gather(self.train_y, idx)
             logits = self.model(x)
             loss = F.cross_entropy(logits, y)
             loss.backward()
-            if plan is not None:  # host floats: no device sync
-                plan[i] = self.set_lr(plan[i])
+            if lrs is not None:  # host floats: no device sync
+                held[i] = self.set_lr(lrs[i])
             self.optimizer.step()
             self.optimizer.clear_grad()
             losses.append(loss.detach())
             correct += (logits.detach().argmax(1) == y).astype("int64").sum()
-        return EpochResult(paddle.stack(losses).numpy().astype(np.float64), int(correct), plan)
-
-    def set_lr(self, lr: float) -> float:
-        """Set the lr of the next steps; the lr the optimizer now holds."""
-        self.optimizer.set_lr(lr)
-        return self.applied_lr()
+        return EpochResult(paddle.stack(losses).numpy().astype(np.float64), int(correct), held)
 
     @paddle.no_grad()
     def evaluate(self, batch_size, split="val") -> EvalResult:
@@ -231,9 +226,6 @@ class Backend:
             loss_sum += F.cross_entropy(logits, y, reduction="sum").astype("float64")
             predictions.append(logits.argmax(1))
         return EvalResult(float(loss_sum), paddle.concat(predictions).numpy())
-
-    def end_epoch(self, val_loss: float) -> None:
-        self.set_lr(self.lrs.epoch_done(val_loss))
 
     def weights(self) -> dict[str, np.ndarray]:
         return from_layout({k: v.numpy() for k, v in self.model.state_dict().items()}, self.arch, DENSE_IN_OUT)

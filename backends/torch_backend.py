@@ -15,7 +15,6 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim import lr_scheduler
 
-from bench.lr_control import LrControl
 from bench.models import Architecture
 from bench.schedules import range_factor
 
@@ -52,7 +51,7 @@ class MLP(nn.Module):
 MODELS = {"lenet": LeNet, "mlp": MLP}
 
 
-# name -> OptimizerBuilder (backends/base.py): one per optimizer the core declares (bench/spec.py OPTIMIZERS).
+# name -> OptimizerBuilder (backends/base.py): one per optimizer the core declares (bench/optimizers.py), but those it refuses.
 OPTIMIZER_BUILDERS = {
     "sgd": lambda params, p, lr: torch.optim.SGD(params, lr=lr, momentum=p["momentum"], nesterov=p["nesterov"],
                                                  weight_decay=p["weight_decay"], dampening=0.0),
@@ -65,6 +64,9 @@ OPTIMIZER_BUILDERS = {
                                                          momentum=p["momentum"], centered=p["centered"],
                                                          weight_decay=p["weight_decay"]),
 }
+
+
+OPTIMIZER_DEPARTURES: dict[str, tuple[str, ...]] = {}  # torch's formulas are the reference (bench/optimizers.py)
 
 
 def _holder(lr: float) -> torch.optim.Optimizer:
@@ -131,6 +133,13 @@ NATIVE = NativeSchedules(builders={
 }, read=lambda scheduler, count: float(scheduler.optimizer.param_groups[0]["lr"]), advance=_advance)
 
 
+def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> float:
+    """Set the lr of the next steps; the lr the optimizer now holds."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    return float(optimizer.param_groups[0]["lr"])
+
+
 class Backend:
     def version(self) -> str:
         return torch.__version__
@@ -150,42 +159,34 @@ class Backend:
         if self.train_x.dim() == 4:
             self.train_x, self.val_x = (a.contiguous(memory_format=torch.channels_last) for a in (self.train_x, self.val_x))
 
-    def build(self, arch, weights, optimizer, schedule, lr, steps_per_epoch) -> None:
+    def build(self, arch, weights, optimizer, lr) -> None:
         dtype = getattr(torch, weights_dtype(weights))
         self.model = MODELS[arch.model](arch).to(self.device, dtype, memory_format=torch.channels_last)
         self.model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
-        self.lrs = LrControl(schedule, lr, steps_per_epoch, NATIVE)
-        self.optimizer = OPTIMIZER_BUILDERS[optimizer["name"]](self.model.parameters(), optimizer, self.lrs.lr())
-        self.schedule_source = self.lrs.source
+        self.optimizer = OPTIMIZER_BUILDERS[optimizer["name"]](self.model.parameters(), optimizer, lr)
 
-    def applied_lr(self) -> float:
-        return float(self.optimizer.param_groups[0]["lr"])
+    def set_lr(self, lr: float) -> float:
+        return _set_lr(self.optimizer, lr)
 
-    def train_epoch(self, order, batch_size) -> EpochResult:
+    def train_steps(self, order, batch_size, lrs) -> EpochResult:
         self.model.train()
         order = torch.from_numpy(order).to(self.device)
         batches = order.split(batch_size)
         losses = torch.empty(len(batches), dtype=torch.float64, device=self.device)
         correct = torch.zeros((), dtype=torch.int64, device=self.device)
-        plan = self.lrs.epoch_plan(len(batches))
+        held = None if lrs is None else np.empty(len(batches))
         for i, idx in enumerate(batches):
             x, y = self.train_x[idx], self.train_y[idx]
             logits = self.model(x)
             loss = F.cross_entropy(logits, y)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            if plan is not None:  # host floats: no device sync
-                plan[i] = self.set_lr(plan[i])
+            if lrs is not None:  # host floats: no device sync
+                held[i] = self.set_lr(lrs[i])
             self.optimizer.step()
             losses[i] = loss.detach()
             correct += (logits.detach().argmax(1) == y).sum()
-        return EpochResult(losses.cpu().numpy(), int(correct), plan)
-
-    def set_lr(self, lr: float) -> float:
-        """Set the lr of the next steps; the lr the optimizer now holds."""
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        return self.applied_lr()
+        return EpochResult(losses.cpu().numpy(), int(correct), held)
 
     @torch.no_grad()
     def evaluate(self, batch_size, split="val") -> EvalResult:
@@ -201,9 +202,6 @@ class Backend:
             loss_sum += F.cross_entropy(logits, y, reduction="sum")
             predictions.append(logits.argmax(1))
         return EvalResult(float(loss_sum), torch.cat(predictions).cpu().numpy())
-
-    def end_epoch(self, val_loss: float) -> None:
-        self.set_lr(self.lrs.epoch_done(val_loss))
 
     def weights(self) -> dict[str, np.ndarray]:
         return {k: v.detach().cpu().numpy().copy() for k, v in self.model.state_dict().items()}
@@ -264,16 +262,18 @@ class FusedBackend(Backend):
     its own parameters only, so the summed loss gives each member its own gradient.
     """
 
-    def build(self, arch, weights, members, steps_per_epoch) -> None:
+    def build(self, arch, weights, optimizer, lrs) -> None:
         dtype = getattr(torch, weights_dtype(weights))
         self.model = MODELS[arch.model](arch).to(self.device, dtype, memory_format=torch.channels_last)
         self.padding = arch.conv1_padding
         self.grouped = FUSED_MODELS.get(arch.model) if self.device.type == "cuda" or arch.model == "mlp" else None
         self.params = [{k: nn.Parameter(_like_model(torch.from_numpy(v).to(self.device))) for k, v in weights.items()}
-                       for _ in members]
-        self.controls = [LrControl(sched, lr, steps_per_epoch, NATIVE) for _, sched, lr in members]
-        self.optimizers = [OPTIMIZER_BUILDERS[opt["name"]](p.values(), opt, c.lr())
-                           for p, (opt, _, _), c in zip(self.params, members, self.controls)]
+                       for _ in lrs]
+        self.optimizers = [OPTIMIZER_BUILDERS[optimizer["name"]](p.values(), optimizer, lr)
+                           for p, lr in zip(self.params, lrs)]
+
+    def set_lr(self, k: int, lr: float) -> float:
+        return _set_lr(self.optimizers[k], lr)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (members, batch, classes): grouped layers, or on a CPU LeNet each member's own forward.
@@ -287,7 +287,7 @@ class FusedBackend(Backend):
         stacked = {name: torch.stack([p[name] for p in self.params]) for name in self.params[0]}
         return self.grouped(stacked, x, self.padding)
 
-    def train_epoch(self, order, batch_size) -> list[EpochResult]:
+    def train_steps(self, order, batch_size) -> list[EpochResult]:
         self.model.train()
         k = len(self.params)
         batches = torch.from_numpy(order).to(self.device).split(batch_size)
@@ -306,32 +306,11 @@ class FusedBackend(Backend):
             correct += (logits.detach().argmax(2) == y).sum(1)
         return [EpochResult(row, int(c)) for row, c in zip(losses.cpu().numpy(), correct.cpu())]
 
-    def member(self, k: int) -> FusedMember:
-        return FusedMember(self, k)
-
-
-class FusedMember:
-    """Member k of a fused model, seen by the runner as a backend of its own."""
-
-    def __init__(self, fused: FusedBackend, k: int):
-        self.fused, self.k = fused, k
-        # an lr that moves per step trains alone (bench/executors.py): here it is set once an epoch
-        self.optimizer, self.lrs = fused.optimizers[k], fused.controls[k]
-        self.schedule_source = self.lrs.source
-
-    applied_lr = Backend.applied_lr
-    set_lr = Backend.set_lr
-    end_epoch = Backend.end_epoch
-
-    def synchronize(self) -> None:
-        self.fused.synchronize()
-
     @torch.no_grad()
-    def evaluate(self, batch_size, split="val") -> EvalResult:
-        fused = self.fused
-        fused.model.eval()
-        params = fused.params[self.k]
-        return fused._evaluate(lambda x: torch.func.functional_call(fused.model, params, (x,)), batch_size, split)
+    def evaluate(self, k, batch_size, split="val") -> EvalResult:
+        self.model.eval()
+        params = self.params[k]
+        return self._evaluate(lambda x: torch.func.functional_call(self.model, params, (x,)), batch_size, split)
 
-    def weights(self) -> dict[str, np.ndarray]:
-        return {k: v.detach().cpu().numpy().copy() for k, v in self.fused.params[self.k].items()}
+    def weights(self, k) -> dict[str, np.ndarray]:
+        return {name: v.detach().cpu().numpy().copy() for name, v in self.params[k].items()}

@@ -8,7 +8,8 @@ test, tests/test_layers.py, holds them to it), then the command line on top:
    (weights in each framework's layout), ``data``, ``schema`` (the results' columns and
    metrics), ``outcome`` (when a run has collapsed), ``evidence`` (the decision rules),
    ``calibration`` (their error rates),
-   ``claims`` (the claim language), ``configs`` and ``spec`` (study files).
+   ``optimizers`` (their parameters and reference update), ``claims`` (the claim
+   language), ``configs`` and ``spec`` (study files).
 2. Running and storing it: ``lr_control`` (a schedule's lr at each step), ``progress``,
    ``runner`` (one run), ``lifeline``, ``executors`` (where runs execute), ``results``
    (rows and manifests), ``provenance``, ``timing``, ``perf``, ``find_lr``.

@@ -34,7 +34,7 @@ from backends import FRAMEWORKS
 
 from .errors import BenchError
 from .lifeline import follow_parent, guard_descendants
-from .runner import Outcome, _manifest_base, stream_group
+from .runner import Outcome, manifest_base, stream_group
 from .schedules import lr_moves_per_step
 from .spec import ChainStart, RunSpec
 
@@ -191,7 +191,7 @@ def thread_budget(jobs: int, threads: int | None = None) -> int:
 
 
 def _failed(group: list[RunSpec], threads: int, error: str) -> list[Outcome]:
-    outcomes = [Outcome([], _manifest_base(spec, threads, fused=len(group))) for spec in group]
+    outcomes = [Outcome([], manifest_base(spec, threads, fused=len(group))) for spec in group]
     for outcome in outcomes:
         outcome.manifest["error"] = error
     return outcomes

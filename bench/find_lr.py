@@ -27,10 +27,12 @@ import math
 import numpy as np
 import pandas as pd
 
+from .lr_control import LrControl
+from .optimizers import OPTIMIZERS
 from .results import COLUMNS
 from .runner import batch_orders, prepare
 from .schedules import SCHEDULES
-from .spec import OPTIMIZERS, RunSpec, StudySpec
+from .spec import RunSpec, StudySpec
 
 SMOOTHING = 0.98
 STOP = 4.0
@@ -81,18 +83,19 @@ def range_test(spec: RunSpec, data_dir=None, threads: int = 1) -> tuple[list[dic
     backend, data = ready.backend, ready.data
     n = len(data.train_y)
     steps_per_epoch = -(-n // spec.batch_size)
-    backend.build(ready.arch, ready.weights, OPTIMIZERS[spec.optimizer["name"]].typed(spec.optimizer),
-                  SCHEDULES["range_test"].typed(spec.schedule), spec.lr, steps_per_epoch)
+    control = LrControl(SCHEDULES["range_test"].typed(spec.schedule), spec.lr, steps_per_epoch, ready.native)
+    backend.build(ready.arch, ready.weights, OPTIMIZERS[spec.optimizer["name"]].typed(spec.optimizer), control.lr())
     total = spec.schedule["steps"]
     losses, lrs, epochs = [], [], []
     batches = _batches(spec, n)
     while len(losses) < total:
-        chunk = []  # up to CHUNK batches; a short batch ends a chunk (train_epoch splits by batch size)
+        chunk = []  # up to CHUNK batches; a short batch ends a chunk (train_steps splits by batch size)
         for epoch, idx in batches:
             chunk.append((epoch, idx))
             if len(chunk) == min(CHUNK, total - len(losses)) or len(idx) < spec.batch_size:
                 break
-        result = backend.train_epoch(np.concatenate([idx for _, idx in chunk]), spec.batch_size)
+        result = backend.train_steps(np.concatenate([idx for _, idx in chunk]), spec.batch_size,
+                                     control.epoch_plan(len(chunk)))
         losses += list(result.batch_losses)
         lrs += list(result.batch_lrs)
         epochs += [epoch for epoch, _ in chunk]

@@ -21,7 +21,7 @@ import seaborn as sns
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator, NullFormatter
 
-from backends import FRAMEWORKS, REFERENCE_FRAMEWORK  # the registry: no framework is imported
+from backends import REFERENCE_FRAMEWORK  # the registry: no framework is imported
 
 from .configs import CONFIG_COLUMNS, config_labels, fold_identical
 from .drawn import Drawn, fingerprint
@@ -186,11 +186,19 @@ def _weight_norms(df, study, hue, title, frameworks) -> plt.Figure:
 
 # --------------------------------------------------------------------------- framework comparison
 
-# One colour, line style and marker per framework in every comparison figure, whatever frameworks a study has.
-# (from the framework registry, backends/__init__.py)
-FRAMEWORK_PALETTE = {name: fw.style[0] for name, fw in FRAMEWORKS.items()}
-FRAMEWORK_DASHES = {name: fw.style[1] for name, fw in FRAMEWORKS.items()}
-FRAMEWORK_MARKERS = {name: fw.style[2] for name, fw in FRAMEWORKS.items()}
+# One colour, line dashes and marker per framework in every comparison figure, whatever frameworks a study has;
+# a framework not named here gets a spare style (``_framework_styles``).
+FRAMEWORK_STYLES = {
+    "torch": ("#e4572e", "", "o"),
+    "keras": ("#2e86ab", (4, 1.5), "s"),
+    "keras-jax": ("#7b2cbf", (3, 1.2, 1, 1.2), "D"),
+    "keras-torch": ("#f2a541", (6, 2), "v"),
+    "paddle": ("#3bb273", (1, 1), "^"),
+    "jax": ("#8c564b", (5, 1, 1, 1), "P"),
+}
+FRAMEWORK_PALETTE = {name: style[0] for name, style in FRAMEWORK_STYLES.items()}
+FRAMEWORK_DASHES = {name: style[1] for name, style in FRAMEWORK_STYLES.items()}
+FRAMEWORK_MARKERS = {name: style[2] for name, style in FRAMEWORK_STYLES.items()}
 COMPARED = [("val", "accuracy"), ("val", "loss"), ("train", "loss")]
 DIFFERENCES = [("val", "accuracy"), ("val", "loss")]
 MAX_CONFIG_COLUMNS = 8

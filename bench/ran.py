@@ -12,13 +12,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from backends import FRAMEWORKS, REFERENCE_FRAMEWORK
+from backends import DEFAULT_FRAMEWORKS, FRAMEWORKS, REFERENCE_FRAMEWORK
 
 from .data import SIZES
 from .evidence import MIN_SEEDS, seeds_text
 from .spec import StudySpec
-
-ALL_FRAMEWORKS = "torch,keras,paddle"
 
 
 @dataclass
@@ -89,7 +87,7 @@ def cannot_answer(ran: Ran, study_name: str, options: str) -> list[str]:
     lines = []
     if len(ran.frameworks) < 2:
         lines.append(f"One framework ran ({', '.join(ran.frameworks)}): whether the framework changes the answer cannot "
-                     f"be told. Run `bench run {study_name}{q} --frameworks {ALL_FRAMEWORKS}` "
+                     f"be told. Run `bench run {study_name}{q} --frameworks {','.join(DEFAULT_FRAMEWORKS)}` "
                      f"(after `pip install -e \".[all]\"`).")
     if len(ran.seeds) < MIN_SEEDS:
         lines.append(f"{seeds_text(len(ran.seeds)).capitalize()}: nothing is decided below {MIN_SEEDS} seeds, neither "

@@ -15,20 +15,23 @@ import statistics
 import sys
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
 from .data import load_dataset
 from .errors import BenchError
 from .init import initial_weights
+from .lr_control import LrControl
 from .models import architecture
+from .optimizers import OPTIMIZERS
 from .outcome import at_chance, chance_note
 from .progress import Progress
 from .provenance import lrbench_version
 from .schedules import SCHEDULES
-from .spec import OPTIMIZERS, ChainStart, RunSpec
+from .spec import ChainStart, RunSpec
 
 EVAL_BATCH = 1000
 
@@ -75,7 +78,7 @@ def stream_group(specs: list[RunSpec], data_dir=None, threads: int | None = None
     """
     threads = threads or os.cpu_count() or 1
     fused = 1 if specs[0].chain else len(specs)
-    outs = [Outcome(manifest=_manifest_base(spec, threads, fused=fused)) for spec in specs]
+    outs = [Outcome(manifest=manifest_base(spec, threads, fused=fused)) for spec in specs]
     left = list(outs)
     begun = time.perf_counter()
     try:
@@ -91,29 +94,12 @@ def stream_group(specs: list[RunSpec], data_dir=None, threads: int | None = None
         yield out
 
 
-class _Alone:
-    """One ``Backend`` as a ``FusedBackend`` of one member (backends/base.py), so that the loop
-    below serves single and fused runs alike."""
-
-    def __init__(self, backend):
-        self.backend = backend
-
-    def build(self, arch, weights, members, steps_per_epoch) -> None:
-        [(optimizer, schedule, lr)] = members
-        self.backend.build(arch, weights, optimizer, schedule, lr, steps_per_epoch)
-
-    def train_epoch(self, order, batch_size):
-        return [self.backend.train_epoch(order, batch_size)]
-
-    def member(self, k: int):
-        return self.backend
-
-
 @dataclass
 class Prepared:
     """A framework ready to train ``spec``: its backend set up, the data on its device, the initial weights."""
 
     backend: object
+    native: object  # the adapter's NATIVE: the schedules its framework computes (backends/base.py)
     device: str
     threads: int
     data: object
@@ -125,7 +111,7 @@ class Prepared:
 
 def prepare(spec: RunSpec, data_dir, threads: int, verify: bool = True, fused: bool = False) -> Prepared:
     """Seeds, the framework's backend, the data and the initial weights: what every run starts from."""
-    from backends import load_backend  # imports the framework, in this process only
+    from backends import load_adapter, load_backend  # imports the framework, in this process only
 
     random.seed(spec.seed)
     np.random.seed(spec.seed)
@@ -140,7 +126,7 @@ def prepare(spec: RunSpec, data_dir, threads: int, verify: bool = True, fused: b
     arch = architecture(spec.model, data.input_shape, data.classes)
     backend.set_data(data.train_x.astype(spec.dtype), data.train_y, data.val_x.astype(spec.dtype), data.val_y)
     weights = {k: v.astype(spec.dtype) for k, v in initial_weights(arch, spec.seed, spec.init).items()}
-    return Prepared(backend, device, threads_used, data, arch, weights, round(t1 - t0, 3),
+    return Prepared(backend, load_adapter(spec.framework).NATIVE, device, threads_used, data, arch, weights, round(t1 - t0, 3),
                     round(time.perf_counter() - t1, 3))
 
 
@@ -156,7 +142,7 @@ def _train(specs: list[RunSpec], data_dir, threads: int, outs: list[Outcome], ve
                             import_seconds=ready.import_seconds, data_seconds=ready.data_seconds)
     orders = batch_orders(spec.seed, len(data.train_y))  # one stream of batches, also across the stages of a chain
     if not spec.chain:
-        _fit(backend if fused else _Alone(backend), backend, specs, outs, arch, weights, data, orders, device)
+        _fit(backend, ready.native, specs, outs, arch, weights, data, orders, device, fused)
         yield from outs
         return
     first = 0
@@ -167,9 +153,9 @@ def _train(specs: list[RunSpec], data_dir, threads: int, outs: list[Outcome], ve
     wanted = {s.run_id: out for s, out in zip(specs, outs)}
     for k in range(first, max(s.stage for s in specs) + 1):
         stage = spec.stage_spec(k)
-        out = wanted.get(stage.run_id) or Outcome(manifest=_manifest_base(stage, threads))  # done before: not kept
+        out = wanted.get(stage.run_id) or Outcome(manifest=manifest_base(stage, threads))  # done before: not kept
         begun = time.perf_counter()
-        _fit(_Alone(backend), backend, [stage], [out], arch, weights, data, orders, device)
+        _fit(backend, ready.native, [stage], [out], arch, weights, data, orders, device, fused=False)
         out.manifest["wall_seconds"] = round(time.perf_counter() - begun, 3)
         weights = backend.weights()  # the next stage continues from here, with a new optimizer
         if stage.run_id in wanted:
@@ -177,24 +163,33 @@ def _train(specs: list[RunSpec], data_dir, threads: int, outs: list[Outcome], ve
             yield out
 
 
-def _fit(group, backend, specs: list[RunSpec], outs: list[Outcome], arch, weights, data, orders, device) -> None:
-    """Build the model(s) from ``weights`` and train every epoch of ``specs``: the loop, timing in plain sight."""
+def _fit(backend, native, specs: list[RunSpec], outs: list[Outcome], arch, weights, data, orders, device,
+         fused: bool) -> None:
+    """Build the model(s) from ``weights`` and train every epoch of ``specs``: the loop, the lr and the timing
+    in plain sight. ``fused``: ``backend`` is a FusedBackend, one member per spec (backends/base.py)."""
     spec, n = specs[0], len(data.train_y)
     steps_per_epoch = -(-n // spec.batch_size)
     start = time.perf_counter()
-    group.build(arch, weights, [(OPTIMIZERS[s.optimizer["name"]].typed(s.optimizer),
-                                 SCHEDULES[s.schedule["name"]].typed(s.schedule), s.lr) for s in specs], steps_per_epoch)
-    runs = [_Run(s, group.member(k), out, backend.version(), device) for k, (s, out) in enumerate(zip(specs, outs))]
+    controls = [LrControl(SCHEDULES[s.schedule["name"]].typed(s.schedule), s.lr, steps_per_epoch, native) for s in specs]
+    optimizer = OPTIMIZERS[spec.optimizer["name"]].typed(spec.optimizer)
+    if fused:
+        backend.build(arch, weights, optimizer, [c.lr() for c in controls])
+    else:
+        backend.build(arch, weights, optimizer, controls[0].lr())
+    runs = [_Run(s, out, control, _Member.of(backend, k if fused else None), backend.version(), device)
+            for k, (s, out, control) in enumerate(zip(specs, outs, controls))]
     for run in runs:  # the framework's own scheduler, or the reference driving it
-        run.out.manifest.update(schedule_source=getattr(run.member, "schedule_source", ""),
-                                build_seconds=round(time.perf_counter() - start, 3))
+        run.out.manifest.update(schedule_source=run.control.source, build_seconds=round(time.perf_counter() - start, 3))
     for epoch in range(1, spec.epochs + 1):
         order = next(orders)
-        lrs = [r.member.applied_lr() for r in runs]
+        plans = [run.control.epoch_plan(steps_per_epoch) for run in runs]
+        lrs = [run.held for run in runs]
 
         backend.synchronize()
         t0 = time.perf_counter()
-        results = group.train_epoch(order, spec.batch_size)
+        assert not fused or plans.count(None) == len(plans), "an lr that moves per step trains alone"
+        results = backend.train_steps(order, spec.batch_size) if fused else [
+            backend.train_steps(order, spec.batch_size, plans[0])]
         backend.synchronize()
         seconds = time.perf_counter() - t0
         for run, result, lr in zip(runs, results, lrs):
@@ -206,12 +201,27 @@ def _fit(group, backend, specs: list[RunSpec], outs: list[Outcome], arch, weight
         run.finish()
 
 
-class _Run:
-    """One run's rows, status and timing; its ``member`` (the backend, or its share of a fused one)
-    evaluates it and steps its schedule."""
+@dataclass(frozen=True)
+class _Member:
+    """What one run asks of its backend besides training: a Backend's own methods, or a fused one's for member k."""
 
-    def __init__(self, spec: RunSpec, member, out: Outcome, version: str, device: str):
-        self.spec, self.member, self.out = spec, member, out
+    set_lr: Callable[[float], float]
+    evaluate: Callable[..., object]
+    weights: Callable[[], dict]
+    synchronize: Callable[[], None]
+
+    @classmethod
+    def of(cls, backend, k: int | None) -> _Member:
+        bind = (lambda method: method) if k is None else (lambda method: partial(method, k))
+        return cls(bind(backend.set_lr), bind(backend.evaluate), bind(backend.weights), backend.synchronize)
+
+
+class _Run:
+    """One run's lr, rows, status and timing; its ``member`` evaluates it and sets its lr."""
+
+    def __init__(self, spec: RunSpec, out: Outcome, control: LrControl, member: _Member, version: str, device: str):
+        self.spec, self.out, self.control, self.member = spec, out, control, member
+        self.held = member.set_lr(control.lr())  # the lr the optimizer holds for the next step
         self.row = _row_factory(spec, version, device)
         self.progress = Progress(spec)
         self.epoch_seconds: list[float] = []
@@ -266,7 +276,7 @@ class _Run:
             return
         self.one_class_streak = self.one_class_streak + 1 if classes_predicted == 1 else 0
         self.last = (classes_predicted, val_acc, data.classes, epoch)
-        self.member.end_epoch(val_loss)
+        self.held = self.member.set_lr(self.control.epoch_done(val_loss))
 
     def finish(self) -> None:
         status = self.status
@@ -308,8 +318,9 @@ def _row_factory(spec: RunSpec, version: str, device: str):
     return row
 
 
-def _manifest_base(spec: RunSpec, threads: int, fused: int = 1) -> dict:
-    """``fused``: how many runs trained as one model with this one (1: alone)."""
+def manifest_base(spec: RunSpec, threads: int, fused: int = 1) -> dict:
+    """A run's manifest before it trains (status "failed" until it ends): what an executor records for a run that
+    never reached a worker. ``fused``: how many runs trained as one model with this one (1: alone)."""
     return {
         "run_id": spec.run_id, "study": spec.study, "framework": spec.framework, "framework_version": "",
         "device": spec.device, "threads": threads, "fused": fused, "model": spec.model, "dataset": spec.dataset,

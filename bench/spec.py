@@ -28,27 +28,12 @@ from .claims import FILTERS, check_claim, check_filter, check_metric, parse_chec
 from .data import CLASSES, DATASETS, SIZES, check_options
 from .errors import BenchError, SpecError
 from .models import MODELS
-from .params import Declaration, Param, choice, flag, integer, number, of_kind
+from .optimizers import OPTIMIZERS
+from .params import Param, choice, flag, integer, number, of_kind
 from .schedules import SCHEDULES, check_against_lr, check_against_run, schedule_params
 
 STUDIES_DIR = Path(__file__).parent / "studies"
 FIGURES = ("curves", "lr", "steps", "weight_norms")
-
-# Every hyperparameter is explicit so no framework default decides anything silently.
-_DECAY = {"weight_decay": number(0.0, ge=0)}
-_UNIT = {"ge": 0, "lt": 1}  # momentum, betas, rho: in [0, 1)
-OPTIMIZERS: dict[str, Declaration] = {
-    # momentum_form "torch": v = m*v + g, p -= lr*v (PyTorch, Paddle); "keras": v = m*v - lr*g, p += v.
-    "sgd": Declaration(
-        {"momentum": number(0.0, **_UNIT), "nesterov": flag(False), **_DECAY,
-         "momentum_form": choice("torch", "torch", "keras")},
-        ((lambda p: not p["nesterov"] or p["momentum"] > 0, "nesterov needs a momentum > 0"),),
-    ),
-    "adagrad": Declaration({"eps": number(1e-10, gt=0), "initial_accumulator_value": number(0.0, ge=0), **_DECAY}),
-    "adam": Declaration({"beta1": number(0.9, **_UNIT), "beta2": number(0.999, **_UNIT), "eps": number(1e-8, gt=0), **_DECAY}),
-    "rmsprop": Declaration({"rho": number(0.99, **_UNIT), "eps": number(1e-8, gt=0), "momentum": number(0.0, **_UNIT),
-                            "centered": flag(False), **_DECAY}),
-}
 
 DTYPES = ("float32", "float64")
 INITS = ("torch", "glorot")  # see bench/init.py

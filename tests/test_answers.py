@@ -31,7 +31,7 @@ def test_what_ran_comes_from_the_manifests_and_a_banner_says_where_it_is_not_the
 def test_one_framework_or_seed_says_what_it_cannot_answer():
     ran = what_ran(read_manifests(RESULTS / "schedules").query("framework == 'torch' and seed == 0"), quick=True)
     lines = cannot_answer(ran, "schedules", "--quick")
-    assert len(lines) == 2 and "--frameworks torch,keras,paddle" in lines[0] and "--seeds 3" in lines[1]
+    assert len(lines) == 2 and "--frameworks torch,keras,paddle,jax" in lines[0] and "--seeds 3" in lines[1]
     assert "smoke test" in ran.text()
 
 

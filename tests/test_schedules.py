@@ -1,11 +1,14 @@
 """The reference schedules: the values the seed experiments define, computed by hand."""
 
 import math
+import os
 
 import pytest
 
+from backends import FRAMEWORKS
 from bench.errors import SpecError
 from bench.schedules import PER_STEP, SCHEDULES, Schedule, schedule_params
+from tests import native_table
 from tests.cases import SCHEDULE_CASES, STEP_CASES, schedule_name
 
 
@@ -164,3 +167,23 @@ def test_a_warmup_takes_a_length_in_steps_and_goes_only_in_front_of_an_epoch_sch
     for name, params in [("one_cycle", {"cycle_epochs": 2}), ("plateau", {})]:  # one-cycle warms up on its own
         with pytest.raises(SpecError, match=f"schedule '{name}' has no parameter 'warmup_steps'"):
             schedule_params(name, {**params, "warmup_steps": 10})
+
+
+def test_docs_frameworks_md_drives_from_the_reference_every_schedule_a_framework_has_no_object_for():
+    """The table's third column, written by the core env (tests/native_table.py): every declared schedule its
+    second column does not name, so a new schedule changes no framework env's part of the table.
+    `BENCH_UPDATE_DOCS=1` rewrites it."""
+    rows = native_table.read()
+    assert set(rows) == set(FRAMEWORKS), "docs/frameworks.md's table has a row per registered framework"
+    wanted = {f: [native, native_table.reference_column(native, SCHEDULES)] for f, (native, _) in rows.items()}
+    unknown = {f: sorted(set(native_table.native_names(native)) - set(SCHEDULES)) for f, (native, _) in rows.items()}
+    assert not any(unknown.values()), f"schedules no longer declared: {unknown}"
+    if os.environ.get("BENCH_UPDATE_DOCS") == "1":
+        native_table.write(wanted)
+    assert native_table.read() == wanted, "docs/frameworks.md's reference column is stale: BENCH_UPDATE_DOCS=1"
+
+
+def test_the_reference_column_follows_the_declarations():
+    """A schedule declared today and native nowhere lands in every reference column."""
+    native = "constant: LambdaLR; step: StepLR"
+    assert native_table.reference_column(native, ["constant", "step", "new_one"]) == "new_one"

@@ -5,9 +5,10 @@ import pytest
 
 from bench.cli import main
 from bench.errors import SpecError
+from bench.optimizers import OPTIMIZERS
 from bench.params import Param
 from bench.schedules import SCHEDULES
-from bench.spec import OPTIMIZERS, load_study
+from bench.spec import load_study
 
 BASE = {"dataset": '"digits"', "model": '"mlp"', "epochs": "2", "batch_size": "32", "lr": "0.1"}
 

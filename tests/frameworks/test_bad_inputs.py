@@ -126,7 +126,7 @@ CASES = [
          "start with an ASCII letter or digit",
          (("name", '"../x"'),)),
     Case("a momentum form the framework lacks", "bench run {study} --frameworks torch --out {out}",
-         "torch has no SGD momentum form 'keras'", "drop momentum_form",
+         "torch cannot run momentum_form keras", "drop that config for torch",
          (("optimizer", '{ name = "sgd", momentum = 0.9, momentum_form = "keras" }'),)),
     Case("--frameworks naming none", "bench run digits --frameworks , --out {out}", "names no framework",
          "drop --frameworks"),

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import types
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,16 +20,29 @@ import pandas as pd
 import pytest
 
 from backends import DEFAULT_FRAMEWORKS, installed, load_adapter, load_baselines
-from backends.base import OptimizerBuilder, ScheduleBuilder
+from backends import FRAMEWORKS as REGISTRY
 from bench.data import load_dataset
 from bench.executors import groups, run_local
+from bench.lr_control import LrControl
+from bench.models import architecture
+from bench.optimizers import DEPARTURES, reference_update
+from bench.optimizers import OPTIMIZERS as DECLARED
 from bench.results import COLUMNS, TIMING_METRICS
 from bench.runner import train
 from bench.schedules import SCHEDULES, Schedule
-from bench.spec import OPTIMIZERS as DECLARED
 from bench.spec import RunSpec, load_study, optimizer_params
+from tests import native_table
 from tests.cases import SCHEDULE_CASES, STEP_CASES, WARMUP_CASES, schedule_name
-from tests.frameworks.contract import applied_lrs, applied_step_lrs, built, mlp_logits_match_numpy, weights_round_trip
+from tests.frameworks.contract import (
+    Scheduled,
+    applied_lrs,
+    applied_step_lrs,
+    built,
+    lenet_logits,
+    mlp_gradients,
+    mlp_logits_match_numpy,
+    weights_round_trip,
+)
 
 pytestmark = [pytest.mark.env_torch, pytest.mark.env_keras, pytest.mark.env_keras_jax, pytest.mark.env_keras_torch,
               pytest.mark.env_paddle, pytest.mark.env_jax]  # the tox envs that run this file (see tests/conftest.py)
@@ -52,7 +66,8 @@ def other_value(param):
 # From the core's declarations: each optimizer at its defaults, and with every parameter changed.
 OPTIMIZER_CASES = [{"name": name} for name in DECLARED] + [
     {"name": name, **{k: other_value(p) for k, p in declaration.params.items() if not p.choices}}
-    for name, declaration in DECLARED.items()]
+    for name, declaration in DECLARED.items()] + [
+    {"name": "sgd", "momentum": 0.9, "nesterov": nesterov, "momentum_form": "keras"} for nesterov in (False, True)]
 
 
 @pytest.fixture(params=FRAMEWORKS)
@@ -96,12 +111,8 @@ def _originals_lr(schedule: str, epoch: int) -> float:
 def test_schedules_study_applies_the_originals_lr_every_epoch(framework, config):
     """Each `schedules` config, as the study file defines it, against the original's own formulas."""
     spec = load_study("schedules").runs([framework])[config]
-    backend, _ = built(framework, schedule=spec.schedule, lr=spec.lr)
-    applied = []
-    for epoch in range(spec.epochs):
-        applied.append(backend.applied_lr())
-        backend.train_epoch(np.random.default_rng(epoch).permutation(16), 8)
-        backend.end_epoch(1.0)
+    run = Scheduled(framework, spec.schedule, spec.lr)
+    applied = [run.epoch(np.random.default_rng(epoch).permutation(16), 8)[0] for epoch in range(spec.epochs)]
     expected = [_originals_lr(spec.schedule["name"], e) for e in range(spec.epochs)]
     np.testing.assert_allclose(applied, expected, rtol=0, atol=1e-7)
     if spec.schedule["name"] == "inverse_sqrt":
@@ -136,15 +147,57 @@ def test_weights_load_and_read_back_exactly(framework, model, shape):
 
 
 @pytest.mark.parametrize("optimizer", OPTIMIZER_CASES, ids=lambda o: "-".join(f"{v}" for v in o.values()))
-def test_every_optimizer_trains_the_lenet(framework, optimizer):
-    spec = RunSpec(study="t", framework=framework, model="lenet", dataset="digits", optimizer=optimizer_params(optimizer),
-                   schedule={"name": "constant"}, lr=0.01 if optimizer["name"] == "sgd" else 0.001, batch_size=32,
-                   epochs=2, seed=0, device="cpu", train_size=512, val_size=256)
-    out = train(spec, threads=1)  # the contract helpers set 1 thread; TensorFlow sets its threads once a process
-    assert out.manifest["status"] == "done", out.manifest["error"]
-    df = pd.DataFrame(out.rows, columns=COLUMNS)
-    loss = df[(df["metric"] == "loss") & (df["split"] == "train")]["value"].tolist()
-    assert loss[1] < loss[0]
+def test_every_optimizer_steps_as_its_reference_formula(framework, optimizer):
+    """Three steps at three lrs (so that a momentum form or a buffer holding the lr would show), in float64: each
+    parameter equals bench/optimizers.py's reference update, with the departures the adapter names, to 1e-6.
+    An optimizer or form the framework refuses is refused before a run, and has no builder to check."""
+    p = optimizer_params(optimizer)
+    adapter, refusal = load_adapter(framework), REGISTRY[framework].refusal(Asks(p))
+    if refusal:
+        assert refusal.startswith("momentum_form") or p["name"] not in adapter.OPTIMIZER_BUILDERS
+        return
+    departures = adapter.OPTIMIZER_DEPARTURES.get(p["name"], ())
+    assert set(departures) <= set(DEPARTURES), f"{framework} names a departure bench/optimizers.py does not know"
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(24, 1, 8, 8)), rng.integers(0, 10, 24)
+    lrs = np.array([1.0, 0.5, 2.0]) * (0.05 if p["name"] == "sgd" else 0.005)
+    backend, weights = built(framework, optimizer=p, lr=lrs[0], data=(x, y, x, y), dtype="float64")
+    backend.train_steps(np.arange(24), 8, lrs)
+    expected, states = dict(weights), {name: {} for name in weights}
+    for step, lr in enumerate(lrs):
+        grads = mlp_gradients(expected, x[step * 8:step * 8 + 8], y[step * 8:step * 8 + 8])
+        expected = {n: reference_update(p, states[n], w, grads[n], lr, departures) for n, w in expected.items()}
+    got = backend.weights()
+    moved = max(float(np.abs(expected[n] - weights[n]).max()) for n in weights)
+    assert moved > 1e-3  # the steps moved the weights: the check below compares updates, not initial weights
+    for name in weights:
+        np.testing.assert_allclose(got[name], expected[name], rtol=0, atol=1e-6, err_msg=name)
+
+
+@dataclass
+class Asks:
+    """What a run asks of a framework's capabilities (backends/__init__.py ``Framework.refusal``)."""
+
+    optimizer: dict
+    schedule: dict = field(default_factory=lambda: {"name": "constant"})
+
+
+def test_the_reference_check_fails_an_optimizer_built_another_way(framework, monkeypatch):
+    """The check above can fail: Adam built with another beta1 than the declared one."""
+    adapter = load_adapter(framework)
+    build = adapter.OPTIMIZER_BUILDERS["adam"]
+    monkeypatch.setitem(adapter.OPTIMIZER_BUILDERS, "adam", lambda params, p, lr: build(params, {**p, "beta1": 0.5}, lr))
+    with pytest.raises(AssertionError):
+        test_every_optimizer_steps_as_its_reference_formula(framework, {"name": "adam"})
+
+
+def test_the_lenet_layout_gives_the_logits_of_the_canonical_lenet(framework):
+    """The adapter's LeNet, built from the canonical weights, against a numpy LeNet of those weights."""
+    for shape in ((1, 28, 28), (3, 32, 32)):
+        backend, w = built(framework, "lenet", shape, seed=4, data=(np.zeros((4, *shape), np.float32), np.zeros(4, np.int64)) * 2)
+        x = np.random.default_rng(1).normal(size=(3, *shape)).astype(np.float32)
+        padding = architecture("lenet", shape, 10).conv1_padding
+        np.testing.assert_allclose(backend.logits(x), lenet_logits(w, x, padding), rtol=1e-4, atol=1e-5)
 
 
 def test_a_workers_later_runs_give_the_rows_of_a_process_of_their_own(framework):
@@ -182,41 +235,19 @@ def test_perf_baselines_time_lenet_epochs(framework):
 
 
 def test_registries_cover_the_declarations(framework):
-    """Every declared optimizer has a builder, and every native schedule a builder, of the one signature each
-    (backends/base.py OptimizerBuilder, ScheduleBuilder); a framework's native schedules are declared ones (the
-    rest run from the reference, and the manifest says which)."""
-    adapter = load_adapter(framework)
-    assert set(adapter.OPTIMIZER_BUILDERS) == set(DECLARED)
+    """Every declared optimizer has a builder or a refusal (backends/__init__.py ``Framework.refuses``), never both;
+    a framework's native schedules are declared ones (the rest run from the reference, and the manifest says which)."""
+    adapter, refused = load_adapter(framework), dict(REGISTRY[framework].refuses)
+    refused_optimizers = {what.split()[1] for what in refused if what.startswith("optimizer ")}
+    assert set(adapter.OPTIMIZER_BUILDERS) | refused_optimizers == set(DECLARED)
+    assert not set(adapter.OPTIMIZER_BUILDERS) & refused_optimizers
     assert set(adapter.NATIVE.builders) <= set(SCHEDULES)
-    assert not wrong_signatures(adapter), f"{framework}: builders of another signature than backends/base.py's"
+    assert not {what.split()[1] for what in refused if what.startswith("schedule ")} & set(adapter.NATIVE.builders)
     spec = RunSpec(study="t", framework=framework, model="mlp", dataset="digits", optimizer=optimizer_params({"name": "sgd"}),
                    schedule={"name": "inverse_sqrt"}, lr=0.1, batch_size=64, epochs=1, seed=0, device="cpu",
                    train_size=128, val_size=64)
     source = train(spec, threads=1).manifest["schedule_source"]
     assert source == ("native" if "inverse_sqrt" in adapter.NATIVE.builders else "reference")
-
-
-def wrong_signatures(adapter) -> list[str]:
-    """The registry entries whose parameters are not those of the protocol's ``__call__``."""
-    wrong = []
-    for registry, protocol in (("OPTIMIZER_BUILDERS", OptimizerBuilder), ("NATIVE.builders", ScheduleBuilder)):
-        wanted = list(inspect.signature(protocol.__call__).parameters)[1:]
-        builders = adapter.OPTIMIZER_BUILDERS if registry == "OPTIMIZER_BUILDERS" else adapter.NATIVE.builders
-        wrong += [f"{registry}[{name!r}]" for name, build in builders.items()
-                  if list(inspect.signature(build).parameters) != wanted]
-    return wrong
-
-
-def test_a_builder_of_another_signature_fails_the_registry_check(framework, monkeypatch):
-    """The check above can fail: a schedule builder that also takes the optimizer, as torch's once did."""
-    adapter = load_adapter(framework)
-    name, build = next(iter(adapter.NATIVE.builders.items()))
-    monkeypatch.setitem(adapter.NATIVE.builders, name, lambda opt, p, lr: build(p, lr))
-    assert wrong_signatures(adapter) == [f"NATIVE.builders[{name!r}]"]
-
-
-NATIVE_PAGE = Path(__file__).resolve().parents[2] / "docs" / "frameworks.md"
-NATIVE_START, NATIVE_END = "<!-- native-schedules:start -->", "<!-- native-schedules:end -->"
 
 
 def object_name(obj) -> str:
@@ -246,46 +277,34 @@ def schedule_objects(framework) -> dict[str, str | None]:
     objects = {}
     for name in SCHEDULES:
         params = cases[min((c for c in cases if schedule_name(c) == name), key=len)]
-        backend, _ = built(framework, schedule={"name": name, **Schedule(name, 0.3, params).params}, lr=0.3)
-        native = backend.schedule_source == "native"
-        objects[name] = object_name(backend.lrs.object) if native else None
+        control = LrControl({"name": name, **Schedule(name, 0.3, params).params}, 0.3, 2, load_adapter(framework).NATIVE)
+        objects[name] = object_name(control.object) if control.source == "native" else None
     return objects
 
 
-def native_row(framework) -> str:
-    """This framework's row of docs/frameworks.md's table, as its backend builds its schedules."""
-    objects = schedule_objects(framework)
-    return (f"| {framework} | {'; '.join(f'{n}: {o}' for n, o in objects.items() if o)} | "
-            f"{', '.join(n for n, o in objects.items() if o is None) or '-'} |")
-
-
-def documented_rows() -> tuple[str, int, int, dict[str, str]]:
-    text = NATIVE_PAGE.read_text()
-    start, end = text.index(NATIVE_START) + len(NATIVE_START), text.index(NATIVE_END)
-    return text, start, end, {line.split("|")[1].strip(): line for line in text[start:end].strip().splitlines()[2:]}
+def native_column(framework) -> str:
+    """This framework's objects in docs/frameworks.md's table, as its backend builds its schedules."""
+    return "; ".join(f"{n}: {o}" for n, o in schedule_objects(framework).items() if o) or "-"
 
 
 def test_the_native_schedules_are_those_docs_frameworks_md_declares(framework):
     """docs/frameworks.md declares which schedules each framework runs with its own scheduler. Deleting an
     adapter's native entry once passed every test (the schedule fell back to the reference silently); now its
-    row differs. `BENCH_UPDATE_DOCS=1` rewrites this framework's row."""
-    row = native_row(framework)
-    text, start, end, rows = documented_rows()
+    row differs. `BENCH_UPDATE_DOCS=1` rewrites this framework's objects (tests/native_table.py: the core env
+    writes the reference column)."""
+    column, rows = native_column(framework), native_table.read()
     if os.environ.get("BENCH_UPDATE_DOCS") == "1":
-        rows[framework] = row
-        table = ["| framework | its own scheduler object, per schedule | driven from the reference |", "|---|---|---|",
-                 *(rows[f] for f in sorted(rows))]
-        NATIVE_PAGE.write_text(text[:start] + "\n" + "\n".join(table) + "\n" + text[end:])
+        rows[framework] = [column, native_table.reference_column(column, SCHEDULES)]
+        native_table.write(rows)
         return
-    assert rows.get(framework) == row, "docs/frameworks.md's native schedules differ: BENCH_UPDATE_DOCS=1 to rewrite"
+    assert rows.get(framework, [None])[0] == column, "docs/frameworks.md's native schedules differ: BENCH_UPDATE_DOCS=1"
 
 
 def test_a_deleted_native_entry_fails_the_table_check(framework, monkeypatch):
-    """The check above can fail: without its exponential entry, an adapter's row moves exponential to the
-    reference, and no longer equals the documented one."""
+    """The check above can fail: without its exponential entry, an adapter's row no longer names exponential."""
     monkeypatch.delitem(load_adapter(framework).NATIVE.builders, "exponential")
-    row = native_row(framework)
-    assert "exponential" in row.split("|")[3] and documented_rows()[3][framework] != row
+    column = native_column(framework)
+    assert "exponential" not in native_table.native_names(column) and native_table.read()[framework][0] != column
 
 
 def test_importing_the_framework_shows_no_warning(framework):

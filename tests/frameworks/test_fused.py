@@ -90,7 +90,7 @@ def test_grouped_lenet_layers_compute_each_members_lenet(real_data_dir):
     backend = FusedBackend()
     backend.setup("cpu", 1, 0)
     backend.set_data(data.train_x, data.train_y, data.val_x, data.val_y)
-    backend.build(arch, initial_weights(arch, 0), [(optimizer_params({"name": "sgd"}), {"name": "constant"}, 0.1)] * 3, 2)
+    backend.build(arch, initial_weights(arch, 0), optimizer_params({"name": "sgd"}), [0.1] * 3)
     with torch.no_grad():
         for k, p in enumerate(backend.params):  # make the members differ
             p["conv2.weight"].mul_(1 + k)
@@ -108,7 +108,8 @@ def _protocol_names(protocol) -> set[str]:
 
 @pytest.mark.env_jax
 def test_fused_backend_implements_the_protocol():
-    """backends/base.py's FusedBackend and Member say what --fused asks of an adapter; the adapter's has all of it."""
+    """backends/base.py's FusedBackend says what --fused asks of an adapter; the adapter's has all of it, and
+    sets, holds and evaluates each member by its index."""
     from backends import base, load_backend
     from bench.init import initial_weights
     from bench.models import architecture
@@ -118,7 +119,14 @@ def test_fused_backend_implements_the_protocol():
     assert not missing
     fused.setup("cpu", 1, 0)
     arch = architecture("mlp", (1, 8, 8), 10)
-    fused.build(arch, initial_weights(arch, 0), [(optimizer_params({"name": "sgd"}), {"name": "constant"}, 0.1)] * 2, 4)
-    member = fused.member(1)
-    assert not {n for n in _protocol_names(base.Member) if not hasattr(member, n)}
-    assert member.schedule_source == "native"
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 1, 8, 8)).astype(np.float32)
+    y = rng.integers(0, 10, 16)
+    fused.set_data(x, y, x, y)
+    fused.build(arch, initial_weights(arch, 0), optimizer_params({"name": "sgd"}), [0.1, 0.1])
+    assert fused.set_lr(1, 0.25) == pytest.approx(0.25) and fused.set_lr(0, 0.1) == pytest.approx(0.1)
+    results = fused.train_steps(np.arange(16), 8)
+    assert len(results) == 2 and results[0].batch_losses[0] == pytest.approx(results[1].batch_losses[0])
+    assert results[0].batch_losses[1] != pytest.approx(results[1].batch_losses[1])  # member 1 stepped at its own lr
+    assert fused.evaluate(1, 8).loss_sum != pytest.approx(fused.evaluate(0, 8).loss_sum)
+    assert fused.weights(1).keys() == initial_weights(arch, 0).keys()

@@ -83,7 +83,7 @@ def test_vmapped_lenet_step_updates_each_member_as_its_own_step(real_data_dir):
     backend.setup("cpu", 1, 0)
     backend.set_data(data.train_x, data.train_y, data.val_x, data.val_y)
     sgd = optimizer_params({"name": "sgd", "momentum": 0.5})
-    backend.build(arch, initial_weights(arch, 0), [(sgd, {"name": "constant"}, lr) for lr in (0.1, 0.01, 0.001, 0.0001)], 20)
+    backend.build(arch, initial_weights(arch, 0), sgd, [0.1, 0.01, 0.001, 0.0001])
     vmapped = jax.jit(jax.vmap(make_step(backend.model, backend.tx), in_axes=(0, 0, None, None, None)))
     stepped = one_by_one(make_step(backend.model, backend.tx), 4)
     a, b = (backend.params, backend.state), jax.tree.map(lambda x: x.copy(), (backend.params, backend.state))
@@ -110,7 +110,6 @@ def test_the_step_compiles_once_per_batch_shape(real_data_dir):
     backend = Backend()
     backend.setup("cpu", 1, 0)
     backend.set_data(data.train_x, data.train_y, data.val_x, data.val_y)
-    backend.build(arch, initial_weights(arch, 0), optimizer_params({"name": "sgd", "momentum": 0.5}),
-                  {"name": "constant"}, 0.1, 4)
-    backend.train_epoch(np.arange(256), 64)
+    backend.build(arch, initial_weights(arch, 0), optimizer_params({"name": "sgd", "momentum": 0.5}), 0.1)
+    backend.train_steps(np.arange(256), 64, None)
     assert backend._step._cache_size() == 1

@@ -12,10 +12,11 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from bench.errors import BenchError
+from bench.optimizers import OPTIMIZERS
 from bench.params import REQUIRED
 from bench.runner import train
 from bench.schedules import SCHEDULES, Schedule
-from bench.spec import BASE, OPTIMIZERS, load_study
+from bench.spec import BASE, load_study
 
 pytestmark = pytest.mark.env_torch  # the tox envs that run this file (see tests/conftest.py)
 

@@ -192,5 +192,5 @@ def test_duplicates_are_folded_and_impossible_runs_refused_before_the_sweep(tmp_
     keras_form.write_text(STUDY + '[optimizer]\nname = "sgd"\nmomentum = 0.9\nmomentum_form = "keras"\n')
     assert main(["run", str(keras_form), "--frameworks", "torch", "--out", str(tmp_path / "out2")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "torch has no SGD momentum form 'keras'" in err[0] and "keras" in err[0]
+    assert len(err) == 1 and "torch cannot run momentum_form keras" in err[0] and "run it with keras" in err[0]
     assert not list((tmp_path / "out2").glob("*/runs/*.json"))
