@@ -88,7 +88,14 @@ def check_claim(check: str, configs: pd.DataFrame) -> None:
     Names a metric lrbench does not record, an argument a function does not take, or a filter that
     matches none of ``configs`` (the study's configs: lr, model, optimizer, schedule, batch_size)."""
 
-    for node in ast.walk(parse_check(check)):
+    tree = parse_check(check)
+    for node in ast.walk(tree):  # arithmetic on constants alone fails here, or never
+        if isinstance(node, ast.BinOp | ast.UnaryOp) and not any(isinstance(n, ast.Call | ast.Compare) for n in ast.walk(node)):
+            try:
+                _evaluate(node, None)
+            except (ArithmeticError, TypeError) as e:
+                raise SpecError(f"claim check {check!r}: {ast.unparse(node)} cannot be evaluated ({e}): correct it") from e
+    for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue
         if not isinstance(node.func, ast.Name):
@@ -403,6 +410,8 @@ def evaluate_claims(claims: list[dict], df: pd.DataFrame, manifest: pd.DataFrame
                 verdict = {True: "held", False: "not held", None: "cannot tell: " + "; ".join(results.undecided)}[truth]
             except (LookupError, KeyError, ValueError, SpecError) as e:
                 verdict = f"cannot tell: {e}"
+            except (ArithmeticError, TypeError) as e:  # the claim's own arithmetic: its verdict, never the report's end
+                verdict = f"cannot tell: the claim cannot be evaluated ({e})"
             rows.append({"claim": claim["text"], "source": claim.get("source", ""), **key, "verdict": verdict,
                          "seeds": part.df["seed"].nunique(), "numbers": "; ".join(results.numbers)})
     return pd.DataFrame(rows)

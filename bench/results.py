@@ -286,9 +286,10 @@ class ResultStore:
         so with the command that rewrites it. A damaged run is named and left out, as resume would."""
         trusted, damaged = self.verify()
         expected = self.combined(trusted)[name]
-        rewrite = f"`bench run {self.dir.name} --out {self.dir.parent}` rewrites it"
+        command = f"`bench run {self.dir.name} --out {self.dir.parent}`"
+        rewrite = f"{command} rewrites it"
         for run_id, problem in sorted(damaged.items()):
-            _say(f"{self.dir.name}: run {run_id} is damaged ({problem}): left out; {rewrite.replace('it', 'the run')}")
+            _say(f"{self.dir.name}: run {run_id} is damaged ({problem}): left out; {command} runs it again")
         try:
             actual = read_text(self.dir / name)
         except UNREADABLE as e:

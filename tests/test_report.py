@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from bench.answers import answer
-from bench.claims import evaluate_claims, parse_check
+from bench.claims import check_claim, evaluate_claims, parse_check
 from bench.errors import SpecError
 from bench.evidence import interval
 from bench.report import per_run, summary_table, write_report
@@ -143,6 +143,23 @@ def test_claims_are_evaluated_per_framework_with_numbers():
     assert verdicts["unknown lr", "torch"].startswith("cannot tell")
     numbers = table.set_index(["claim", "framework"])["numbers"]["lr 0.1 ends higher", "keras"]
     assert "final('val.accuracy', lr=0.1) = " in numbers and "lr=0.01" in numbers
+
+
+def test_a_claim_whose_arithmetic_fails_is_its_own_verdict_never_the_reports_end():
+    """Arithmetic on what the runs give (a status divided by 2) fails only when the claim is evaluated: that claim
+    cannot tell, and the others are judged."""
+    df, manifest = synthetic(offset=0.02)
+    broken = {"text": "a ratio", "check": 'status(lr=0.1) / 2 > 1'}
+    table = evaluate_claims([CLAIMS[0], broken], df, manifest)
+    verdicts = table.set_index(["claim", "framework"])["verdict"]
+    assert verdicts["a ratio", "torch"].startswith("cannot tell: the claim cannot be evaluated")
+    assert verdicts["lr 0.1 ends higher", "keras"] == "held"
+
+
+@pytest.mark.parametrize("check", ['final("val.accuracy", lr=0.1) > 0.5 and 1/0', 'final("val.loss") > -(2 / (1 - 1))'])
+def test_arithmetic_on_constants_that_fails_is_refused_when_the_study_loads(check):
+    with pytest.raises(SpecError, match="cannot be evaluated"):
+        check_claim(check, pd.DataFrame({"lr": [0.1]}))
 
 
 @pytest.mark.parametrize("check,error", [
