@@ -18,6 +18,8 @@ import pytest
 
 from backends import DEFAULT_FRAMEWORKS, installed
 from bench.cli import main
+from bench.optimizers import OPTIMIZERS
+from bench.schedules import SCHEDULES
 
 pytestmark = pytest.mark.env_torch  # the tox envs that run this file (see tests/conftest.py)
 
@@ -173,10 +175,17 @@ CASES = [
 MESSAGES: dict[str, str] = {}  # bad input -> the line it got, as docs/errors.md shows it
 
 
+# The lists of every declared name, as the page shows them: a new optimizer or schedule leaves the page as it is.
+DECLARED_LISTS = {", ".join(OPTIMIZERS): "<every optimizer bench/optimizers.py declares>",
+                  ", ".join(SCHEDULES): "<every schedule bench/schedules.py declares>"}
+
+
 def shown(line: str, tmp: Path, real: Path) -> str:
-    """The message with this machine's paths replaced by placeholders."""
+    """The message with this machine's paths (and the lists of declared names) replaced by placeholders."""
     cores = os.cpu_count() or 1  # the page shows the same line on any machine
     line = line.replace(f"machine's {cores} cores", "machine's N cores").replace(f"give at most {cores}", "give at most N")
+    for names, placeholder in DECLARED_LISTS.items():
+        line = line.replace(names, placeholder)
     return line.replace(str(tmp / "blocked"), "$OUT").replace(str(tmp), "$TMP").replace(str(real), "$DATA").replace(
         str(Path.home()), "~")
 
