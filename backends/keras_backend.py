@@ -364,6 +364,10 @@ class Backend:
 
     def build(self, arch, weights, optimizer, lr) -> None:
         self.model_name = arch.model
+        if self.engine == "jax":  # JAX holds float64 only with x64 on, else makes it float32 with a warning alone
+            import jax
+
+            jax.config.update("jax_enable_x64", weights_dtype(weights) == "float64")
         keras.config.set_floatx(weights_dtype(weights))
         self.arch, self.model, self.names = arch, build_model(arch), list(weights)
         self.model.set_weights(list(to_layout(weights, arch, CHANNELS_LAST).values()))
