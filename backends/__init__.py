@@ -23,7 +23,7 @@ class Framework:
     dist: str = ""  # the distribution whose version the runs record (default: the first module of needs)
     default: bool = True  # runs when --frameworks is not given (the Keras variants run when named)
     # What it cannot run, and why: "optimizer <name>", "momentum_form <form>" or "schedule <name>" (a declared
-    # one, bench/spec.py and bench/schedules.py). A run that asks for it is refused before anything runs; every
+    # one, bench/optimizers.py and bench/schedules.py). A run that asks for it is refused before anything runs; every
     # other declared optimizer has a builder in the adapter (the contract test holds it to that).
     refuses: tuple[tuple[str, str], ...] = ()
 

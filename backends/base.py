@@ -4,9 +4,10 @@ The runner owns seeds, initial weights, batch order, metrics, timing and rows. A
 backend translates those requests into one framework's idiom: build the model from
 the numpy weights (canonical layout, see bench/init.py), build the framework's
 optimizer, set the lr it is given and report the lr its optimizer holds, take the
-optimizer steps of a given order, evaluate, and synchronise its device. The schedules
-the framework computes itself and its optimizers are plain registries (``NATIVE``,
-``OPTIMIZER_BUILDERS``) that the core reads.
+optimizer steps of a given order, evaluate, and synchronise its device. Its optimizers,
+where their formulas depart from the reference (bench/optimizers.py), and the schedules
+the framework computes itself are plain registries that the core reads
+(``OPTIMIZER_BUILDERS``, ``OPTIMIZER_DEPARTURES``, ``NATIVE``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from bench.models import Architecture
 class EpochResult:
     batch_losses: np.ndarray  # mean loss of each batch, in order (float64)
     correct: int  # correct predictions over the epoch's forward passes
-    batch_lrs: np.ndarray | None = None  # a per-step schedule's lr applied to each batch, in order
+    batch_lrs: np.ndarray | None = None  # the lr the optimizer held at each step, where train_steps was given lrs
 
 
 @dataclass

@@ -27,6 +27,7 @@ DEFAULT_OUT = "bench-results"
 RESUMES = "finished runs are saved, run the same command again to resume"  # what a stop keeps, per command
 REDRAW = "draw every figure again (default: only those whose rows changed)"
 WRITES_AT_END = "nothing was written (it writes once every framework has finished): run the same command again"
+FRAMEWORKS_HELP = f"comma-separated (default: each installed one of {', '.join(DEFAULT_FRAMEWORKS)})"
 
 
 class Stopped(KeyboardInterrupt):
@@ -84,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="the bundled studies, and which frameworks are installed").set_defaults(func=cmd_list)
 
     run_options = argparse.ArgumentParser(add_help=False)
-    run_options.add_argument("--frameworks", help="comma-separated (default: every installed one)")
+    run_options.add_argument("--frameworks", help=FRAMEWORKS_HELP)
     run_options.add_argument("--quick", action="store_true", help="the study's small preset: minutes on a laptop CPU")
     run_options.add_argument("--seeds", type=int, help="number of seeds (0..N-1; default: the study's)")
     run_options.add_argument("--epochs", type=int, help="epochs per run (default: the study's)")
@@ -113,7 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     every.set_defaults(func=cmd_all)
 
     perf = sub.add_parser("perf", help="the runner against a hand-written loop in each framework (LeNet, MNIST)")
-    perf.add_argument("--frameworks", help="comma-separated (default: every installed one)")
+    perf.add_argument("--frameworks", help=FRAMEWORKS_HELP)
     perf.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
     perf.add_argument("--epochs", type=int, default=3, help="timed epochs after one warm-up epoch (default 3)")
     perf.add_argument("--rounds", type=int, default=2, help="times the ways take turns (default 2)")
@@ -124,7 +125,7 @@ def _parser() -> argparse.ArgumentParser:
 
     find = sub.add_parser("find-lr", help="the LR range test on a study's model, data and optimizer, per framework")
     find.add_argument("study")
-    find.add_argument("--frameworks", help="comma-separated (default: every installed one)")
+    find.add_argument("--frameworks", help=FRAMEWORKS_HELP)
     find.add_argument("--min-lr", type=float, default=DEFAULTS["min_lr"], help=f"first lr (default {DEFAULTS['min_lr']:g})")
     find.add_argument("--max-lr", type=float, default=DEFAULTS["max_lr"], help=f"last lr (default {DEFAULTS['max_lr']:g})")
     find.add_argument("--steps", type=int, default=DEFAULTS["steps"], help=f"steps from min to max (default {DEFAULTS['steps']})")
@@ -169,7 +170,7 @@ def _frameworks(args) -> list[str]:
         return names
     names = [name for name in DEFAULT_FRAMEWORKS if installed(name)]
     if not names:
-        raise BenchError('no framework is installed: pip install -e ".[all]" (torch, Keras and Paddle), or ".[torch]" alone')
+        raise BenchError('no framework is installed: pip install -e ".[all]" (torch, Keras, Paddle and JAX), or ".[torch]" alone')
     return names
 
 
@@ -386,9 +387,10 @@ def cmd_find_lr(args) -> int:
     check_writable(args.out)
     frameworks = _frameworks(args)
     _check_device(frameworks, args.device)
+    specs = [range_spec(study, framework, args.min_lr, args.max_lr, args.steps, args.device) for framework in frameworks]
+    check_runs(specs)  # what a framework refuses, before any range test
     rows, failed, ran = [], [], []
-    for framework in frameworks:  # one after the other, each in a process of its own
-        spec = range_spec(study, framework, args.min_lr, args.max_lr, args.steps, args.device)
+    for framework, spec in zip(frameworks, specs):  # one after the other, each in a process of its own
         try:
             steps, what = in_own_process(f"{framework}'s range test", range_test, spec, args.data_dir,
                                        thread_budget(1, args.threads))
