@@ -118,6 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     perf.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
     perf.add_argument("--epochs", type=int, default=3, help="timed epochs after one warm-up epoch (default 3)")
     perf.add_argument("--rounds", type=int, default=2, help="times the ways take turns (default 2)")
+    perf.add_argument("--train-size", type=int, help="MNIST training examples an epoch (default: all 60,000)")
     perf.add_argument("--threads", type=int, help="threads (default: all cores)")
     perf.add_argument("--out", type=Path, default=Path(DEFAULT_OUT), help="writes OUT/perf/perf-DEVICE.csv")
     perf.add_argument("--data-dir", type=Path, help="folder holding mnist/ (default: $BENCH_DATA_DIR, then the cache)")
@@ -174,8 +175,9 @@ def _frameworks(args) -> list[str]:
     return names
 
 
-COUNTS = ("seeds", "epochs", "jobs", "threads", "rounds")  # options that count something: at least 1 when given
-MOST = {"seeds": 1000, "threads": 1024, "jobs": 1024}  # and at most these: a typo must not start a sweep of a billion
+COUNTS = ("seeds", "epochs", "jobs", "threads", "rounds", "train_size")  # options that count something: at least 1
+# and at most these: a typo must not start a sweep of a billion
+MOST = {"seeds": 1000, "threads": 1024, "jobs": 1024, "train_size": 60000}
 
 
 def _check_options(args) -> None:
@@ -362,7 +364,7 @@ def cmd_perf(args) -> int:
     check_writable(args.out)
     frameworks = _frameworks(args)
     _check_device(frameworks, args.device)
-    rows = run_perf(frameworks, args.device, args.epochs, args.rounds, args.data_dir, args.threads)
+    rows = run_perf(frameworks, args.device, args.epochs, args.rounds, args.data_dir, args.threads, args.train_size)
     path = args.out / "perf" / f"perf-{args.device}.csv"
     atomic_write(path, to_csv(rows, list(rows[0])))
     columns = ["framework", "device", "threads", "way", "median_epoch_seconds", "runner_over_hand", "over_runner"]

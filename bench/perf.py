@@ -31,7 +31,8 @@ from .spec import RunSpec, optimizer_params
 from .timing import BATCH, LR, MOMENTUM
 
 
-def measure(framework: str, device: str, epochs: int, rounds: int, data_dir, threads: int | None) -> list[dict]:
+def measure(framework: str, device: str, epochs: int, rounds: int, data_dir, threads: int | None,
+            train_size: int | None = None) -> list[dict]:
     """Time the ways for one framework, in rounds that take turns; runs in a process of its own.
 
     A slow spell of a shared machine lasts minutes: taking turns spreads it over every way
@@ -39,8 +40,8 @@ def measure(framework: str, device: str, epochs: int, rounds: int, data_dir, thr
     """
     spec = RunSpec(study="perf", framework=framework, model="lenet", dataset="mnist",
                    optimizer=optimizer_params({"name": "sgd", "momentum": MOMENTUM}), schedule={"name": "constant"},
-                   lr=LR, batch_size=BATCH, epochs=1 + epochs, seed=0, device=device)
-    data = load_dataset("mnist", data_dir)
+                   lr=LR, batch_size=BATCH, epochs=1 + epochs, seed=0, device=device, train_size=train_size)
+    data = load_dataset("mnist", data_dir, train_size=train_size)
     firsts, timed = defaultdict(list), defaultdict(list)
     for _ in range(rounds):
         outcome = train(spec, data_dir, threads)
@@ -63,10 +64,11 @@ def measure(framework: str, device: str, epochs: int, rounds: int, data_dir, thr
 
 
 def run_perf(frameworks: list[str], device: str, epochs: int, rounds: int = 2, data_dir=None,
-             threads: int | None = None) -> list[dict]:
+             threads: int | None = None, train_size: int | None = None) -> list[dict]:
     rows = []
     for framework in frameworks:  # one after the other: each has the machine to itself
-        rows += in_own_process(f"{framework}'s timing", measure, framework, device, epochs, rounds, data_dir, threads)
+        rows += in_own_process(f"{framework}'s timing", measure, framework, device, epochs, rounds, data_dir, threads,
+                               train_size)
     by = {(r["framework"], r["way"]): r["median_epoch_seconds"] for r in rows}
     for r in rows:
         r["runner_over_hand"] = round(by[(r["framework"], "runner")] / by[(r["framework"], "hand")], 3)

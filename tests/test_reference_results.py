@@ -1,4 +1,8 @@
-"""The committed reference results: the report regenerates from their CSVs alone."""
+"""The committed reference results: the report regenerates from their CSVs.
+
+Their figures are copied beside them, and drawn again only where their rows or the drawing code changed
+(bench/drawn.py): the committed ones are those of the committed rows, and tests/test_plots.py holds the drawing
+to being deterministic."""
 
 import shutil
 from pathlib import Path
@@ -25,6 +29,8 @@ def test_committed_report_regenerates_from_the_csvs(tmp_path, monkeypatch):
     for csv in sorted(RESULTS.glob("*/find-lr.csv")):  # `bench find-lr` folders: their rows alone
         (tmp_path / csv.parent.name).mkdir()
         shutil.copy(csv, tmp_path / csv.parent.name / "find-lr.csv")
+    for figures in RESULTS.glob("*/figures"):  # drawn again only where their rows (or the drawing code) differ
+        shutil.copytree(figures, tmp_path / figures.parent.name / "figures")
     assert list(tmp_path.iterdir()), "no reference results committed"
     regenerated = write_report(tmp_path).read_text()
     assert regenerated == (RESULTS / "report.md").read_text()

@@ -362,8 +362,8 @@ def test_second_writer_refuses_while_the_first_runs(tmp_path):
 
 
 def test_perf_times_the_runner_against_hand_written_loops(tmp_path, real_data_dir, capsys):
-    assert main(["perf", "--frameworks", "torch", "--epochs", "1", "--rounds", "2", "--out", str(tmp_path),
-                 "--data-dir", str(real_data_dir)]) == 0
+    assert main(["perf", "--frameworks", "torch", "--epochs", "1", "--rounds", "2", "--train-size", "6000",
+                 "--out", str(tmp_path), "--data-dir", str(real_data_dir)]) == 0
     df = pd.read_csv(tmp_path / "perf" / "perf-cpu.csv").set_index("way")
     assert list(df.index) == ["runner", "hand", "hand-contiguous", "dataloader"]
     assert (df["rounds"] == 2).all() and (df["epochs_timed"] == 2).all()  # one timed epoch a round
