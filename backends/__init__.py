@@ -22,9 +22,9 @@ class Framework:
     fusable: bool = False  # the adapter has a FusedBackend (``--fused``)
     dist: str = ""  # the distribution whose version the runs record (default: the first module of needs)
     default: bool = True  # runs when --frameworks is not given (the Keras variants run when named)
-    # What it cannot run, and why: "optimizer <name>", "momentum_form <form>" or "schedule <name>" (a declared
-    # one, bench/optimizers.py and bench/schedules.py). A run that asks for it is refused before anything runs; every
-    # other declared optimizer has a builder in the adapter (the contract test holds it to that).
+    # What it cannot run, and why: "optimizer <name>", "momentum_form <form>", "schedule <name>" (a declared
+    # one, bench/optimizers.py and bench/schedules.py) or "dtype <dtype>". A run that asks for it is refused before
+    # anything runs; every other declared optimizer has a builder in the adapter (the contract test holds it to that).
     refuses: tuple[tuple[str, str], ...] = ()
 
     @property
@@ -35,18 +35,21 @@ class Framework:
         """Why this framework cannot run ``spec``, or None."""
         refused = dict(self.refuses)
         asks = (f"optimizer {spec.optimizer['name']}", f"momentum_form {spec.optimizer.get('momentum_form', 'torch')}",
-                f"schedule {spec.schedule['name']}")
+                f"schedule {spec.schedule['name']}", f"dtype {spec.dtype}")
         return next((f"{what} ({refused[what]})" for what in asks if what in refused), None)
 
 
 _ONE_FORM = "its SGD has PyTorch's momentum form only: v = m*v + g, p -= lr*v"
+_NO_FLOAT64 = ("Keras's type promotion makes float64 float32 (keras.backend.result_type), so on torch each matmul "
+               "is computed in float32: the run would not be float64")
 FRAMEWORKS: dict[str, Framework] = {
     "torch": Framework("torch", ("torch",), "torch", fusable=True,
                        refuses=(("momentum_form keras", _ONE_FORM),)),
     "keras": Framework("keras", ("keras", "tensorflow"), "keras",
                        (("KERAS_BACKEND", "tensorflow"), ("TF_CPP_MIN_LOG_LEVEL", "2"))),
     "keras-jax": Framework("keras", ("keras", "jax"), "keras-jax", (("KERAS_BACKEND", "jax"),), default=False),
-    "keras-torch": Framework("keras", ("keras", "torch"), "keras-torch", (("KERAS_BACKEND", "torch"),), default=False),
+    "keras-torch": Framework("keras", ("keras", "torch"), "keras-torch", (("KERAS_BACKEND", "torch"),), default=False,
+                             refuses=(("dtype float64", _NO_FLOAT64),)),
     "paddle": Framework("paddle", ("paddle",), "paddle", dist="paddlepaddle",
                         refuses=(("momentum_form keras", _ONE_FORM),)),
     "jax": Framework("jax", ("jax", "flax", "optax"), "jax", fusable=True),

@@ -107,6 +107,8 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", parents=[run_options], help="run one study (a name or a .toml path)")
     run.add_argument("study")
+    run.add_argument("--no-plot", action="store_true",
+                     help="the runs only: draw the figures later with bench plot OUT (a sweep run in parts)")
     run.add_argument("--protocol", choices=PROTOCOLS, help="only the study's runs of this protocol (lr-sweep: fresh or "
                                                            "warm_start), in a folder of their own")
     run.set_defaults(func=cmd_run)
@@ -248,7 +250,7 @@ def folder_name(study: StudySpec, args) -> str:
 
 
 def _run_study(plan: Plan, args, overall: Overall) -> Counter:
-    """Run what is missing of one study, then plot it. Returns status counts."""
+    """Run what is missing of one study, then plot it (unless --no-plot). Returns status counts."""
     study, specs, store = plan.study, plan.specs, plan.store
     counts: Counter = Counter()
     with store.lock():
@@ -265,7 +267,8 @@ def _run_study(plan: Plan, args, overall: Overall) -> Counter:
             if outcome.manifest["status"] == "failed":
                 print(f"  failed: {outcome.manifest['error']}", file=sys.stderr)
             overall.finished(outcome.manifest["run_id"])
-        _plot(store.dir, {study.name: study.figures}, args.redraw)
+        if not getattr(args, "no_plot", False):
+            _plot(store.dir, {study.name: study.figures}, args.redraw)
     return counts
 
 

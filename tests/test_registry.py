@@ -11,9 +11,9 @@ from bench.errors import BenchError
 from bench.spec import optimizer_params
 
 
-def asks(optimizer: dict, schedule: str = "constant", framework: str = "torch"):
+def asks(optimizer: dict, schedule: str = "constant", framework: str = "torch", dtype: str = "float32"):
     return SimpleNamespace(optimizer=optimizer_params(optimizer), schedule={"name": schedule}, framework=framework,
-                           study="s")
+                           study="s", dtype=dtype)
 
 
 def test_a_refused_optimizer_form_or_schedule_is_named_with_its_reason():
@@ -23,6 +23,8 @@ def test_a_refused_optimizer_form_or_schedule_is_named_with_its_reason():
     assert fw.refusal(asks({"name": "sgd", "momentum": 0.9, "momentum_form": "keras"})) is None
     assert FRAMEWORKS["torch"].refusal(asks({"name": "sgd", "momentum": 0.9, "momentum_form": "keras"})).startswith(
         "momentum_form keras (its SGD has PyTorch's momentum form only")
+    assert FRAMEWORKS["keras-torch"].refusal(asks({"name": "sgd"}, dtype="float64")).startswith("dtype float64")
+    assert FRAMEWORKS["keras-torch"].refusal(asks({"name": "sgd"})) is None
 
 
 def test_bench_run_refuses_in_one_line_naming_the_frameworks_that_can(monkeypatch):

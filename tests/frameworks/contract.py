@@ -1,4 +1,4 @@
-"""Checks every backend must pass: the helpers of tests/frameworks/test_contract.py and the parity logits worker."""
+"""Checks every backend must pass: the helpers of tests/frameworks/test_contract.py, numpy models among them."""
 
 import numpy as np
 

@@ -251,7 +251,7 @@ def test_disk_full_loses_nothing_and_resumes(tmp_path, real_data_dir):
     (tmp_path / "small.toml").write_text(SWEEP.format(lrs="[0.2, 0.1]"))
     (tmp_path / "study.toml").write_text(SWEEP.format(lrs="[0.2, 0.1, 0.05]"))
     subprocess.run([sys.executable, "-m", "bench.cli", "run", str(tmp_path / "small.toml"), "--frameworks", "torch",
-                    "--out", str(tmp_path / "before")], check=True, capture_output=True)
+                    "--out", str(tmp_path / "before"), "--no-plot"], check=True, capture_output=True)
     for d in ("full", "after-full", "after-freed"):
         (tmp_path / d).mkdir()
     env = {**os.environ, "FULL": str(tmp_path / "full"), "BEFORE": str(tmp_path / "before"), "TMP": str(tmp_path),
@@ -296,7 +296,7 @@ def test_a_read_only_folder_is_one_line_before_any_run(tmp_path, real_data_dir):
     (tmp_path / "small.toml").write_text(SWEEP.format(lrs="[0.2, 0.1]"))
     (tmp_path / "study.toml").write_text(SWEEP.format(lrs="[0.2, 0.1, 0.05]"))
     subprocess.run([sys.executable, "-m", "bench.cli", "run", str(tmp_path / "small.toml"), "--frameworks", "torch",
-                    "--out", str(tmp_path / "ro")], check=True, capture_output=True)
+                    "--out", str(tmp_path / "ro"), "--no-plot"], check=True, capture_output=True)
     before = files(tmp_path / "ro")
     env = {**os.environ, "RO": str(tmp_path / "ro"), "TMP": str(tmp_path), "PY": sys.executable,
            "STUDY": str(tmp_path / "study.toml")}

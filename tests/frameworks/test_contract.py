@@ -5,6 +5,7 @@ every installed one; a named framework that is not installed fails, it is not sk
 The tests run in this process, so TensorFlow (keras) and Paddle go in separate runs.
 """
 
+import dataclasses
 import inspect
 import math
 import numbers
@@ -163,8 +164,12 @@ def test_every_optimizer_steps_as_its_reference_formula(framework, optimizer):
     backend, weights = built(framework, optimizer=p, lr=lrs[0], data=(x, y, x, y), dtype="float64")
     backend.train_steps(np.arange(24), 8, lrs)
     expected, states = dict(weights), {name: {} for name in weights}
+    # a framework that refuses float64 computes in float32 somewhere: its own gradient is the reference's, so that
+    # only the optimizer's formula is compared (the others' gradients are numpy's to 1e-12, as their logits are)
+    own = REGISTRY[framework].refusal(Asks(p, dtype="float64"))
     for step, lr in enumerate(lrs):
-        grads = gradients(framework, expected, x[step * 8:step * 8 + 8], y[step * 8:step * 8 + 8])
+        batch = x[step * 8:step * 8 + 8], y[step * 8:step * 8 + 8]
+        grads = gradients(framework, expected, *batch) if own else mlp_gradients(expected, *batch)
         expected = {n: reference_update(p, states[n], w, grads[n], lr, departures) for n, w in expected.items()}
     got = backend.weights()
     assert max(float(np.abs(expected[n] - weights[n]).max()) for n in weights) > 1e-3  # the steps moved the weights
@@ -174,8 +179,7 @@ def test_every_optimizer_steps_as_its_reference_formula(framework, optimizer):
 
 def gradients(framework, weights: dict, x: np.ndarray, y: np.ndarray) -> dict:
     """The framework's own gradient of the MLP's mean cross-entropy on one batch at ``weights``: one plain SGD step
-    at lr 1 (float64). Its rounding is the framework's (Keras on torch multiplies float64 in float32), so the
-    reference update compares optimizer formulas alone; ``test_the_gradient_is_the_cross_entropys`` checks it."""
+    at lr 1 (float64). ``test_the_gradient_is_the_cross_entropys`` checks it against numpy's."""
     sgd = optimizer_params({"name": "sgd"})
     backend, _ = built(framework, optimizer=sgd, lr=1.0, data=(x, y, x, y), weights=weights)
     backend.train_steps(np.arange(len(x)), len(x), None)
@@ -199,6 +203,7 @@ class Asks:
 
     optimizer: dict
     schedule: dict = field(default_factory=lambda: {"name": "constant"})
+    dtype: str = "float32"
 
 
 def test_the_reference_check_fails_an_optimizer_built_another_way(framework, monkeypatch):
@@ -224,26 +229,37 @@ def test_the_layout_gives_the_logits_of_the_canonical_model(framework, model, sh
     np.testing.assert_allclose(backend.logits(x), expected, rtol=1e-4, atol=1e-5)
 
 
+def test_a_float64_run_computes_in_float64_unless_refused(framework):
+    """float64 separates a framework's math from its float32 rounding, so a float64 model's logits equal numpy's
+    to 1e-12; a framework that refuses float64 does not (were it fixed, its refusal would go)."""
+    x = np.random.default_rng(1).normal(size=(3, 1, 8, 8))
+    backend, w = built(framework, dtype="float64", data=(x, np.zeros(3, np.int64)) * 2)
+    error = float(np.abs(backend.logits(x) - mlp_logits(w, x)).max())
+    refused = REGISTRY[framework].refusal(Asks({"name": "sgd", "momentum_form": "torch"}, dtype="float64"))
+    assert (error > 1e-12) == bool(refused), f"{framework}: float64 logits {error:.1e} off numpy's; refusal: {refused}"
+
+
 def test_a_workers_later_runs_give_the_rows_of_a_process_of_their_own(framework):
-    """One worker trains a LeNet, an MLP with Adam on a schedule, then a LeNet again: each run's rows equal
-    those of the same run in a fresh process (nothing of an earlier run leaks into a later one)."""
+    """One worker trains a LeNet, an MLP with Adam on a schedule, then the first LeNet again (under another study
+    name): the LeNet's rows equal those of its first run, the worker's first, and the MLP's those of a process of
+    its own (nothing of an earlier run leaks into a later one)."""
     base = dict(study="worker", framework=framework, dataset="digits", batch_size=32, epochs=2, seed=0, device="cpu",
                 train_size=256, val_size=128, optimizer=optimizer_params({"name": "sgd", "momentum": 0.9}),
                 schedule={"name": "constant"}, lr=0.05, log_every=2)
-    specs = [RunSpec(**{**base, "model": "lenet"}),
-             RunSpec(**{**base, "model": "mlp", "optimizer": optimizer_params({"name": "adam"}), "lr": 0.01,
-                        "schedule": {"name": "step", "step_size": 1, "gamma": 0.5}}),
-             RunSpec(**{**base, "model": "lenet", "seed": 1})]
+    lenet = RunSpec(**{**base, "model": "lenet"})
+    mlp = RunSpec(**{**base, "model": "mlp", "optimizer": optimizer_params({"name": "adam"}), "lr": 0.01,
+                     "schedule": {"name": "step", "step_size": 1, "gamma": 0.5}})
 
-    def rows(fresh):
+    def rows(specs, fresh):
         outcomes = list(run_local(groups(specs), threads=1, fresh=fresh))
-        assert [o.manifest["status"] for o in outcomes] == ["done"] * 3, [o.manifest["error"] for o in outcomes]
-        df = pd.DataFrame([r for o in outcomes for r in o.rows], columns=COLUMNS)
-        df = df[~df["metric"].isin(TIMING_METRICS)].sort_values(["run_id", "epoch", "step", "split", "metric"])
-        return df.reset_index(drop=True), sorted(o.manifest["process_run"] for o in outcomes)
+        assert [o.manifest["status"] for o in outcomes] == ["done"] * len(specs), [o.manifest["error"] for o in outcomes]
+        assert [o.manifest["process_run"] for o in outcomes] == ([1] * len(specs) if fresh else [1, 2, 3])
+        return [pd.DataFrame(o.rows, columns=COLUMNS).pipe(lambda df: df[~df["metric"].isin(TIMING_METRICS)])
+                .drop(columns=["run_id", "study"]).reset_index(drop=True) for o in outcomes]
 
-    (alone, runs_alone), (in_turn, runs_in_turn) = rows(fresh=True), rows(fresh=False)
-    assert runs_alone == [1, 1, 1] and runs_in_turn == [1, 2, 3]
+    first, in_turn, again = rows([lenet, mlp, dataclasses.replace(lenet, study="worker-again")], fresh=False)
+    (alone,) = rows([mlp], fresh=True)
+    pd.testing.assert_frame_equal(again, first)
     pd.testing.assert_frame_equal(in_turn, alone)
 
 

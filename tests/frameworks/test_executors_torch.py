@@ -41,7 +41,7 @@ def local_ray(tmp_path_factory):
 def test_ray_gives_the_same_rows_as_local_processes(tmp_path, local_ray):
     study = tmp_path / "resume.toml"
     study.write_text(STUDY)
-    common = ["run", str(study), "--frameworks", "torch", "--threads", "1"]
+    common = ["run", str(study), "--frameworks", "torch", "--threads", "1", "--no-plot"]
     assert main([*common, "--out", str(tmp_path / "local"), "--jobs", "2"]) == 0
     assert main([*common, "--out", str(tmp_path / "ray"), "--executor", "ray"]) == 0
     local = deterministic(tmp_path / "local" / "resume" / ROWS)
@@ -81,7 +81,8 @@ def test_a_killed_run_is_failed_and_the_sweep_goes_on(tmp_path, capsys, executor
     else:  # a run process this test's driver spawned
         run_process, died = ["-P", str(os.getpid()), "-f", "multiprocessing-fork"], "exited with code -9"
     hunter = kill_first(run_process, after=1.5)
-    code = main(["run", str(study), "--frameworks", "torch", "--out", str(tmp_path), "--executor", executor])
+    code = main(["run", str(study), "--frameworks", "torch", "--out", str(tmp_path), "--executor", executor,
+                 "--no-plot"])
     hunter.join()
     out, err = capsys.readouterr()
     assert code == 1
@@ -91,5 +92,6 @@ def test_a_killed_run_is_failed_and_the_sweep_goes_on(tmp_path, capsys, executor
     assert len(failed) == 1 and died in failed["error"].iloc[0]
     assert f"failed: {failed['error'].iloc[0]}" in err
     # the failed run is retried on the next start, the finished one is not
-    assert main(["run", str(study), "--frameworks", "torch", "--out", str(tmp_path), "--executor", executor]) == 0
+    assert main(["run", str(study), "--frameworks", "torch", "--out", str(tmp_path), "--executor", executor,
+                 "--no-plot"]) == 0
     assert "1 of 2 runs to do" in capsys.readouterr().err

@@ -118,7 +118,8 @@ lr = [0.2, 0.1, 0.05, 0.02]
 
 
 def sweep(study, out, **kw):
-    return subprocess.Popen([sys.executable, "-m", "bench.cli", "run", str(study), "--out", str(out), "--frameworks", "torch"],
+    return subprocess.Popen([sys.executable, "-m", "bench.cli", "run", str(study), "--out", str(out), "--frameworks", "torch",
+                             "--no-plot"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **kw)
 
 
@@ -199,7 +200,7 @@ def test_signs_runs_as_written_and_flags_the_collapse(tmp_path, signs_test_file,
         g["list_classes"] = f["list_classes"][:]
     (tmp_path / "data" / "signs" / "test_signs.h5").write_bytes(test.read_bytes())
     assert main(["run", "signs", "--epochs", "40", "--seeds", "3", "--frameworks", "torch", "--out", str(tmp_path / "out"),
-                 "--data-dir", str(tmp_path / "data")]) == 0
+                 "--data-dir", str(tmp_path / "data"), "--jobs", "2"]) == 0
     manifest = pd.read_csv(tmp_path / "out" / "signs-40-epochs" / "manifest.csv")
     assert set(manifest["init"]) == {"glorot"}  # the original's Xavier weights and zero biases
     status = manifest.set_index(["lr", "seed"])["status"]

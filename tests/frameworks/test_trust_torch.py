@@ -35,7 +35,7 @@ def clean(tmp_path_factory):
     """The study run once, cleanly: the rows every repaired folder must end with."""
     root = tmp_path_factory.mktemp("clean")
     (root / "repair.toml").write_text(STUDY)
-    assert main(["run", str(root / "repair.toml"), "--frameworks", "torch", "--out", str(root / "out")]) == 0
+    assert main(["run", str(root / "repair.toml"), "--frameworks", "torch", "--out", str(root / "out"), "--no-plot"]) == 0
     return root
 
 
@@ -70,7 +70,7 @@ def test_resume_repairs_a_damaged_folder(clean, tmp_path, capsys, damage):
     shutil.copytree(clean / "out", tmp_path / "out")
     folder = tmp_path / "out" / "repair"
     DAMAGES[damage](folder)
-    assert main(["run", str(clean / "repair.toml"), "--frameworks", "torch", "--out", str(tmp_path / "out")]) == 0
+    assert main(["run", str(clean / "repair.toml"), "--frameworks", "torch", "--out", str(tmp_path / "out"), "--no-plot"]) == 0
     repaired, expected = deterministic(folder / ROWS), deterministic(clean / "out" / "repair" / ROWS)
     assert not repaired.duplicated().any()
     pd.testing.assert_frame_equal(repaired, expected)
@@ -155,16 +155,17 @@ def test_a_folder_refuses_another_experiment_and_keeps_what_it_has(tmp_path, cap
     study = tmp_path / "repair.toml"
     study.write_text(STUDY)
     out = str(tmp_path / "out")
-    assert main(["run", str(study), "--frameworks", "torch", "--out", out]) == 0
+    assert main(["run", str(study), "--frameworks", "torch", "--no-plot", "--out", out]) == 0
     before = (tmp_path / "out" / "repair" / ROWS).read_bytes()
     capsys.readouterr()
-    assert main(["run", str(study), "--frameworks", "torch", "--out", out, "--device", "cpu"]) == 2
+    assert main(["run", str(study), "--frameworks", "torch", "--no-plot", "--out", out, "--device", "cpu"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "holds another definition of repair" in err[0] and "--out OTHER" in err[0]
-    assert main(["run", str(study), "--frameworks", "torch", "--out", out, "--epochs", "1"]) == 0  # a folder of its own
+    # a folder of its own
+    assert main(["run", str(study), "--frameworks", "torch", "--no-plot", "--out", out, "--epochs", "1"]) == 0
     assert pd.read_csv(tmp_path / "out" / "repair-1-epochs" / "manifest.csv")["epochs"].tolist() == [1, 1]
     study.write_text(STUDY.replace("batch_size = 32", "batch_size = 16"))  # the same name, another experiment
-    assert main(["run", str(study), "--frameworks", "torch", "--out", out]) == 2
+    assert main(["run", str(study), "--frameworks", "torch", "--no-plot", "--out", out]) == 2
     assert "batch_size 32 there, 16 here" in capsys.readouterr().err
     assert (tmp_path / "out" / "repair" / ROWS).read_bytes() == before
     manifest = pd.read_csv(tmp_path / "out" / "repair" / "manifest.csv")
@@ -174,7 +175,7 @@ def test_a_folder_refuses_another_experiment_and_keeps_what_it_has(tmp_path, cap
     run.write_text(run.read_text().replace(f'"framework_version": "{manifest["framework_version"][0]}"',
                                            '"framework_version": "2.0.0"'))
     capsys.readouterr()
-    assert main(["run", str(study), "--frameworks", "torch", "--out", out]) == 0
+    assert main(["run", str(study), "--frameworks", "torch", "--no-plot", "--out", out]) == 0
     err = capsys.readouterr().err
     assert "note:" in err and "torch runs made with 2.0.0" in err and "0 of 2 runs to do" in err  # said, then reused
 
