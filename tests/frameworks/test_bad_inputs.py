@@ -21,7 +21,9 @@ from bench.cli import main
 from bench.optimizers import OPTIMIZERS
 from bench.schedules import SCHEDULES
 
-pytestmark = pytest.mark.env_torch  # the tox envs that run this file (see tests/conftest.py)
+# the tox envs that run this file (see tests/conftest.py); its last test reads the messages of those before it, so
+# one process runs the file, in order (tox -e torch: -n 2 --dist loadfile)
+pytestmark = pytest.mark.env_torch
 
 ERRORS_PAGE = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
 START, END = "<!-- bad-inputs:start -->", "<!-- bad-inputs:end -->"
