@@ -1,6 +1,7 @@
 """Cross-framework parity: same weights, same batches, same schedule -> same numbers.
 
-Each framework runs in its own process (the runner's executor), so TensorFlow and Paddle never share one. Needs torch and the framework compared.
+Each framework runs in its own process (the runner's executor), so TensorFlow and Paddle never share one.
+Needs torch and the framework compared.
 """
 
 import os
