@@ -16,6 +16,7 @@ from bench.timing import BATCH, LR, MOMENTUM
 
 def hand_loop(x, y, epochs: int, device: str) -> list[float]:
     """LeNet epochs as a Keras user writes them: Sequential, compile(jit_compile=True), fit."""
+    keras.config.set_floatx("float32")  # a user's default, whatever ran before in this process
     model = keras.Sequential([
         keras.Input((28, 28, 1)), layers.Conv2D(6, 5, padding="same", activation="relu"), layers.MaxPooling2D(),
         layers.Conv2D(16, 5, activation="relu"), layers.MaxPooling2D(), layers.Flatten(),

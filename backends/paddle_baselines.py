@@ -15,6 +15,7 @@ from bench.timing import BATCH, LR, MOMENTUM, timed_epochs
 
 def hand_loop(x, y, epochs: int, device: str) -> list[float]:
     """LeNet epochs as a Paddle user writes them: dygraph Sequential, Momentum, a randperm."""
+    paddle.set_default_dtype("float32")  # a user's default, whatever ran before in this process
     model = nn.Sequential(
         nn.Conv2D(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2D(2), nn.Conv2D(6, 16, 5), nn.ReLU(), nn.MaxPool2D(2),
         nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
