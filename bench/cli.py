@@ -98,7 +98,8 @@ def _parser() -> argparse.ArgumentParser:
                              help="start a process for every run (default: a worker trains its framework's runs in turn)")
     run_options.add_argument("--threads", type=int, help="threads per run (default: the cores divided by --jobs; 1 on Ray)")
     run_options.add_argument("--fused", action="store_true",
-                             help="torch: train the runs that differ only in lr or schedule as one model")
+                             help=f"{' and '.join(n for n, f in FRAMEWORKS.items() if f.fusable)}: train the runs "
+                                  "that differ only in lr or schedule as one model")
     run_options.add_argument("--executor", choices=EXECUTORS, default="local",
                              help="local processes (default) or one Ray task per run")
     run_options.add_argument("--redraw", action="store_true", help=REDRAW)

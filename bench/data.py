@@ -325,8 +325,15 @@ def _cifar_source(roots: list[Path]) -> tuple[str, Path] | None:
 
 
 def _cifar_missing(roots: list[Path], download: bool) -> str:
-    msg = (f"CIFAR-10 not found: put cifar-10-python.tar.gz in {_folders(_CIFAR_TAR, roots)}, "
-           f"or its extracted cifar-10-batches-py/ folder beside it")
+    partial = next((root / _CIFAR_DIR for root in roots if (root / _CIFAR_DIR).is_dir()), None)
+    if partial is not None:  # an extracted folder short of batches: name them, as a missing MNIST file is named
+        missing = [b for b in _CIFAR_BATCHES if not (partial / b).is_file()]
+        msg = (f"CIFAR-10's {partial}/ is missing {len(missing)} file{'s' if len(missing) > 1 else ''} "
+               f"({', '.join(missing)}): extract them there from cifar-10-python.tar.gz, or put that archive in "
+               f"{_folders(_CIFAR_TAR, roots)}")
+    else:
+        msg = (f"CIFAR-10 not found: put cifar-10-python.tar.gz in {_folders(_CIFAR_TAR, roots)}, "
+               f"or its extracted cifar-10-batches-py/ folder beside it")
     return msg if download else msg + f", or allow downloading it from {_URLS[_CIFAR_TAR][0]}"
 
 

@@ -209,8 +209,17 @@ def test_cifar_missing(tmp_path, isolated_cache):
     (tmp_path / "cifar-10" / "cifar-10-batches-py" / "batches.meta").write_bytes(pickle.dumps({"label_names": []}))
     reason = data_available("cifar-10", tmp_path)
     assert "cifar-10-python.tar.gz" in reason and str(tmp_path / "cifar-10") in reason
+    names = ", ".join([f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"])
+    assert f"cifar-10-batches-py/ is missing 6 files ({names}): extract them there" in reason  # not "not found"
+    (tmp_path / "cifar-10" / "cifar-10-batches-py" / "test_batch").write_bytes(b"")
+    assert "is missing 5 files (data_batch_1," in data_available("cifar-10", tmp_path)
     with pytest.raises(DataError, match="cifar-10-python.tar.gz"):
         load_dataset("cifar-10", tmp_path, download=False)
+
+
+def test_cifar_not_there_at_all(tmp_path, isolated_cache):
+    reason = data_available("cifar-10", tmp_path)
+    assert reason.startswith("CIFAR-10 not found: put cifar-10-python.tar.gz in") and "missing" not in reason
 
 
 # --------------------------------------------------------------------------- SIGNS
