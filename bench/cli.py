@@ -14,7 +14,7 @@ from pathlib import Path
 
 from backends import DEFAULT_FRAMEWORKS, FRAMEWORKS, REFERENCE_FRAMEWORK, check_frameworks, check_runs, installed
 
-from .data import load_dataset
+from .data import check_data_dir, data_available, load_dataset
 from .errors import BenchError, DataError
 from .executors import EXECUTORS, check_device, connect_ray, groups, in_own_process, run_local, run_ray, thread_budget
 from .find_lr import DEFAULTS
@@ -82,7 +82,9 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bench", description=__doc__)
     p.set_defaults(on_stop=RESUMES)
     sub = p.add_subparsers(required=True, metavar="COMMAND")
-    sub.add_parser("list", help="the bundled studies, and which frameworks are installed").set_defaults(func=cmd_list)
+    listing = sub.add_parser("list", help="the bundled studies with their data's state, and the frameworks installed")
+    listing.add_argument("--data-dir", type=Path, help="dataset folder (default: $BENCH_DATA_DIR, then ~/.cache/lrbench)")
+    listing.set_defaults(func=cmd_list)
 
     run_options = argparse.ArgumentParser(add_help=False)
     run_options.add_argument("--frameworks", help=FRAMEWORKS_HELP)
@@ -149,10 +151,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_list(args) -> int:
-    print("studies:")
+    check_data_dir(args.data_dir)
+    print("studies (data here, or not here: what is missing, where it goes, where it comes from):")
     for name in study_names():
         study = load_study(name)
-        print(f"  {name:<12} {study.dataset:<14} {study.description}")
+        missing = data_available(study.dataset, args.data_dir)
+        state = "here" if missing is None else "not here"
+        print(f"  {name:<12} {study.dataset:<14} data {state:<9} {study.description}")
+        if missing is not None:
+            print(f"  {'':<12} {missing}")
     print("frameworks:")
     for name, framework in FRAMEWORKS.items():
         state = "installed" if installed(name) else f'not installed (pip install -e ".[{framework.extra}]")'

@@ -543,6 +543,11 @@ def files_needed(name: str) -> list[str]:
     return [_SIGNS_TRAIN, _SIGNS_TEST] if name == "signs" else _idx_files(name)
 
 
+def check_data_dir(data_dir: str | os.PathLike | None) -> None:
+    """One line (DataError) when the folder given (--data-dir, else BENCH_DATA_DIR) is not there."""
+    _roots(data_dir)
+
+
 def data_available(name: str, data_dir: str | os.PathLike | None = None) -> str | None:
     """None if the dataset can be loaded without downloading, else a one-line reason."""
     name = _canonical(name)

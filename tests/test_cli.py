@@ -17,10 +17,19 @@ def test_console_script_exit_code(tmp_path):
     assert proc.stderr.strip().count("\n") == 0 and "unknown study" in proc.stderr
 
 
-def test_list_shows_studies_and_frameworks(capsys):
-    assert main(["list"]) == 0
-    out = capsys.readouterr().out
-    assert "lr-sweep" in out and "signs" in out and "paddle" in out
+def test_list_shows_studies_their_data_and_frameworks(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # nothing in the cache
+    (tmp_path / "data" / "mnist").mkdir(parents=True)
+    assert main(["list", "--data-dir", str(tmp_path / "data")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    studies = {line.split()[0]: line.split()[2:4] for line in lines if line.startswith("  ") and line[2] != " "}
+    assert studies["digits"] == ["data", "here"] and studies["lr-sweep"] == ["data", "not"]
+    assert "paddle" in studies and "signs" in studies
+    under = lines[[line.split()[0] for line in lines].index("lr-sweep") + 1]  # what is missing, and where it goes
+    assert "mnist is missing 4 files" in under and str(tmp_path / "data" / "mnist") in under
+    assert main(["list", "--data-dir", str(tmp_path / "nothere")]) == 2
+    assert capsys.readouterr().err.strip() == (f"bench: error: data directory {tmp_path / 'nothere'} does not exist: "
+                                               "create it or fix --data-dir / BENCH_DATA_DIR")
 
 
 def test_help_names_every_command_with_its_line():
