@@ -329,6 +329,8 @@ def cmd_run(args) -> int:
     plan = Plan(study, frameworks, args, len(data.train_y))
     counts = _run_study(plan, args, Overall(plan.work))
     print(_summary(study.name, counts))
+    figures = f"bench plot {args.out} draws its figures" if args.no_plot else "its figures are in figures/"
+    print(f"results: {plan.store.dir}/ ({figures}); next: bench report {args.out} (report.md and report.html)")
     return 1 if counts["failed"] else 0
 
 
@@ -361,7 +363,7 @@ def cmd_all(args) -> int:
 
     atomic_write(args.out / SKIPPED, to_csv(skipped, ["study", "reason"]))  # every time: no stale names
 
-    print(f"report: {write_report(args.out, replot=False)}")  # each study's figures were drawn after its runs
+    print(_report_line(write_report(args.out, replot=False)))  # each study's figures were drawn after its runs
     return 1 if failed else 0
 
 
@@ -452,8 +454,12 @@ def cmd_report(args) -> int:
 
     if not args.dir.is_dir():
         raise BenchError(f"{args.dir} is not a folder: give a results folder (e.g. {DEFAULT_OUT})")
-    print(write_report(args.dir, redraw=args.redraw))
+    print(_report_line(write_report(args.dir, redraw=args.redraw)))
     return 0
+
+
+def _report_line(md: Path) -> str:
+    return f"report: {md} and {md.with_suffix('.html')} (one self-contained page: open it in a browser)"
 
 
 if __name__ == "__main__":

@@ -155,7 +155,8 @@ def test_a_range_test_file_that_differs_from_its_manifest_is_one_line(tmp_path, 
                                                               {"framework": "keras", "steps_run": 61}]}))
     (folder / "find-lr.csv").write_text(df.to_csv(index=False))
     assert main(["report", str(tmp_path)]) == 0  # as written: it holds what its manifest says
-    capsys.readouterr()
+    assert capsys.readouterr().out.strip() == (f"report: {tmp_path / 'report.md'} and {tmp_path / 'report.html'} "
+                                               "(one self-contained page: open it in a browser)")
     if damage == "rows cut at a line end":
         df = df.iloc[:len(df) * 3 // 4]
     elif damage == "a framework's rows lost":

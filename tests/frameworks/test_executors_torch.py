@@ -87,6 +87,8 @@ def test_a_killed_run_is_failed_and_the_sweep_goes_on(tmp_path, capsys, executor
     out, err = capsys.readouterr()
     assert code == 1
     assert "victim: 1 done, 1 failed" in out
+    assert out.strip().splitlines()[-1] == (f"results: {tmp_path / 'victim'}/ (bench plot {tmp_path} draws its figures); "
+                                            f"next: bench report {tmp_path} (report.md and report.html)")
     manifest = pd.read_csv(tmp_path / "victim" / "manifest.csv")
     failed = manifest[manifest["status"] == "failed"]
     assert len(failed) == 1 and died in failed["error"].iloc[0]
