@@ -433,12 +433,20 @@ def cmd_find_lr(args) -> int:
           f"{args.min_lr:g} to {args.max_lr:g}; loss smoothed (EMA {SMOOTHING}); stopped once above {STOP:g}x its minimum "
           f"(checked every {CHUNK} steps).\nSuggested: steepest = where the smoothed loss falls fastest per decade of lr; "
           f"minimum / 10 = a tenth of the lr at its lowest.")
-    print(tabulate(table, headers="keys", showindex=False, floatfmt=".4g"))
+    print(tabulate(_terminal_table(table, len(frameworks)), headers="keys", showindex=False, floatfmt=".4g"))
     for fw, why in zip(table["framework"], table["clear minimum"]):
         if why != "yes":
             print(f"{fw}: {why}; its suggestions are not a recommendation")
     print(figure)
     return 0
+
+
+def _terminal_table(table, frameworks: int):
+    """suggestions.csv for a terminal: "clear minimum" says yes or no (its why is printed below the table), the lowest
+    smoothed loss is where "minimum rests on" ends, and one framework gets no columns comparing it with itself."""
+    shown = table.assign(**{"clear minimum": ["yes" if why == "yes" else "no (below)" for why in table["clear minimum"]]})
+    shown = shown.drop(columns="lowest smoothed loss")
+    return shown.loc[:, :"clear minimum"] if frameworks == 1 else shown
 
 
 def cmd_plot(args) -> int:

@@ -41,6 +41,9 @@ def test_every_step_applies_the_range_tests_lr_and_the_files_are_written(tmp_pat
     assert (tmp_path / "tiny-find-lr" / "figures" / "tiny_find_lr.png").stat().st_size > 10_000
     out = capsys.readouterr().out
     assert "steepest = where the smoothed loss falls fastest per decade of lr" in out
+    header = next(line for line in out.splitlines() if line.startswith("framework"))
+    assert header.split()[-2:] == ["clear", "minimum"] and "grid steps" not in out  # one framework: no comparison
+    assert max(len(line) for line in out.splitlines() if not line.startswith("torch:")) < 160, out
 
 
 def test_the_test_stops_once_the_smoothed_loss_passes_four_times_its_minimum(tmp_path, capsys):
