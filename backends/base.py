@@ -109,6 +109,10 @@ class Backend(Protocol):
     def synchronize(self) -> None:
         """Block until the device has finished queued work (timing)."""
 
+    def compilations(self) -> int | None:
+        """How many times the training step was compiled since ``build``: once per batch shape (a full batch,
+        and a partial last one) and never again. None: the framework runs each step eagerly."""
+
 
 class FusedBackend(Protocol):
     """Runs that differ only in lr or schedule, trained at once as one model (``--fused``).

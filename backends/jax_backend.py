@@ -410,6 +410,9 @@ class Backend:
     def synchronize(self) -> None:
         jax.block_until_ready(self.params)
 
+    def compilations(self) -> int:
+        return self._step._cache_size()
+
 
 class FusedBackend(Backend):
     """Several runs that differ only in lr or schedule, trained as one model (``--fused``).

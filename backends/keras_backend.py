@@ -181,12 +181,17 @@ class _Steps:
         self.optimizer.learning_rate = lr
         return lr_held(self.optimizer)
 
+    def compilations(self) -> int | None:
+        """The training step's compilations (None: eager)."""
+        return None
+
 
 class _TensorFlowSteps(_Steps):
     def __init__(self, model, optimizer, weight_decay):
         import tensorflow as tf
 
         variables = model.trainable_variables
+        optimizer.build(variables)  # its slots made now: a first trace that made them would be traced again
 
         @tf.function(jit_compile=True, reduce_retracing=True)
         def train(x_all, y_all, idx):
@@ -205,6 +210,9 @@ class _TensorFlowSteps(_Steps):
             return model(x, training=False)
 
         self.train, self.forward, self.optimizer = train, forward, optimizer
+
+    def compilations(self) -> int:
+        return self.train.experimental_get_tracing_count()
 
 
 class _JaxSteps(_Steps):
@@ -262,6 +270,9 @@ class _JaxSteps(_Steps):
         opt_vars[self.lr_index] = jnp.asarray(lr, opt_vars[self.lr_index].dtype)
         self.state = (trainable, non_trainable, opt_vars)
         return float(opt_vars[self.lr_index])
+
+    def compilations(self) -> int:
+        return self._train._cache_size()
 
     def forward(self, x):
         m = self.model
@@ -413,6 +424,9 @@ class Backend:
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         return ops.convert_to_numpy(self.model(self._array(self._layout(x)), training=False))
+
+    def compilations(self) -> int | None:
+        return self.steps.compilations()
 
     def synchronize(self) -> None:
         if self.engine == "torch" and self.device == "cuda":

@@ -238,3 +238,6 @@ class Backend:
     def synchronize(self) -> None:
         if self.gpu:
             paddle.device.synchronize()
+
+    def compilations(self) -> None:
+        return None  # dygraph: eager

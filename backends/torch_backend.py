@@ -215,6 +215,9 @@ class Backend:
         if self.device.type == "cuda":
             torch.cuda.synchronize()
 
+    def compilations(self) -> None:
+        return None  # eager
+
 
 def fused_lenet(p: dict, x: torch.Tensor, padding: int) -> torch.Tensor:
     """K LeNets at once as grouped layers: parameters stacked on a leading axis, logits (K, batch, classes).

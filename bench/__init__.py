@@ -10,8 +10,9 @@ test, tests/test_layers.py, holds them to it), then the command line on top:
    ``calibration`` (their error rates),
    ``optimizers`` (their parameters and reference update), ``claims`` (the claim
    language), ``configs`` and ``spec`` (study files).
-2. Running and storing it: ``lr_control`` (a schedule's lr at each step), ``progress``,
-   ``runner`` (one run), ``lifeline``, ``executors`` (where runs execute), ``results``
+2. Running and storing it: ``lr_control`` (a schedule's lr at each step), ``progress``
+   (the terminal), ``worker_output`` (frameworks' output kept off it), ``runner`` (one run),
+   ``lifeline``, ``executors`` (where runs execute), ``results``
    (rows and manifests), ``provenance``, ``timing``, ``perf``, ``find_lr``.
 3. Reading and showing it: ``ran`` (what ran), ``answers`` (the first page's words),
    ``plots``, ``drawn`` (which figures are up to date), ``verdict_figures`` (the evidence

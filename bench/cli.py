@@ -18,7 +18,7 @@ from .data import check_data_dir, data_available, load_dataset
 from .errors import BenchError, DataError
 from .executors import EXECUTORS, check_device, connect_ray, groups, in_own_process, run_local, run_ray, thread_budget
 from .find_lr import DEFAULTS
-from .progress import Overall
+from .progress import Display, Work, label
 from .provenance import claim_folder, framework_notes, record
 from .results import DENIED, FINISHED, SAID, ResultStore, atomic_write, check_writable, read_results, to_csv
 from .spec import PROTOCOLS, StudySpec, bundled_figures, load_study, study_names
@@ -244,8 +244,9 @@ class Plan:
         check_runs(self.specs)
         self.store = ResultStore(args.out, folder_name(study, args))
         listed = {m["run_id"] for m in self.store.manifests() if m["status"] in FINISHED}  # checked under the lock
-        self.work = {s.run_id: s.epochs * min(s.train_size or train_examples, train_examples) for s in self.specs
-                     if s.run_id not in listed}
+        self.work = {s.run_id: Work(s.framework, s.model, s.epochs, min(s.train_size or train_examples, train_examples))
+                     for s in self.specs if s.run_id not in listed}
+        self.labels = {s.run_id: label(s) for s in self.specs}
 
 
 def folder_name(study: StudySpec, args) -> str:
@@ -257,7 +258,7 @@ def folder_name(study: StudySpec, args) -> str:
                      *([args.protocol] if getattr(args, "protocol", None) else [])])
 
 
-def _run_study(plan: Plan, args, overall: Overall) -> Counter:
+def _run_study(plan: Plan, args, display: Display) -> Counter:
     """Run what is missing of one study, then plot it (unless --no-plot). Returns status counts."""
     study, specs, store = plan.study, plan.specs, plan.store
     counts: Counter = Counter()
@@ -265,16 +266,17 @@ def _run_study(plan: Plan, args, overall: Overall) -> Counter:
         claim_folder(store, record(study, specs, _shaping_options(args)))
         done = store.repair()
         for note in framework_notes(store, plan.frameworks):
-            print(note, file=sys.stderr)
+            display.say(note)
         pending = [s for s in specs if s.run_id not in done]
         counts["skipped (already done)"] = len(specs) - len(pending)
-        print(f"{study.name}: {len(pending)} of {len(specs)} runs to do -> {store.dir}", file=sys.stderr)
-        for outcome in _execute(pending, args, store):
-            store.save_run(outcome.rows, outcome.manifest, outcome.weights)
+        if args.quick:
+            display.say(study.quick_banner())
+        display.say(f"{study.name}: {len(pending)} of {len(specs)} runs to do -> {store.dir}")
+        epochs = {s.run_id: s.epochs for s in pending}
+        for outcome in _execute(pending, args, store, lambda e: display.epoch(e, epochs[e.run_id])):
+            store.save_run(outcome.rows, outcome.manifest, outcome.weights, outcome.log)
             counts[outcome.manifest["status"]] += 1
-            if outcome.manifest["status"] == "failed":
-                print(f"  failed: {outcome.manifest['error']}", file=sys.stderr)
-            overall.finished(outcome.manifest["run_id"])
+            display.finished(outcome.manifest)
         if not getattr(args, "no_plot", False):
             _plot(store.dir, {study.name: study.figures}, args.redraw)
     return counts
@@ -296,14 +298,20 @@ def _shaping_options(args) -> str:
                      f"--device {args.device}"])
 
 
-def _execute(specs, args, store: ResultStore):
-    """The runs' outcomes as they finish; a warm-start chain goes on from the network its finished stages left."""
+def _execute(specs, args, store: ResultStore, on_epoch):
+    """The runs' outcomes as they finish, their epochs to ``on_epoch`` (local workers tell them); a warm-start
+    chain goes on from the network its finished stages left."""
     work = groups(specs, args.fused)
     starts = {g[0].run_id: store.chain_start(g[0]) for g in work if g[0].stage}
     if args.executor == "ray":
         return run_ray(work, args.data_dir, args.threads, args.ray_address, starts)
-    return run_local(work, args.data_dir, args.threads, max(1, min(args.jobs, len(work))), fresh=args.fresh_process,
-                     starts=starts)
+    return run_local(work, args.data_dir, args.threads, _jobs(args, len(work)), fresh=args.fresh_process,
+                     starts=starts, on_epoch=on_epoch)
+
+
+def _jobs(args, groups: int) -> int:
+    """Runs at once: --jobs, at most one per group of runs; on Ray, as many as it fits (counted as --jobs)."""
+    return max(1, min(args.jobs, groups))
 
 
 def _plot(folder: Path, figures_for: dict[str, list[str]], redraw: bool) -> list[Path]:
@@ -327,7 +335,11 @@ def cmd_run(args) -> int:
     _check_device(frameworks, args.device)
     _check_executor(args)
     plan = Plan(study, frameworks, args, len(data.train_y))
-    counts = _run_study(plan, args, Overall(plan.work))
+    display = Display(plan.work, plan.labels, _jobs(args, len(plan.work)))
+    try:
+        counts = _run_study(plan, args, display)
+    finally:
+        display.close()
     print(_summary(study.name, counts))
     figures = f"bench plot {args.out} draws its figures" if args.no_plot else "its figures are in figures/"
     print(f"results: {plan.store.dir}/ ({figures}); next: bench report {args.out} (report.md and report.html)")
@@ -353,12 +365,16 @@ def cmd_all(args) -> int:
         plans.append(Plan(study, frameworks, args, len(data.train_y)))
     if not plans:
         raise BenchError("no study could run: put the datasets where the messages above say, or pass --data-dir")
-    overall = Overall({run: work for plan in plans for run, work in plan.work.items()})
+    work = {run: w for plan in plans for run, w in plan.work.items()}
+    display = Display(work, {run: text for plan in plans for run, text in plan.labels.items()}, _jobs(args, len(work)))
     failed = 0
-    for plan in plans:
-        counts = _run_study(plan, args, overall)
-        print(_summary(plan.study.name, counts))
-        failed += counts["failed"]
+    try:
+        for plan in plans:
+            counts = _run_study(plan, args, display)
+            display.say(_summary(plan.study.name, counts), sys.stdout)
+            failed += counts["failed"]
+    finally:
+        display.close()
     from .report import SKIPPED, write_report
 
     atomic_write(args.out / SKIPPED, to_csv(skipped, ["study", "reason"]))  # every time: no stale names

@@ -34,9 +34,11 @@ from backends import FRAMEWORKS
 
 from .errors import BenchError
 from .lifeline import follow_parent, guard_descendants
+from .progress import Epoch
 from .runner import Outcome, manifest_base, stream_group
 from .schedules import lr_moves_per_step
 from .spec import ChainStart, RunSpec
+from .worker_output import WorkerLog, capture, flush, with_log
 
 EXECUTORS = ("local", "ray")
 
@@ -57,25 +59,29 @@ def groups(specs: list[RunSpec], fused: bool = False) -> list[list[RunSpec]]:
 
 
 def _stream_group(specs_json: list[str], data_dir, threads: int, start: ChainStart | None = None,
-                  verify: bool = True) -> Iterator[tuple[list, dict, dict | None]]:
-    for o in stream_group([RunSpec.from_json(s) for s in specs_json], data_dir, threads, verify, start):
+                  verify: bool = True, tell=None) -> Iterator[tuple[list, dict, dict | None]]:
+    for o in stream_group([RunSpec.from_json(s) for s in specs_json], data_dir, threads, verify, start, tell):
+        flush()
         yield o.rows, o.manifest, o.weights
 
 
-def _serve(conn, data_dir, threads: int) -> None:
-    """A worker's life: train each group it is sent, answer with each outcome as it is final; ``None`` ends it.
+def _serve(conn, data_dir, threads: int, log: str) -> None:
+    """A worker's life: train each group it is sent, tell each epoch and answer with each outcome as it is
+    final; ``None`` ends it. What its framework prints goes to ``log``.
 
     Each outcome's manifest says the how-manieth group of its process it was (``process_run``:
     1 paid for the process and the framework's import)."""
     follow_parent()
+    capture(log)
     served = 0
     try:
         while (work := conn.recv()) is not None:
             served += 1
             specs_json, start = work
-            for outcome in _stream_group(specs_json, data_dir, threads, start, verify=False):  # the driver checked the files
+            tell = lambda event: conn.send(("epoch", event))  # noqa: E731
+            for outcome in _stream_group(specs_json, data_dir, threads, start, verify=False, tell=tell):  # files checked
                 outcome[1]["process_run"] = served
-                conn.send(outcome)
+                conn.send(("outcome", outcome))
     except (EOFError, BrokenPipeError, ConnectionResetError):  # the driver stopped: it keeps what it has
         pass
     conn.close()
@@ -86,13 +92,15 @@ class _Worker:
 
     def __init__(self, ctx, framework: str, data_dir, threads: int):
         self.framework, self.group, self.left, self.since = framework, [], set(), 0.0
+        self.log = WorkerLog()
         self.conn, theirs = ctx.Pipe()
-        self.process = ctx.Process(target=_serve, args=(theirs, data_dir, threads), daemon=True)
+        self.process = ctx.Process(target=_serve, args=(theirs, data_dir, threads, self.log.path), daemon=True)
         self.process.start()
         theirs.close()
 
     def send(self, group: list[RunSpec], start: ChainStart | None = None) -> None:
         self.group, self.left, self.since = group, {s.run_id for s in group}, time.perf_counter()
+        self.log.mark()
         self.conn.send(([s.to_json() for s in group], start))
 
     @property
@@ -100,15 +108,23 @@ class _Worker:
         """Its group has outcomes still to come."""
         return bool(self.left)
 
-    def receive(self, threads: int) -> list[Outcome]:
-        """The group's next outcome; ``failed`` ones for all it still owes when the process died before answering."""
+    def receive(self, threads: int) -> list[Outcome] | Epoch:
+        """The group's next epoch or outcome; ``failed`` outcomes for all it still owes when the process died
+        before answering. Each outcome carries what the framework printed during its group."""
         try:
-            outcome = Outcome(*self.conn.recv())
+            kind, message = self.conn.recv()
         except (EOFError, ConnectionResetError):  # a process killed mid-send resets the pipe instead of closing it
             self.process.join()
             owed = [s for s in self.group if s.run_id in self.left]
             self.left = set()
-            return _failed(owed, threads, f"run process exited with code {self.process.exitcode} before finishing")
+            log = self.log.text()
+            return _failed(owed, threads, with_log(f"run process exited with code {self.process.exitcode} before "
+                                                   f"finishing", log), log)
+        if kind == "epoch":
+            return message
+        outcome = Outcome(*message, log=self.log.text())
+        if outcome.manifest["status"] == "failed":
+            outcome.manifest["error"] = with_log(outcome.manifest["error"], outcome.log)
         self.left.discard(outcome.manifest["run_id"])
         now = time.perf_counter()
         outcome.manifest["process_seconds"] = round(now - self.since, 3)  # as the driver saw it: the run and its passage
@@ -129,46 +145,57 @@ class _Worker:
         if self.process.is_alive():
             self.process.kill()
         self.process.join()
+        self.log.remove()
 
 
-def in_own_process(what: str, fn, *args):
+def in_own_process(what: str, fn, *args, on_event=None):
     """``fn(*args)`` in a spawned process of its own (one framework per process), its result returned here.
 
-    What goes wrong there is one line here (a BenchError naming ``what``): an error raised in it, or the
-    process dying (a crash, an out-of-memory kill). The process exits by itself when done (Paddle reports
-    a terminate as a crash); when the driver stops early (Ctrl-C, SIGTERM) it is killed at once."""
+    What goes wrong there is one line here (a BenchError naming ``what``, with the last lines the framework
+    printed): an error raised in it, or the process dying (a crash, an out-of-memory kill). ``on_event``:
+    ``fn`` is called with a last argument that sends what it passes to ``on_event`` here (progress). The
+    process exits by itself when done (Paddle reports a terminate as a crash); when the driver stops early
+    (Ctrl-C, SIGTERM) it is killed at once."""
     ctx = mp.get_context("spawn")
     receive, send = ctx.Pipe(duplex=False)
-    process = ctx.Process(target=_call, args=(send, fn, args), daemon=True)
+    log = WorkerLog()
+    process = ctx.Process(target=_call, args=(send, fn, args, log.path, on_event is not None), daemon=True)
     process.start()
     send.close()
     try:
-        kind, value = receive.recv()
+        while (answer := receive.recv())[0] == "event":
+            on_event(answer[1])
+        kind, value = answer
     except (EOFError, ConnectionResetError):
         process.join()
-        raise BenchError(f"{what}: its process died with exit code {process.exitcode} (a crash or an out-of-memory "
-                         f"kill); the framework's own message, if it wrote one, is above") from None
+        raise BenchError(with_log(f"{what}: its process died with exit code {process.exitcode} (a crash or an "
+                                  f"out-of-memory kill)", log.text())) from None
     except BaseException:
         process.kill()
         process.join()
         raise
+    finally:
+        text = log.text()
+        log.remove()
     process.join()
     if kind == "bench":  # a BenchError's own line, as it is
         raise BenchError(value)
     if kind == "error":
-        raise BenchError(f"{what} failed: {value}")
+        raise BenchError(with_log(f"{what} failed: {value}", text))
     return value
 
 
-def _call(conn, fn, args) -> None:
+def _call(conn, fn, args, log: str, events: bool) -> None:
     follow_parent()
+    capture(log)
     try:
-        answer = ("ok", fn(*args))
+        answer = ("ok", fn(*args, lambda event: conn.send(("event", event))) if events else fn(*args))
     except BenchError as e:
         answer = ("bench", str(e))
     except Exception as e:  # one line, as every failure the driver reports
         first = _first_line(e)
         answer = ("error", f"{type(e).__name__}{': ' + first if first else ''}")
+    flush()
     conn.send(answer)
     conn.close()
 
@@ -190,16 +217,17 @@ def thread_budget(jobs: int, threads: int | None = None) -> int:
     return threads or max(1, (os.cpu_count() or 1) // jobs)
 
 
-def _failed(group: list[RunSpec], threads: int, error: str) -> list[Outcome]:
-    outcomes = [Outcome([], manifest_base(spec, threads, fused=len(group))) for spec in group]
+def _failed(group: list[RunSpec], threads: int, error: str, log: str = "") -> list[Outcome]:
+    outcomes = [Outcome([], manifest_base(spec, threads, fused=len(group)), log=log) for spec in group]
     for outcome in outcomes:
         outcome.manifest["error"] = error
     return outcomes
 
 
 def run_local(work: list[list[RunSpec]], data_dir=None, threads: int | None = None, jobs: int = 1,
-              fresh: bool = False, starts: dict | None = None) -> Iterator[Outcome]:
-    """Run groups on up to ``jobs`` workers at once; yield outcomes as they finish.
+              fresh: bool = False, starts: dict | None = None, on_epoch=None) -> Iterator[Outcome]:
+    """Run groups on up to ``jobs`` workers at once; yield outcomes as they finish, and pass each run's
+    epochs to ``on_epoch`` as they end.
 
     A free worker takes the next group of its framework; a group of another framework gets a
     new worker, in place of an idle one when ``jobs`` are alive. ``fresh``: a new worker for
@@ -209,13 +237,14 @@ def run_local(work: list[list[RunSpec]], data_dir=None, threads: int | None = No
     threads, starts = thread_budget(jobs, threads), starts or {}
     ctx = mp.get_context("spawn")
     waiting = list(work)
+    started: set[tuple[str, str]] = set()
     idle: list[_Worker] = []
     busy: dict = {}  # connection -> worker
     try:
         while waiting or busy:
             while waiting and len(busy) < jobs:
-                frameworks = {w.framework for w in idle}
-                group = waiting.pop(next((i for i, g in enumerate(waiting) if g[0].framework in frameworks), 0))
+                group = waiting.pop(_next(waiting, {w.framework for w in idle}, started))
+                started.add(_kind(group))
                 worker = next((w for w in idle if w.framework == group[0].framework), None)
                 if worker:
                     idle.remove(worker)
@@ -228,6 +257,10 @@ def run_local(work: list[list[RunSpec]], data_dir=None, threads: int | None = No
             for conn in wait(list(busy)):
                 worker = busy[conn]
                 outcomes = worker.receive(threads)
+                if isinstance(outcomes, Epoch):
+                    if on_epoch:
+                        on_epoch(outcomes)
+                    continue
                 if not worker.busy:  # its group is done
                     del busy[conn]
                     if fresh or not worker.process.is_alive() or outcomes[-1].manifest["status"] == "failed":
@@ -241,6 +274,17 @@ def run_local(work: list[list[RunSpec]], data_dir=None, threads: int | None = No
         raise
     for worker in idle:
         worker.stop()
+
+
+def _kind(group: list[RunSpec]) -> tuple[str, str]:
+    return group[0].framework, group[0].model
+
+
+def _next(waiting: list[list[RunSpec]], idle: set[str], started: set[tuple[str, str]]) -> int:
+    """The waiting group to start next: first one of each framework and model, so that time left is measured
+    for every kind early; otherwise one an idle worker's framework can take, then the first."""
+    candidates = [i for i, g in enumerate(waiting) if _kind(g) not in started] or range(len(waiting))
+    return next((i for i in candidates if waiting[i][0].framework in idle), candidates[0])
 
 
 def check_ray_address(address: str, timeout: float = 5.0) -> None:
@@ -279,15 +323,21 @@ LOST_NODE_RETRIES = 3  # times a group is sent again when the node it ran on die
 
 
 def _train_on_ray(specs_json: list[str], data_dir, threads: int, start: ChainStart | None = None) -> list[tuple]:
-    """A group as a Ray task, its outcomes returned together at its end; each manifest names the node it ran
-    on (host and Ray node id)."""
+    """A group as a Ray task, its outcomes returned together at its end with what the framework printed; each
+    manifest names the node it ran on (host and Ray node id)."""
     import ray
 
     node = f"{socket.gethostname()} (Ray node {ray.get_runtime_context().get_node_id()[:12]})"
+    log = WorkerLog()  # the task's process serves this group alone (max_calls=1)
+    capture(log.path)
     outcomes = list(_stream_group(specs_json, data_dir, threads, start))
+    text = log.text()
+    log.remove()
     for _, manifest, _ in outcomes:
         manifest["node"] = node
-    return outcomes
+        if manifest["status"] == "failed":
+            manifest["error"] = with_log(manifest["error"], text)
+    return [(*outcome, text) for outcome in outcomes]
 
 
 def run_ray(work: list[list[RunSpec]], data_dir=None, threads: int | None = None,

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import platform
 import statistics
+import sys
 from collections import defaultdict
 
 from backends import load_baselines
+from tqdm import tqdm
 
 from .data import load_dataset
 from .executors import in_own_process
@@ -32,8 +34,9 @@ from .timing import BATCH, LR, MOMENTUM
 
 
 def measure(framework: str, device: str, epochs: int, rounds: int, data_dir, threads: int | None,
-            train_size: int | None = None) -> list[dict]:
-    """Time the ways for one framework, in rounds that take turns; runs in a process of its own.
+            train_size: int | None = None, tell=lambda done_of: None) -> list[dict]:
+    """Time the ways for one framework, in rounds that take turns; runs in a process of its own, and
+    ``tell``s (ways timed, of all) after each way.
 
     A slow spell of a shared machine lasts minutes: taking turns spreads it over every way
     instead of charging it to one, and the median is over every round's timed epochs.
@@ -43,15 +46,19 @@ def measure(framework: str, device: str, epochs: int, rounds: int, data_dir, thr
                    lr=LR, batch_size=BATCH, epochs=1 + epochs, seed=0, device=device, train_size=train_size)
     data = load_dataset("mnist", data_dir, train_size=train_size)
     firsts, timed = defaultdict(list), defaultdict(list)
-    for _ in range(rounds):
+    baselines = load_baselines(framework)
+    total = rounds * (1 + len(baselines))
+    for k in range(rounds):
         outcome = train(spec, data_dir, threads)
         m = outcome.manifest
         if m["status"] != "done":
             raise RuntimeError(f"{framework}: the runner's run {m['status']}: {m['error']}")
+        tell((k * total // rounds + 1, total))
         raw = "cuda" if m["device"].startswith("cuda") else "cpu"
         ways = {"runner": [r["value"] for r in outcome.rows if r["metric"] == "epoch_seconds"]}
-        for way, loop in load_baselines(framework).items():
+        for i, (way, loop) in enumerate(baselines.items()):
             ways[way] = loop(data.train_x, data.train_y, 1 + epochs, raw)
+            tell((k * total // rounds + 2 + i, total))
         for way, seconds in ways.items():
             firsts[way].append(seconds[0])
             timed[way] += seconds[1:]
@@ -67,8 +74,15 @@ def run_perf(frameworks: list[str], device: str, epochs: int, rounds: int = 2, d
              threads: int | None = None, train_size: int | None = None) -> list[dict]:
     rows = []
     for framework in frameworks:  # one after the other: each has the machine to itself
-        rows += in_own_process(f"{framework}'s timing", measure, framework, device, epochs, rounds, data_dir, threads,
-                               train_size)
+        with tqdm(desc=f"{framework}: ways timed", unit="way", file=sys.stderr, disable=not sys.stderr.isatty(),
+                  bar_format="{desc} |{bar:20}| {n}/{total}, {elapsed}, about {remaining} left") as bar:
+            def shown(done_of, bar=bar):
+                bar.total = done_of[1]
+                bar.update(done_of[0] - bar.n)
+
+            rows += in_own_process(f"{framework}'s timing", measure, framework, device, epochs, rounds, data_dir,
+                                   threads, train_size, on_event=shown)
+        print(f"{framework}: timed", file=sys.stderr, flush=True)
     by = {(r["framework"], r["way"]): r["median_epoch_seconds"] for r in rows}
     for r in rows:
         r["runner_over_hand"] = round(by[(r["framework"], "runner")] / by[(r["framework"], "hand")], 3)

@@ -25,6 +25,7 @@ from backends import REFERENCE_FRAMEWORK  # the registry: no framework is import
 
 from .configs import CONFIG_COLUMNS, config_labels, fold_identical
 from .drawn import Drawn, fingerprint
+from .provenance import folder_options
 from .results import COLUMNS, ROWS, read_manifests, read_study, study_folders, with_run_columns
 
 CURVES = [("train", "accuracy"), ("train", "loss"), ("val", "accuracy"), ("val", "loss")]
@@ -88,7 +89,10 @@ def _legend_handles(order: list[str], palette: dict) -> list:
     return [Line2D([], [], color=palette[c], label=c, lw=2) for c in order]
 
 
-def _save(fig: plt.Figure, out_dir: Path, name: str) -> Path:
+def _save(fig: plt.Figure, out_dir: Path, name: str, note: str = "") -> Path:
+    """The figure as PNG and SVG; ``note`` ends its title (a quick run says so)."""
+    if note:
+        fig.suptitle(f"{fig.get_suptitle()} ({note})")
     out_dir.mkdir(parents=True, exist_ok=True)  # a folder reported without replotting has none yet
     png = out_dir / f"{name}.png"
     fig.savefig(png, dpi=DPI, bbox_inches="tight")
@@ -580,7 +584,8 @@ def _lr_sensitivity(table: pd.DataFrame, df: pd.DataFrame, study: str, framework
     return fig
 
 
-def plot_comparison(df: pd.DataFrame, study: str, out_dir: Path, reference: str = REFERENCE_FRAMEWORK) -> list[Path]:
+def plot_comparison(df: pd.DataFrame, study: str, out_dir: Path, reference: str = REFERENCE_FRAMEWORK,
+                    note: str = "") -> list[Path]:
     """Framework-vs-framework figures of one study for the report; a figure without rows is skipped.
 
     Writes ``<study>_frameworks_overlaid``, ``_differences`` (vs ``reference``), ``_epoch_seconds``,
@@ -599,36 +604,37 @@ def plot_comparison(df: pd.DataFrame, study: str, out_dir: Path, reference: str 
     compared = pd.concat([_select(epochs, *p) for p in COMPARED])
     if not compared.empty:
         fig = _overlaid(compared, study, order, frameworks)
-        paths.append(_save(fig, out_dir, f"{study}_frameworks_overlaid"))
+        paths.append(_save(fig, out_dir, f"{study}_frameworks_overlaid", note))
 
     diffs = {p: paired_differences(epochs, *p, reference=reference) for p in DIFFERENCES}
     diffs = {p: d for p, d in diffs.items() if not d.empty}
     if diffs:
         fig = _differences(diffs, epochs, study, reference, order, frameworks)
-        paths.append(_save(fig, out_dir, f"{study}_differences"))
+        paths.append(_save(fig, out_dir, f"{study}_differences", note))
 
     seconds = epochs[epochs["metric"] == "epoch_seconds"]
     if not seconds.empty:
         present = [fw for fw in frameworks if fw in set(seconds["framework"])]
-        paths.append(_save(_epoch_seconds(seconds, study, present), out_dir, f"{study}_epoch_seconds"))
+        paths.append(_save(_epoch_seconds(seconds, study, present), out_dir, f"{study}_epoch_seconds", note))
 
     lr = _select(epochs, *APPLIED_LR)
     if (lr.groupby("run_id")["value"].nunique() > 1).any():
         present = [cfg for cfg in order if cfg in set(lr["config"])]
-        paths.append(_save(_applied_lr(lr, study, present, frameworks), out_dir, f"{study}_applied_lr"))
+        paths.append(_save(_applied_lr(lr, study, present, frameworks), out_dir, f"{study}_applied_lr", note))
 
     sensitivity = lr_sensitivity(epochs)
     if not sensitivity.empty:
         present = [fw for fw in frameworks if fw in set(sensitivity["framework"])]
-        paths.append(_save(_lr_sensitivity(sensitivity, epochs, study, present), out_dir, f"{study}_lr_sensitivity"))
+        paths.append(_save(_lr_sensitivity(sensitivity, epochs, study, present), out_dir, f"{study}_lr_sensitivity", note))
     return paths
 
 
 # --------------------------------------------------------------------------- entry points
 
 
-def plot_study(df: pd.DataFrame, study: str, figures: list[str], out_dir: Path) -> list[Path]:
-    """Write the study's figures as PNG and SVG into ``out_dir``; a figure with no rows is skipped.
+def plot_study(df: pd.DataFrame, study: str, figures: list[str], out_dir: Path, note: str = "") -> list[Path]:
+    """Write the study's figures as PNG and SVG into ``out_dir``; a figure with no rows is skipped; ``note`` ends
+    each title.
 
     Returns the PNG paths.
     """
@@ -650,19 +656,19 @@ def plot_study(df: pd.DataFrame, study: str, figures: list[str], out_dir: Path) 
         for fw in frameworks:
             rows = curves[curves["framework"] == fw]
             if not rows.empty:
-                paths.append(_save(_curves_one(rows, study, fw, panels, hue, title), out_dir, f"{study}_curves_{fw}"))
+                paths.append(_save(_curves_one(rows, study, fw, panels, hue, title), out_dir, f"{study}_curves_{fw}", note))
         if not curves.empty:
             fig = _curves_faceted(curves, study, panels, hue, title, frameworks)
-            paths.append(_save(fig, out_dir, f"{study}_curves_by_framework"))
+            paths.append(_save(fig, out_dir, f"{study}_curves_by_framework", note))
 
     step_loss = _select(steps, "train", "loss")
     step_loss = _select(steps, "train", "running_loss") if step_loss.empty else step_loss  # log_at = "running"
     if "steps" in figures and not step_loss.empty:
-        paths.append(_save(_steps(step_loss, study, hue, title, frameworks), out_dir, f"{study}_steps"))
+        paths.append(_save(_steps(step_loss, study, hue, title, frameworks), out_dir, f"{study}_steps", note))
 
     norms = epochs[epochs["metric"].str.startswith(WEIGHT_NORM)]
     if "weight_norms" in figures and not norms.empty:
-        paths.append(_save(_weight_norms(norms, study, hue, title, frameworks), out_dir, f"{study}_weight_norms"))
+        paths.append(_save(_weight_norms(norms, study, hue, title, frameworks), out_dir, f"{study}_weight_norms", note))
     return paths
 
 
@@ -689,6 +695,7 @@ def plot_folder(folder: Path, figures_for: dict[str, list[str]] | None = None, r
     for where in study_folders(folder):
         df = with_run_columns(read_study(where, ROWS, COLUMNS), read_manifests(where))
         drawn = Drawn(where / "figures")
+        note = "quick" if folder_options(where)[1] else ""
         for (study, protocol), rows in df.groupby(["study", "protocol"], sort=False):
             figures = (figures_for or {}).get(study)
             figures = default_figures(rows) if figures is None else figures
@@ -699,7 +706,8 @@ def plot_folder(folder: Path, figures_for: dict[str, list[str]] | None = None, r
                 paths += kept
                 continue
             rows, _ = fold_identical(rows)  # a config that is another's run is drawn once, under both names
-            drew = plot_study(rows, name, figures, where / "figures") + plot_comparison(rows, name, where / "figures")
+            drew = (plot_study(rows, name, figures, where / "figures", note)
+                    + plot_comparison(rows, name, where / "figures", note=note))
             drawn.record(name, digest, drew)
             paths += drew
     return paths

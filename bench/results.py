@@ -220,18 +220,21 @@ class ResultStore:
     def finished(self) -> set[str]:
         return {m["run_id"] for m in self.verify()[0] if m["status"] in FINISHED}
 
-    def save_run(self, rows: list[dict], manifest: dict, weights: dict | None = None) -> None:
-        """The run's rows (and a warm-start stage's network at its end), then its manifest (which makes
-        it count), then the combined files; the previous stage's network is no longer needed.
+    def save_run(self, rows: list[dict], manifest: dict, weights: dict | None = None, log: str = "") -> None:
+        """The run's rows (and a warm-start stage's network at its end, and what its framework printed,
+        ``runs/<run_id>.log``), then its manifest (which makes it count and names the log), then the combined
+        files; the previous stage's network is no longer needed.
 
         A full disk or a write error stops the sweep with one line; what was written before
         stays as it was, because every write goes to a temp file first.
         """
         run_id = manifest["run_id"]
         text = to_csv(rows, COLUMNS)
-        manifest = {**manifest, "rows": len(rows), "rows_sha256": digest(text)}
+        manifest = {**manifest, "rows": len(rows), "rows_sha256": digest(text), "log": f"runs/{run_id}.log" if log else ""}
         try:
             atomic_write(self.runs_dir / f"{run_id}.csv", text)
+            if log:
+                atomic_write(self.runs_dir / f"{run_id}.log", log)
             if weights is not None:
                 buf = io.BytesIO()
                 np.savez(buf, **weights)  # a zip: each array's CRC-32 is checked when it is read

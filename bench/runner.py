@@ -28,12 +28,13 @@ from .lr_control import LrControl
 from .models import architecture
 from .optimizers import OPTIMIZERS
 from .outcome import at_chance, chance_note
-from .progress import Progress
+from .progress import Epoch
 from .provenance import lrbench_version
 from .schedules import SCHEDULES
 from .spec import ChainStart, RunSpec
 
 EVAL_BATCH = 1000
+Tell = Callable[[Epoch], None]
 
 
 @dataclass
@@ -41,6 +42,7 @@ class Outcome:
     rows: list[dict] = field(default_factory=list)
     manifest: dict = field(default_factory=dict)
     weights: dict | None = None  # a warm-start stage's network at its end: where the next stage starts
+    log: str = ""  # what the framework printed while it trained (bench/worker_output.py)
 
 
 def batch_orders(seed: int, n: int):
@@ -62,7 +64,7 @@ def train_group(specs: list[RunSpec], data_dir=None, threads: int | None = None,
 
 
 def stream_group(specs: list[RunSpec], data_dir=None, threads: int | None = None, verify: bool = True,
-                 start: ChainStart | None = None) -> Iterator[Outcome]:
+                 start: ChainStart | None = None, tell: Tell | None = None) -> Iterator[Outcome]:
     """Runs that train together in one process: one run alone, a fused group, or a warm-start chain.
     Each outcome is yielded as soon as it is final, so a chain's finished stages are kept if it is stopped.
 
@@ -75,6 +77,7 @@ def stream_group(specs: list[RunSpec], data_dir=None, threads: int | None = None
     each lr of the chain in turn from where the previous stage left it, so every stage up to
     the last one asked for is trained, and the outcomes of the stages asked for are yielded.
     ``start``: a finished stage's network to go on from (a resumed chain), instead of the chain's start.
+    ``tell``: called with each run's ``Epoch`` as it ends (a local worker sends it to the driver's display).
     """
     threads = threads or os.cpu_count() or 1
     fused = 1 if specs[0].chain else len(specs)
@@ -82,7 +85,7 @@ def stream_group(specs: list[RunSpec], data_dir=None, threads: int | None = None
     left = list(outs)
     begun = time.perf_counter()
     try:
-        for out in _train(specs, data_dir, threads, outs, verify, start):
+        for out in _train(specs, data_dir, threads, outs, verify, start, tell):
             left.remove(out)
             yield out
     except Exception as e:  # the run fails, the sweep goes on
@@ -131,7 +134,7 @@ def prepare(spec: RunSpec, data_dir, threads: int, verify: bool = True, fused: b
 
 
 def _train(specs: list[RunSpec], data_dir, threads: int, outs: list[Outcome], verify: bool,
-           start: ChainStart | None) -> Iterator[Outcome]:
+           start: ChainStart | None, tell: Tell | None) -> Iterator[Outcome]:
     """Train ``specs``; yield each outcome once it is final (a chain's stage by stage, else all at the end)."""
     spec = specs[0]  # what the runs share: everything but lr and schedule
     fused = len(specs) > 1 and not spec.chain
@@ -142,7 +145,7 @@ def _train(specs: list[RunSpec], data_dir, threads: int, outs: list[Outcome], ve
                             import_seconds=ready.import_seconds, data_seconds=ready.data_seconds)
     orders = batch_orders(spec.seed, len(data.train_y))  # one stream of batches, also across the stages of a chain
     if not spec.chain:
-        _fit(backend, ready.native, specs, outs, arch, weights, data, orders, device, fused)
+        _fit(backend, ready.native, specs, outs, arch, weights, data, orders, device, fused, tell)
         yield from outs
         return
     first = 0
@@ -155,7 +158,7 @@ def _train(specs: list[RunSpec], data_dir, threads: int, outs: list[Outcome], ve
         stage = spec.stage_spec(k)
         out = wanted.get(stage.run_id) or Outcome(manifest=manifest_base(stage, threads))  # done before: not kept
         begun = time.perf_counter()
-        _fit(backend, ready.native, [stage], [out], arch, weights, data, orders, device, fused=False)
+        _fit(backend, ready.native, [stage], [out], arch, weights, data, orders, device, False, tell)
         out.manifest["wall_seconds"] = round(time.perf_counter() - begun, 3)
         weights = backend.weights()  # the next stage continues from here, with a new optimizer
         if stage.run_id in wanted:
@@ -164,7 +167,7 @@ def _train(specs: list[RunSpec], data_dir, threads: int, outs: list[Outcome], ve
 
 
 def _fit(backend, native, specs: list[RunSpec], outs: list[Outcome], arch, weights, data, orders, device,
-         fused: bool) -> None:
+         fused: bool, tell: Tell | None = None) -> None:
     """Build the model(s) from ``weights`` and train every epoch of ``specs``: the loop, the lr and the timing
     in plain sight. ``fused``: ``backend`` is a FusedBackend, one member per spec (backends/base.py)."""
     spec, n = specs[0], len(data.train_y)
@@ -176,10 +179,11 @@ def _fit(backend, native, specs: list[RunSpec], outs: list[Outcome], arch, weigh
         backend.build(arch, weights, optimizer, [c.lr() for c in controls])
     else:
         backend.build(arch, weights, optimizer, controls[0].lr())
-    runs = [_Run(s, out, control, _Member.of(backend, k if fused else None), backend.version(), device)
+    runs = [_Run(s, out, control, _Member.of(backend, k if fused else None), backend.version(), device, tell)
             for k, (s, out, control) in enumerate(zip(specs, outs, controls))]
-    for run in runs:  # the framework's own scheduler, or the reference driving it
+    for run in runs:  # the framework's own scheduler, or the reference driving it; a fused epoch's seconds are shared
         run.out.manifest.update(schedule_source=run.control.source, build_seconds=round(time.perf_counter() - start, 3))
+        run.members, run.since = len(runs), start
     for epoch in range(1, spec.epochs + 1):
         order = next(orders)
         plans = [run.control.epoch_plan(steps_per_epoch) for run in runs]
@@ -219,11 +223,12 @@ class _Member:
 class _Run:
     """One run's lr, rows, status and timing; its ``member`` evaluates it and sets its lr."""
 
-    def __init__(self, spec: RunSpec, out: Outcome, control: LrControl, member: _Member, version: str, device: str):
-        self.spec, self.out, self.control, self.member = spec, out, control, member
+    def __init__(self, spec: RunSpec, out: Outcome, control: LrControl, member: _Member, version: str, device: str,
+                 tell: Tell | None = None):
+        self.spec, self.out, self.control, self.member, self.tell = spec, out, control, member, tell
         self.held = member.set_lr(control.lr())  # the lr the optimizer holds for the next step
         self.row = _row_factory(spec, version, device)
-        self.progress = Progress(spec)
+        self.since, self.members = time.perf_counter(), 1  # a first epoch's seconds include the model's build
         self.epoch_seconds: list[float] = []
         self.one_class_streak = 0
         self.last: tuple[int, float, int, int] = (0, 0.0, 0, 0)  # classes predicted, val accuracy, classes, epoch
@@ -269,7 +274,10 @@ class _Run:
                 rows.append(row(epoch, "train", "lr", float(result.batch_lrs[i]), step=first_step + i + 1))
         self.out.rows.extend(rows)
         self.out.manifest["epochs_done"] = epoch
-        self.progress.epoch(epoch, train_loss, val_acc)
+        if self.tell:
+            now = time.perf_counter()
+            self.tell(Epoch(spec.run_id, epoch, train_loss, val_acc, (now - self.since) / self.members))
+            self.since = now
 
         if not np.all(np.isfinite(result.batch_losses)) or not np.isfinite(val_loss):
             self.status = "diverged"
@@ -285,7 +293,6 @@ class _Run:
         elif status is None and at_chance(*self.last):
             status, self.out.manifest["error"] = "collapsed", chance_note(*self.last[:3])
         status = status or "done"
-        self.progress.close(status)
         self.out.manifest.update(
             status=status,
             first_epoch_seconds=round(self.epoch_seconds[0], 4),

@@ -138,6 +138,33 @@ def check_against_run(schedule: dict, epochs: int, steps_per_epoch: int) -> None
                         f"or cycle_epochs")
 
 
+# What each schedule counts in epochs, and what in optimizer steps: a shorter run (--quick) scales them.
+EPOCH_PARAMS = {"step": ("step_size",), "multistep": ("milestones",), "cosine": ("t_max",),
+                "warmup_cosine": ("warmup_epochs", "t_max"), "cosine_restarts": ("t_0",), "polynomial": ("t_max",),
+                "one_cycle": ("cycle_epochs",), "plateau": ("patience", "cooldown")}
+STEP_PARAMS = {"cyclic": ("step_size_up", "step_size_down"), "cosine_per_step": ("t_max",)}  # and "warmup_steps"
+
+
+def scaled(schedule: dict, epochs: float, steps: float) -> dict:
+    """The schedule fitted to a run ``epochs`` times as long in epochs and ``steps`` times in optimizer steps, so
+    that a quick run goes through its whole shape: t_max, milestones and cycles shrink with the run (each at least
+    1, a patience at least 0); a warm-up stays shorter than its cosine."""
+    def fit(value, factor, low=1):
+        return [fit(v, factor) for v in value] if isinstance(value, list) else max(low, round(value * factor))
+
+    name, out = schedule["name"], dict(schedule)
+    for key in EPOCH_PARAMS.get(name, ()):
+        out[key] = fit(schedule[key], epochs, 0 if key in ("patience", "cooldown") else 1)
+    for key in (*STEP_PARAMS.get(name, ()), "warmup_steps"):
+        if schedule.get(key) is not None:
+            out[key] = fit(schedule[key], steps)
+    if name == "multistep":
+        out["milestones"] = sorted(set(out["milestones"]))
+    if name == "warmup_cosine":
+        out["t_max"] = max(out["t_max"], out["warmup_epochs"] + 1)
+    return out
+
+
 def base_lr(schedule: dict, run_lr: float) -> float:
     """The lr the schedule's formula starts from: its own ``lr`` if it has one, else the run's."""
     return float(schedule.get("lr", run_lr))

@@ -15,7 +15,7 @@ LEGACY_COLUMNS = [c for c in COLUMNS if c not in RUN_FACTORS]
 MANIFEST_COLUMNS = [
     "run_id", "study", "framework", "framework_version", "device", "threads", "fused", "model", "dataset",
     "optimizer", "schedule", "lr", "batch_size", "seed", "init", "protocol", "schedule_source", "epochs", "epochs_done",
-    "status", "error",
+    "status", "error", "log",
     "wall_seconds", "first_epoch_seconds", "median_epoch_seconds",
     "import_seconds", "data_seconds", "build_seconds", "process_seconds", "process_run", "python", "numpy", "platform", "node",
     "started", "lrbench", "rows", "rows_sha256", "spec",

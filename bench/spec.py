@@ -30,7 +30,7 @@ from .errors import BenchError, SpecError
 from .models import MODELS
 from .optimizers import OPTIMIZERS
 from .params import Param, choice, flag, integer, number, of_kind
-from .schedules import SCHEDULES, check_against_lr, check_against_run, schedule_params
+from .schedules import SCHEDULES, check_against_lr, check_against_run, scaled, schedule_params
 
 STUDIES_DIR = Path(__file__).parent / "studies"
 FIGURES = ("curves", "lr", "steps", "weight_norms")
@@ -244,8 +244,20 @@ class StudySpec:
         keys = list(self.grid)
         points = [dict(zip(keys, combo)) for combo in itertools.product(*self.grid.values())] or [{}]
         # Seed by seed, so a sweep cut short still has every config of its first seeds.
-        return [_run_spec(self, {**base, **config, **point}, framework, seed, device)
+        return [_run_spec(self, {**base, **config, **point}, framework, seed, device,
+                          {**self.base, **config, **point} if quick else None)
                 for seed in range(n_seeds) for config in self.configs for point in points for framework in frameworks]
+
+    def quick_banner(self) -> str:
+        """What --quick changes, in words: epochs, examples and each schedule's counts fitted to them."""
+        full, quick = self.runs(["-"], seeds=1), self.runs(["-"], quick=True, seeds=1)
+        changed = {f"{a.schedule['name']} {k} {_shown(a.schedule[k])} -> {_shown(b.schedule[k])}"
+                   for a, b in zip(full, quick) for k in a.schedule if a.schedule[k] != b.schedule[k]}
+        epochs = {f"{b.epochs} of {a.epochs} epochs" for a, b in zip(full, quick)}
+        examples = {f"{b.train_size} of {a.train_size or SIZES[a.dataset][0]} training examples"
+                    for a, b in zip(full, quick) if b.train_size != a.train_size}
+        fitted = f"; schedules fitted to it: {', '.join(sorted(changed))}" if changed else ""
+        return f"{self.name}: quick: {', '.join([*sorted(epochs), *sorted(examples)])}{fitted}"
 
     def chain(self) -> tuple[float, ...]:
         """The lrs a warm-start network trains at, in order: the [grid]'s lr list as written."""
@@ -256,7 +268,9 @@ class StudySpec:
         return tuple(float(lr) for lr in lrs)
 
 
-def _run_spec(study: StudySpec, m: dict, framework: str, seed: int, device: str) -> RunSpec:
+def _run_spec(study: StudySpec, m: dict, framework: str, seed: int, device: str, full: dict | None = None) -> RunSpec:
+    """One run of the study: ``m``, its merged values. ``full``: the same run as written, when ``m`` is its
+    quick preset: the schedule's epoch and step counts are scaled to the quick run's."""
     where = f"study {study.name!r} ({study.path})"
     for key in ("dataset", "model", "lr", "epochs", "batch_size"):
         if key not in m:
@@ -280,6 +294,8 @@ def _run_spec(study: StudySpec, m: dict, framework: str, seed: int, device: str)
         raise SpecError(f"{where}: batch_size {value['batch_size']} is larger than its {examples} training examples: "
                         f"lower batch_size or raise train_size")
     schedule = _schedule(value["schedule"], where, float(value["lr"]))
+    if full is not None:
+        schedule = scaled(schedule, *_quick_factors(value, {key: full.get(key, p.default) for key, p in BASE.items()}))
     try:
         check_against_run(schedule, value["epochs"], steps_per_epoch(value["dataset"], examples, value["batch_size"]))
     except SpecError as e:
@@ -320,6 +336,18 @@ def optimizer_params(table: dict, where: str = "optimizer") -> dict:
         return {"name": name, **OPTIMIZERS[name].fill("optimizer", name, {k: v for k, v in table.items() if k != "name"})}
     except SpecError as e:
         raise SpecError(f"{where}: {e}") from None
+
+
+def _shown(value) -> str:
+    return f"[{', '.join(map(str, value))}]" if isinstance(value, list) else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _quick_factors(quick: dict, full: dict) -> tuple[float, float]:
+    """How much shorter the quick run is than the run as written: in epochs, and in optimizer steps."""
+    def steps(m):
+        return m["epochs"] * steps_per_epoch(m["dataset"], m["train_size"], m["batch_size"])
+
+    return quick["epochs"] / full["epochs"], steps(quick) / steps(full)
 
 
 def _schedule(table: dict, where: str, lr: float) -> dict:

@@ -1,9 +1,16 @@
-"""The whole command's progress line: runs done of all, and time left from the work left."""
+"""The sweep's terminal: time left from the epochs measured so far, one plain line per finished run off a
+terminal, and the order that measures every framework and model early."""
 
 import sys
 
+import pytest
+
 from bench import progress
-from bench.progress import Overall
+from bench.executors import _next
+from bench.progress import Display, Epoch, TimeLeft, Work
+from bench.spec import load_study
+
+pytestmark = pytest.mark.env_core
 
 
 class Clock:
@@ -14,28 +21,62 @@ class Clock:
         return self.now
 
 
-def test_time_left_comes_from_the_work_left(monkeypatch, capsys):
+def test_time_left_prices_each_framework_and_model_by_its_own_epochs():
+    work = {"t1": Work("torch", "lenet", 3, 1000), "t2": Work("torch", "lenet", 2, 500),
+            "k1": Work("keras", "lenet", 2, 1000), "m1": Work("keras", "mlp", 2, 1000)}
+    left = TimeLeft(work, jobs=1)
+    assert left.seconds() is None  # nothing measured: no guess
+    left.epoch(Epoch("t1", 1, 2.0, 0.5, 5.0))  # the first epoch: 3 s of setup on top of the 2 s an epoch takes
+    left.epoch(Epoch("t1", 2, 1.0, 0.7, 2.0))  # 2 s per 1000 examples
+    # t1: 1 epoch left (2 s); t2: setup 3 + 2 x 1 s; keras is priced as torch's lenet until it runs
+    assert left.seconds() == pytest.approx(2 + (3 + 2) + (3 + 4) + (3 + 4))
+    left.epoch(Epoch("k1", 1, 2.0, 0.5, 10.0))
+    left.epoch(Epoch("k1", 2, 2.0, 0.5, 6.0))  # keras lenet: 6 s per 1000 examples, 4 s of setup
+    left.finished("k1")
+    # the keras MLP has no epoch yet: priced as the mean of the lenets measured, (3, 2) and (4, 6)
+    assert left.seconds() == pytest.approx(2 + (3 + 2) + (3.5 + 2 * 4))
+    assert TimeLeft(work, jobs=2).seconds() is None
+    left.jobs = 2
+    assert left.seconds() == pytest.approx((2 + (3 + 2) + (3.5 + 2 * 4)) / 2)  # two workers share the work
+
+
+def test_a_run_that_ends_early_leaves_nothing_to_do():
+    left = TimeLeft({"a": Work("torch", "mlp", 10, 100)})
+    left.epoch(Epoch("a", 1, float("nan"), 0.1, 1.0))
+    left.finished("a")  # diverged at its first epoch
+    assert left.seconds() == 0
+
+
+def test_off_a_terminal_one_plain_line_per_finished_run(monkeypatch, capsys):
     clock = Clock()
     monkeypatch.setattr(progress.time, "perf_counter", clock)
-    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
-    overall = Overall({"small": 100.0, "big": 300.0, "last": 200.0})  # work: epochs x training examples
-    clock.now += 60
-    overall.finished("small")  # 100 units in 60 s: the 500 left take 300 s
-    clock.now += 180
-    overall.finished("big")  # 400 units in 240 s: the 200 left take 120 s
-    clock.now += 125
-    overall.finished("last")
-    lines = capsys.readouterr().err.splitlines()
-    assert [line.split("| ", 1)[1] for line in lines] == ["1 of 3 runs done, 1m00s, about 5m00s left",
-                                                          "2 of 3 runs done, 4m00s, about 2m00s left",
-                                                          "3 of 3 runs done, 6m05s"]
-    bars = [line.split("|")[1] for line in lines]  # the work done: 1/6, 4/6, all of it
-    assert [len(b) for b in bars] == [progress.BAR - 2] * 3 and bars[-1] == "█" * (progress.BAR - 2)
-    assert bars[0].count("█") < bars[1].count("█") < bars[2].count("█")
-
-
-def test_quiet_off_a_terminal(monkeypatch, capsys):
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
-    overall = Overall({"a": 1.0})
-    overall.finished("a")
-    assert capsys.readouterr().err == ""
+    display = Display({"a": Work("torch", "mlp", 2, 100), "b": Work("torch", "mlp", 2, 100)},
+                      {"a": "s torch mlp lr=0.1", "b": "s torch mlp lr=0.01"})
+    for epoch in (1, 2):
+        clock.now += 30
+        display.epoch(Epoch("a", epoch, 0.5, 0.9, 30.0), 2)
+    display.finished({"run_id": "a", "status": "done", "process_seconds": 61.0})
+    clock.now += 5
+    display.finished({"run_id": "b", "status": "failed", "error": "RuntimeError: boom", "process_seconds": 5.0})
+    display.close()
+    assert capsys.readouterr().err.splitlines() == [
+        "[1 of 2 runs done, 1m00s, about 1m00s left] s torch mlp lr=0.1: done, val_acc 0.9000, 61s",
+        "[2 of 2 runs done, 1m05s] s torch mlp lr=0.01: failed, 5s: RuntimeError: boom"]
+
+
+def test_the_first_runs_measure_every_framework_and_model():
+    """With two workers and three frameworks, the first groups started are one of each framework and model (the
+    study's own order would run every torch run first and price Paddle's from torch's); then a free worker keeps
+    its framework."""
+    specs = load_study("digits").runs(["torch", "keras", "paddle"])  # 2 models x 2 lrs x 2 schedules each
+    waiting, started, order = [[s] for s in specs], set(), []
+    idle = set()
+    while waiting:
+        group = waiting.pop(_next(waiting, idle, started))
+        started.add((group[0].framework, group[0].model))
+        order.append((group[0].framework, group[0].model))
+        idle = {group[0].framework}  # the worker that ran it is free again
+    assert len(set(order[:6])) == 6
+    switches = sum(a[0] != b[0] for a, b in zip(order[6:], order[7:]))
+    assert switches <= 2, order  # each framework's other runs one after another

@@ -137,6 +137,19 @@ def test_evaluate_reads_the_split_it_is_asked_for(framework):
         assert result.loss_sum == pytest.approx(losses.sum(), rel=1e-5)
 
 
+def test_each_step_shape_compiles_once(framework):
+    """A compiled step is compiled once per batch shape: 16 examples in batches of 6 are two shapes (6 and the
+    last 4), and three epochs with an lr that moves every step, then two more built again in the same process,
+    compile nothing more. An eager framework says so (None), as torch and Paddle do."""
+    eager = framework in ("torch", "paddle", "keras-torch")
+    for _ in range(2):  # a worker's next run builds its own model: its step compiles as the first one's did
+        backend, _ = built(framework, optimizer=optimizer_params({"name": "sgd", "momentum": 0.9}))
+        for epoch in range(3):
+            backend.train_steps(np.random.default_rng(epoch).permutation(16), 6, np.array([0.1, 0.05, 0.02]))
+            backend.evaluate(5)
+        assert backend.compilations() == (None if eager else 2)
+
+
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
 @pytest.mark.parametrize("model", ["lenet", "mlp"])
 def test_weights_load_and_read_back_exactly(framework, model, shape):
