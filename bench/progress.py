@@ -157,11 +157,11 @@ class Display:
         bar = self.runs.pop(run_id, None)
         if bar is not None:
             bar.close()
-        acc = f", val_acc {self.val_acc.pop(run_id):.4f}" if run_id in self.val_acc else ""
-        wall = f", {float(manifest['process_seconds']):.0f}s" if manifest.get("process_seconds") not in ("", None) else ""
-        line = f"{self.labels.get(run_id, run_id)}: {manifest['status']}{acc}{wall}"
-        if manifest["status"] == "failed":
-            line += f": {manifest['error']}"
+        details = [f"val_acc {self.val_acc.pop(run_id):.4f}"] if run_id in self.val_acc else []
+        if manifest.get("process_seconds") not in ("", None):
+            details.append(f"{float(manifest['process_seconds']):.0f}s")
+        error = f": {manifest['error']}" if manifest["status"] == "failed" else ""
+        line = f"{self.labels.get(run_id, run_id)}: {manifest['status']}{error}" + (f" ({', '.join(details)})" if details else "")
         self.say(line if self.live else f"[{self.status()}] {line}")
         self._draw()
 

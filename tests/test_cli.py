@@ -3,6 +3,7 @@
 Every bad input and its one-line message is in tests/frameworks/test_bad_inputs.py.
 """
 
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -43,9 +44,22 @@ def test_help_names_every_command_with_its_line():
     assert set(listed) == set(commands) and all(listed.values()), proc.stdout
 
 
+def test_the_readme_is_a_front_page_whose_commands_are_those_of_bench_help():
+    """The README stays a front page (10 KB at most); its command list is `bench --help`'s, every command once, in
+    its order, and every line of it a command line that `bench` accepts."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert len(readme.encode()) <= 10_000, "the README is a front page: move the detail to docs/"
+    block = readme.split("## Commands")[1].split("```")[1]
+    lines = [shlex.split(line.split("#")[0]) for line in block.strip().splitlines()]
+    assert all(line[0] == "bench" for line in lines)
+    assert [line[1] for line in lines] == list(_parser()._subparsers._group_actions[0].choices)
+    for line in lines:
+        _parser().parse_args(line[1:])  # an option the README shows that bench no longer has exits here
+
+
 def test_the_readme_lists_every_bundled_study():
     readme = (Path(__file__).parents[1] / "README.md").read_text()
-    table = readme.split("## The studies")[1].split("\n\n")[1]
+    table = next(part for part in readme.split("## The studies")[1].split("\n\n") if part.startswith("| study"))
     assert {line.split("`")[1] for line in table.splitlines() if line.startswith("| `")} == set(study_names())
 
 

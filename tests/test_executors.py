@@ -47,6 +47,25 @@ def test_what_goes_wrong_in_a_process_of_its_own_is_one_line_naming_it():
         in_own_process("paddle's range test", os._exit, 3)
 
 
+def _print_then_fail():
+    import os
+
+    os.write(2, b"F0000 what a framework's C++ wrote\n")  # below Python: as TensorFlow's and Paddle's logs are
+    raise RuntimeError("boom")
+
+
+def test_what_a_framework_prints_stays_off_the_terminal_and_a_failure_ends_with_it(capfd):
+    import pytest
+
+    from bench.errors import BenchError
+    from bench.executors import in_own_process
+
+    with pytest.raises(BenchError, match=r"^x failed: RuntimeError: boom \(its log ends: F0000 what a framework's C\+\+ "
+                                         r"wrote\)$"):
+        in_own_process("x", _print_then_fail)
+    assert capfd.readouterr() == ("", "")
+
+
 def test_a_stop_kills_the_process_of_its_own_at_once():
     """SIGTERM to `bench find-lr` was once silent for 41 s: the driver waited for the range test to finish."""
     import multiprocessing

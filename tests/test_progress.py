@@ -61,8 +61,8 @@ def test_off_a_terminal_one_plain_line_per_finished_run(monkeypatch, capsys):
     display.finished({"run_id": "b", "status": "failed", "error": "RuntimeError: boom", "process_seconds": 5.0})
     display.close()
     assert capsys.readouterr().err.splitlines() == [
-        "[1 of 2 runs done, 1m00s, about 1m00s left] s torch mlp lr=0.1: done, val_acc 0.9000, 61s",
-        "[2 of 2 runs done, 1m05s] s torch mlp lr=0.01: failed, 5s: RuntimeError: boom"]
+        "[1 of 2 runs done, 1m00s, about 1m00s left] s torch mlp lr=0.1: done (val_acc 0.9000, 61s)",
+        "[2 of 2 runs done, 1m05s] s torch mlp lr=0.01: failed: RuntimeError: boom (5s)"]
 
 
 def test_the_first_runs_measure_every_framework_and_model():

@@ -252,10 +252,11 @@ def test_a_float64_run_computes_in_float64_unless_refused(framework):
     assert (error > 1e-12) == bool(refused), f"{framework}: float64 logits {error:.1e} off numpy's; refusal: {refused}"
 
 
-def test_a_workers_later_runs_give_the_rows_of_a_process_of_their_own(framework):
+def test_a_workers_later_runs_give_the_rows_of_a_process_of_their_own(framework, capfd):
     """One worker trains a LeNet, an MLP with Adam on a schedule, then the first LeNet again (under another study
     name): the LeNet's rows equal those of its first run, the worker's first, and the MLP's those of a process of
-    its own (nothing of an earlier run leaks into a later one)."""
+    its own (nothing of an earlier run leaks into a later one). The workers tell each epoch to the driver and print
+    nothing on its terminal: what the framework printed comes back with each run, for its log file."""
     base = dict(study="worker", framework=framework, dataset="digits", batch_size=32, epochs=2, seed=0, device="cpu",
                 train_size=256, val_size=128, optimizer=optimizer_params({"name": "sgd", "momentum": 0.9}),
                 schedule={"name": "constant"}, lr=0.05, log_every=2)
@@ -264,8 +265,13 @@ def test_a_workers_later_runs_give_the_rows_of_a_process_of_their_own(framework)
                      "schedule": {"name": "step", "step_size": 1, "gamma": 0.5}})
 
     def rows(specs, fresh):
-        outcomes = list(run_local(groups(specs), threads=1, fresh=fresh))
+        epochs = []
+        outcomes = list(run_local(groups(specs), threads=1, fresh=fresh, on_epoch=epochs.append))
         assert [o.manifest["status"] for o in outcomes] == ["done"] * len(specs), [o.manifest["error"] for o in outcomes]
+        assert [(e.run_id, e.epoch) for e in epochs] == [(s.run_id, k) for s in specs for k in (1, 2)]
+        assert capfd.readouterr() == ("", ""), "a worker wrote on the driver's terminal"
+        if framework == "keras":  # TensorFlow's absl lines, which no setting silences: in the first run's log
+            assert "absl" in outcomes[0].log, "TensorFlow printed nothing: is its output still captured?"
         assert [o.manifest["process_run"] for o in outcomes] == ([1] * len(specs) if fresh else [1, 2, 3])
         return [pd.DataFrame(o.rows, columns=COLUMNS).pipe(lambda df: df[~df["metric"].isin(TIMING_METRICS)])
                 .drop(columns=["run_id", "study"]).reset_index(drop=True) for o in outcomes]

@@ -210,7 +210,7 @@ def test_a_stopped_warm_start_chain_goes_on_from_its_last_finished_stage(tmp_pat
     _, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err
     assert f"{4 - done} of 4 runs to do" in err
-    trained = {float(lr) for lr in re.findall(r" lr=([0-9.e-]+) seed=0 warm_start\] epoch 1/6", err)}
+    trained = {float(lr) for lr in re.findall(r" lr=([0-9.e-]+) seed=0 warm_start: done", err)}
     assert trained == set([0.2, 0.1, 0.05, 0.02][done:]), err  # the stages left, each once
     assert all((folder / "runs" / name).read_text() == text for name, text in manifests.items())
     assert not list(folder.glob("runs/*.weights.npz"))  # the chain is whole: no network is kept
