@@ -21,6 +21,7 @@ from .find_lr import DEFAULTS
 from .progress import Display, Work, label
 from .provenance import claim_folder, framework_notes, record
 from .results import DENIED, FINISHED, SAID, ResultStore, atomic_write, check_writable, read_results, to_csv
+from .schedules import lr_moves_per_step
 from .spec import PROTOCOLS, StudySpec, bundled_figures, load_study, study_names
 
 DEFAULT_OUT = "bench-results"
@@ -244,7 +245,8 @@ class Plan:
         check_runs(self.specs)
         self.store = ResultStore(args.out, folder_name(study, args))
         listed = {m["run_id"] for m in self.store.manifests() if m["status"] in FINISHED}  # checked under the lock
-        self.work = {s.run_id: Work(s.framework, s.model, s.epochs, min(s.train_size or train_examples, train_examples))
+        self.work = {s.run_id: Work(s.framework, s.model, s.epochs, min(s.train_size or train_examples, train_examples),
+                                    s.batch_size, lr_moves_per_step(s.schedule))
                      for s in self.specs if s.run_id not in listed}
         self.labels = {s.run_id: label(s) for s in self.specs}
 
@@ -379,7 +381,7 @@ def cmd_all(args) -> int:
 
     atomic_write(args.out / SKIPPED, to_csv(skipped, ["study", "reason"]))  # every time: no stale names
 
-    print(_report_line(write_report(args.out, replot=False)))  # each study's figures were drawn after its runs
+    print(_report_line(write_report(args.out, replot=False, say=print)))  # figures were drawn after each study's runs
     return 1 if failed else 0
 
 
@@ -478,7 +480,7 @@ def cmd_report(args) -> int:
 
     if not args.dir.is_dir():
         raise BenchError(f"{args.dir} is not a folder: give a results folder (e.g. {DEFAULT_OUT})")
-    print(_report_line(write_report(args.dir, redraw=args.redraw)))
+    print(_report_line(write_report(args.dir, redraw=args.redraw, say=print)))
     return 0
 
 

@@ -78,13 +78,25 @@ def _serve(conn, data_dir, threads: int, log: str) -> None:
         while (work := conn.recv()) is not None:
             served += 1
             specs_json, start = work
-            tell = lambda event: conn.send(("epoch", event))  # noqa: E731
-            for outcome in _stream_group(specs_json, data_dir, threads, start, verify=False, tell=tell):  # files checked
+            for outcome in _stream_group(specs_json, data_dir, threads, start, verify=False, tell=_Teller(conn)):
                 outcome[1]["process_run"] = served
                 conn.send(("outcome", outcome))
     except (EOFError, BrokenPipeError, ConnectionResetError):  # the driver stopped: it keeps what it has
         pass
     conn.close()
+
+
+class _Teller:
+    """A worker's epochs, sent to the driver, each with the seconds since the group's previous epoch (the first:
+    since the group arrived, its framework's import, data and build included): what time left is priced from."""
+
+    def __init__(self, conn):
+        self.conn, self.last = conn, time.perf_counter()
+
+    def __call__(self, run_id: str, epoch: int, loss: float, val_acc: float) -> None:
+        now = time.perf_counter()
+        self.conn.send(("epoch", Epoch(run_id, epoch, loss, val_acc, now - self.last)))
+        self.last = now
 
 
 class _Worker:

@@ -39,6 +39,7 @@ STOP = 4.0
 CHUNK = 10
 DEFAULTS = {"min_lr": 1e-5, "max_lr": 10.0, "steps": 100}
 DROP = 0.10  # the smoothed loss must fall this fraction below its start for the test to show a minimum
+TURNED = 1.5  # a smoothed loss this many times its minimum has turned, even short of the stop rule
 FAILED = "failed.csv"  # the frameworks whose range test did not run, and why
 MANIFEST = "find-lr.json"  # what the test wrote, written after find-lr.csv: per framework, the steps it ran
 METRICS = ("lr", "loss", "smoothed_loss")  # the rows of one step
@@ -130,19 +131,33 @@ def suggest(curve: pd.DataFrame) -> dict:
 
 
 def no_clear_minimum(curve: pd.DataFrame) -> str | None:
-    """Why one framework's test shows no clear minimum (the rule in the module's docstring), or None."""
-    smooth = curve.sort_values("step")["smoothed_loss"].to_numpy()
-    finite = smooth[np.isfinite(smooth)]
-    start, low = finite[0], finite.min()
-    reasons = []
+    """Why one framework's test shows no clear minimum (the rule in the module's docstring), and the fix the
+    curve itself points to; None when it shows one.
+
+    A loss that turned (climbed ``TURNED`` times its minimum or more) without reaching the stop rule does not
+    need a higher lr: it needs more steps, so that it has time to fall before the lr passes its turn. A loss
+    that never turned needs a higher --max-lr."""
+    curve = curve.sort_values("step")
+    smooth, lr = curve["smoothed_loss"].to_numpy(), curve["lr"].to_numpy()
+    finite = np.isfinite(smooth)
+    start, low = smooth[finite][0], smooth[finite].min()
+    at_low = lr[int(np.argmin(np.where(finite, smooth, np.inf)))]
+    reasons, fixes = [], []
     if (start - low) < DROP * abs(start):
         reasons.append(f"the smoothed loss fell only {(start - low) / abs(start):.1%} below its start ({start:.4g} -> "
                        f"{low:.4g}; a clear minimum needs {DROP:.0%})")
+        fixes.append("more --steps (a slower climb of the lr leaves it time to fall)")
     if stop_step(smooth) is None:
         reasons.append(f"the stop rule ({STOP:g}x its minimum) never triggered in {len(smooth)} steps")
+        climbed = smooth[finite][-1] / low if low > 0 else 1.0
+        if climbed >= TURNED:
+            reasons[-1] += f", though the loss turned past lr {at_low:.3g} (up to {climbed:.2g}x its minimum)"
+            fixes.append("more --steps" if not fixes else "")
+        else:
+            fixes.append(f"a higher --max-lr (the loss never turned up to lr {lr[-1]:.3g})")
     if not reasons:
         return None
-    return "no clear minimum: " + " and ".join(reasons) + ": raise --max-lr, or --steps"
+    return "no clear minimum: " + " and ".join(reasons) + ": " + ", and ".join(f for f in fixes if f)
 
 
 def _rests_on(curve: pd.DataFrame, step: int) -> str:

@@ -23,8 +23,9 @@ import statistics
 import sys
 from collections import defaultdict
 
-from backends import load_baselines
 from tqdm import tqdm
+
+from backends import load_baselines
 
 from .data import load_dataset
 from .executors import in_own_process

@@ -25,30 +25,34 @@ class Epoch:
     epoch: int
     loss: float
     val_acc: float
-    seconds: float  # since the run's previous epoch; the first since the run began (its setup and compile included)
+    seconds: float  # since the worker's previous epoch; its group's first: since the group arrived (setup included)
 
 
 @dataclass(frozen=True)
 class Work:
-    """A run as time left counts it: its epochs over its training examples, on one framework and model."""
+    """A run as time left counts it: its epochs over its training examples, of one kind: a framework, model, batch
+    size (a smaller batch costs more per example: more steps) and whether its lr moves every step (set per step)."""
 
     framework: str
     model: str
     epochs: int
     examples: int
+    batch: int
+    per_step: bool = False
 
     @property
-    def kind(self) -> tuple[str, str]:
-        return self.framework, self.model
+    def kind(self) -> tuple[str, str, int, bool]:
+        return self.framework, self.model, self.batch, self.per_step
 
 
 class TimeLeft:
     """Seconds left, from the epochs measured so far.
 
-    A run costs its framework and model's setup (what a first epoch takes beyond a later one) plus
-    its epochs times its examples at that pair's measured seconds per example. A pair not measured
-    yet is priced as the mean of the pairs measured with the same model (else all of them). The
-    ``jobs`` workers share the work, so the seconds left are the work's over ``jobs``."""
+    A run costs its kind's setup (what a first epoch takes beyond a later one) plus its epochs times its
+    examples at its kind's measured seconds per example (a mean: the members of a fused group share an
+    epoch's seconds). A kind not measured yet is priced as the mean of those measured with the same
+    framework and model, else the same model, else all. The ``jobs`` workers share the work, so the
+    seconds left are the work's over ``jobs``."""
 
     def __init__(self, work: dict[str, Work], jobs: int = 1):
         self.work, self.jobs = work, max(1, jobs)
@@ -75,7 +79,7 @@ class TimeLeft:
         """(setup seconds, seconds per example) of a pair, or None before its first epoch."""
         if not self.first[kind]:
             return None
-        per_example = statistics.median(self.later[kind]) if self.later[kind] else \
+        per_example = statistics.mean(self.later[kind]) if self.later[kind] else \
             statistics.mean(s / n for s, n in self.first[kind])
         setup = statistics.mean(max(0.0, s - n * per_example) for s, n in self.first[kind])
         return setup, per_example
@@ -84,7 +88,9 @@ class TimeLeft:
         measured = {k: m for k in list(self.first) if (m := self._measured(k))}
         if kind in measured:
             return measured[kind]
-        alike = [m for k, m in measured.items() if k[1] == kind[1]] or list(measured.values())
+        framework, model = kind[:2]
+        alike = ([m for k, m in measured.items() if k[:2] == (framework, model)]
+                 or [m for k, m in measured.items() if k[1] == model] or list(measured.values()))
         return (statistics.mean(m[0] for m in alike), statistics.mean(m[1] for m in alike)) if alike else None
 
     def seconds(self) -> float | None:

@@ -21,10 +21,8 @@ from pathlib import Path
 
 from . import __version__
 from .errors import BenchError
-from .results import FINISHED, ResultStore, write_error, write_if_changed
+from .results import FINISHED, RECORD, ResultStore, write_error, write_if_changed
 from .spec import STUDIES_DIR, RunSpec, StudySpec, load_study, parse_study, study_names
-
-RECORD = "study.json"
 
 
 @functools.cache
@@ -56,7 +54,7 @@ def record(study: StudySpec, specs: list[RunSpec], options: str) -> dict:
         "definition": hashlib.sha1("\n".join(templates).encode()).hexdigest()[:12],
         "options": options,
         "lrbench": release(__version__),
-        "source": "bundled" if bundled else str(study.path),
+        "source": "bundled" if bundled else str(study.path.resolve()),  # a command repeated from anywhere finds it
         "study_file": study.path.read_text(encoding="utf-8"),
         "specs": [json.loads(t) for t in templates],
     }

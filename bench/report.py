@@ -227,7 +227,7 @@ class Headline:
     def command(self, seeds: int, out: str) -> str:
         """The command that adds seeds to this folder's runs, in every framework it holds (without --frameworks,
         `bench run` runs torch, keras and paddle only); finished runs are kept."""
-        name = self.folder.spec.name if self.folder.spec else self.folder.dir.name
+        name = self.folder.spec.argument if self.folder.spec else self.folder.dir.name
         options = re.sub(r"--(seeds|frameworks) \S+\s*", "", self.folder.options).strip()
         return (f"`bench run {name} {options + ' ' if options else ''}--frameworks {','.join(self.ran.frameworks)} "
                 f"--seeds {seeds} --out {out}`")
@@ -328,7 +328,7 @@ def answer_blocks(h: Headline) -> list[tuple[str, object]]:
     blocks: list = [("h3", h.title), ("p", h.ran.text())]
     if h.warning:
         blocks.append(("p", h.warning))
-    blocks += [("p", line) for line in cannot_answer(h.ran, spec.name if spec else folder.dir.name, folder.options)]
+    blocks += [("p", line) for line in cannot_answer(h.ran, spec.argument if spec else folder.dir.name, folder.options)]
     runs = folder.part(h.protocol)[0]
     for group in (g for g in folder.identical if " = ".join(g) in set(runs["config"].astype(str))):
         blocks.append(("p", f"{' = '.join(group)}: the same run here (the same optimizer and the same applied lr at "
@@ -386,12 +386,14 @@ def detail_blocks(folder: StudyFolder, claims: pd.DataFrame, root: Path) -> list
     figures = sorted((p for p in (folder.dir / "figures").glob("*.png") if not p.stem.endswith(VERDICTS)),
                      key=_reading_order)  # the verdict figure is on the first page
     one_each = [p for p in figures if any(p.stem.endswith(f"_curves_{fw}") for fw in set(runs["framework"]))]
+    if folder.quick:  # a smoke test's figures show that the pipeline draws: one shown, the rest a click away
+        one_each = [p for p in figures if not p.stem.endswith("_curves_by_framework")]
     if figures:
         blocks += [("h3", "Figures")] + [("img", p.relative_to(root)) for p in figures if p not in one_each]
     if one_each:  # the faceted figure shows them side by side; each alone, a click away
-        blocks.append(("p", "Each framework's curves alone: " + " · ".join(
-            f"[{p.stem.removesuffix('_' + p.stem.split('_')[-1]).removesuffix('_curves')} "
-            f"{p.stem.split('_')[-1]}]({p.relative_to(root).as_posix()})" for p in one_each) + "."))
+        what = "The other figures of this smoke test" if folder.quick else "Each framework's curves alone"
+        blocks.append(("p", f"{what}: " + " · ".join(
+            f"[{p.stem}]({p.relative_to(root).as_posix()})" for p in one_each) + "."))
     return blocks
 
 
@@ -663,13 +665,14 @@ def not_run(skipped: pd.DataFrame, present: set[str], out: str) -> list[str]:
             continue
         dataset = load_study(name).dataset
         files = files_needed(dataset)
-        needs = f"its data, {', '.join(f'`{f}`' for f in files)}, in the data folder (README: Data)" if files else "nothing"
+        needs = f"its data, {', '.join(f'`{f}`' for f in files)}, in the data folder (docs/data.md)" if files else "nothing"
         lines.append(f"{name}: not in this folder; it needs {needs}; `bench run {name} --out {out}`")
     return lines
 
 
-def write_report(folder: Path, replot: bool = True, redraw: bool = False) -> Path:
-    """report.md and report.html for every study folder (and `bench find-lr` folder) under ``folder``; returns the .md path.
+def write_report(folder: Path, replot: bool = True, redraw: bool = False, say=None) -> Path:
+    """report.md and report.html for every study folder (and `bench find-lr` folder) under ``folder``; returns the .md
+    path. ``say``: called with each full-size study's answer in one line (the commands print them).
 
     ``replot``: bring every figure up to date with the CSVs (``bench report``; ``redraw``: draw them all
     again); ``bench all`` has just done so for the studies it ran and skips it (a folder it did not run
@@ -703,6 +706,10 @@ def write_report(folder: Path, replot: bool = True, redraw: bool = False) -> Pat
     atomic_write(folder / "report.html", page_html(blocks, folder))
     path = folder / "report.md"
     atomic_write(path, markdown(blocks, folder))
+    for h in (h for h in ordered if h.full and say):
+        r = h.row()
+        say(f"{r['study']} ({r['what ran']}): use {r['use']} ({r['how sure']}); the same winner in every framework: "
+            f"{r['same winner in every framework']}")
     return path
 
 

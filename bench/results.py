@@ -27,6 +27,7 @@ import hashlib
 import io
 import json
 import os
+import shlex
 import sys
 import tempfile
 import zipfile
@@ -289,7 +290,7 @@ class ResultStore:
         so with the command that rewrites it. A damaged run is named and left out, as resume would."""
         trusted, damaged = self.verify()
         expected = self.combined(trusted)[name]
-        command = f"`bench run {self.dir.name} --out {self.dir.parent}`"
+        command = f"`{rerun_command(self.dir)}`"
         rewrite = f"{command} rewrites it"
         for run_id, problem in sorted(damaged.items()):
             _say(f"{self.dir.name}: run {run_id} is damaged ({problem}): left out; {command} runs it again")
@@ -374,7 +375,8 @@ def read_study(folder: Path, name: str, columns: list[str]) -> pd.DataFrame:
         return ResultStore(folder.parent, folder.name).read(name)
     if name == ROWS and not (folder / ROWS).exists() and (folder / PLAIN_ROWS).exists():
         name = PLAIN_ROWS
-    return read_combined(folder / name, columns)
+    fix = f"it has no runs/ to rebuild it from: restore the file, or run the study again (`{rerun_command(folder)}`)"
+    return read_combined(folder / name, columns, 4, fix)
 
 
 def read_results(folder: Path) -> pd.DataFrame:
@@ -395,10 +397,32 @@ def _say(line: str) -> None:
         print(f"bench: {line}", file=sys.stderr)
 
 
-REBUILD = "run the study's `bench run` command again, which rebuilds it from the runs"
+RECORD = "study.json"  # what a folder's runs are: its study and the options it was made with (bench/provenance.py)
 
 
-def read_combined(path: Path, columns: list[str], needed: int = 4, fix: str = REBUILD) -> pd.DataFrame:
+def rerun_command(folder: Path) -> str:
+    """The `bench run` command that makes ``folder``'s runs again: the study as it was given (a bundled name, or
+    the path of the study file it was run from), the options it was made with, every seed and framework it holds,
+    and its --out. Finished runs are kept, so it runs only what is missing or damaged."""
+    folder = Path(folder)
+    try:
+        rec = json.loads((folder / RECORD).read_text())
+        rec = rec if isinstance(rec, dict) else {}
+    except (OSError, ValueError):
+        rec = {}
+    manifests = ResultStore(folder.parent, folder.name).manifests() if (folder / "runs").is_dir() else []
+    study = rec.get("study") or next((m["study"] for m in manifests), folder.name)
+    if rec.get("source", "bundled") != "bundled":
+        study = rec["source"]
+    options = str(rec.get("options", "--quick" if folder.name.endswith("-quick") else "")).replace("--device auto", "")
+    seeds = max((int(m["seed"]) for m in manifests), default=0) + 1
+    frameworks = sorted({m["framework"] for m in manifests})
+    return " ".join(["bench run", shlex.quote(study), *options.split(), *([f"--seeds {seeds}"] if manifests else []),
+                     *([f"--frameworks {','.join(frameworks)}"] if frameworks else []),
+                     f"--out {shlex.quote(str(folder.parent))}"])
+
+
+def read_combined(path: Path, columns: list[str], needed: int, fix: str) -> pd.DataFrame:
     """A combined CSV, or one line naming it when it is damaged. Its first ``needed`` columns must be there
     (older manifests lack the newest; older rows lack RUN_FACTORS: give LEGACY_COLUMNS); ``fix`` says how to make it again."""
     try:

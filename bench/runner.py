@@ -28,13 +28,12 @@ from .lr_control import LrControl
 from .models import architecture
 from .optimizers import OPTIMIZERS
 from .outcome import at_chance, chance_note
-from .progress import Epoch
 from .provenance import lrbench_version
 from .schedules import SCHEDULES
 from .spec import ChainStart, RunSpec
 
 EVAL_BATCH = 1000
-Tell = Callable[[Epoch], None]
+Tell = Callable[[str, int, float, float], None]  # (run_id, epoch, train loss, val accuracy) after each epoch
 
 
 @dataclass
@@ -77,7 +76,7 @@ def stream_group(specs: list[RunSpec], data_dir=None, threads: int | None = None
     each lr of the chain in turn from where the previous stage left it, so every stage up to
     the last one asked for is trained, and the outcomes of the stages asked for are yielded.
     ``start``: a finished stage's network to go on from (a resumed chain), instead of the chain's start.
-    ``tell``: called with each run's ``Epoch`` as it ends (a local worker sends it to the driver's display).
+    ``tell``: called after each epoch of each run (a local worker sends it on to the driver's display).
     """
     threads = threads or os.cpu_count() or 1
     fused = 1 if specs[0].chain else len(specs)
@@ -181,9 +180,8 @@ def _fit(backend, native, specs: list[RunSpec], outs: list[Outcome], arch, weigh
         backend.build(arch, weights, optimizer, controls[0].lr())
     runs = [_Run(s, out, control, _Member.of(backend, k if fused else None), backend.version(), device, tell)
             for k, (s, out, control) in enumerate(zip(specs, outs, controls))]
-    for run in runs:  # the framework's own scheduler, or the reference driving it; a fused epoch's seconds are shared
+    for run in runs:  # the framework's own scheduler, or the reference driving it
         run.out.manifest.update(schedule_source=run.control.source, build_seconds=round(time.perf_counter() - start, 3))
-        run.members, run.since = len(runs), start
     for epoch in range(1, spec.epochs + 1):
         order = next(orders)
         plans = [run.control.epoch_plan(steps_per_epoch) for run in runs]
@@ -228,7 +226,6 @@ class _Run:
         self.spec, self.out, self.control, self.member, self.tell = spec, out, control, member, tell
         self.held = member.set_lr(control.lr())  # the lr the optimizer holds for the next step
         self.row = _row_factory(spec, version, device)
-        self.since, self.members = time.perf_counter(), 1  # a first epoch's seconds include the model's build
         self.epoch_seconds: list[float] = []
         self.one_class_streak = 0
         self.last: tuple[int, float, int, int] = (0, 0.0, 0, 0)  # classes predicted, val accuracy, classes, epoch
@@ -275,9 +272,7 @@ class _Run:
         self.out.rows.extend(rows)
         self.out.manifest["epochs_done"] = epoch
         if self.tell:
-            now = time.perf_counter()
-            self.tell(Epoch(spec.run_id, epoch, train_loss, val_acc, (now - self.since) / self.members))
-            self.since = now
+            self.tell(spec.run_id, epoch, train_loss, val_acc)
 
         if not np.all(np.isfinite(result.batch_losses)) or not np.isfinite(val_loss):
             self.status = "diverged"

@@ -14,6 +14,7 @@ import itertools
 import json
 import math
 import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -248,6 +249,11 @@ class StudySpec:
                           {**self.base, **config, **point} if quick else None)
                 for seed in range(n_seeds) for config in self.configs for point in points for framework in frameworks]
 
+    @property
+    def argument(self) -> str:
+        """The study as `bench run` takes it: a bundled study's name, else the path of its file."""
+        return self.name if self.path.resolve().parent == STUDIES_DIR.resolve() else shlex.quote(str(self.path))
+
     def quick_banner(self) -> str:
         """What --quick changes, in words: epochs, examples and each schedule's counts fitted to them."""
         full, quick = self.runs(["-"], seeds=1), self.runs(["-"], quick=True, seeds=1)
@@ -339,7 +345,9 @@ def optimizer_params(table: dict, where: str = "optimizer") -> dict:
 
 
 def _shown(value) -> str:
-    return f"[{', '.join(map(str, value))}]" if isinstance(value, list) else f"{value:g}" if isinstance(value, float) else str(value)
+    if isinstance(value, list):
+        return f"[{', '.join(map(str, value))}]"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _quick_factors(quick: dict, full: dict) -> tuple[float, float]:

@@ -115,6 +115,19 @@ def test_a_range_test_without_a_clear_minimum_says_so():
     assert row["clear minimum"].startswith("no clear minimum: the smoothed loss fell only 0.")
     assert "never triggered in 61 steps" in row["clear minimum"] and "--max-lr" in row["clear minimum"]
     assert row["minimum rests on (smoothed loss)"].endswith("(-0.5%)")  # the smoothing lags the raw 0.9%
+    assert row["clear minimum"].endswith(": more --steps (a slower climb of the lr leaves it time to fall), and a "
+                                         "higher --max-lr (the loss never turned up to lr 10)")
+
+
+def test_a_loss_that_turned_short_of_the_stop_rule_asks_for_steps_not_a_higher_lr():
+    """As a 100-step test on one-cycle's LeNet gave: the loss hardly fell, then climbed past lr 0.01 to about twice its
+    minimum (smoothed), short of the stop rule's 4x. Raising --max-lr (already 10) would not help; more steps would."""
+    lrs = curve()["lr"].to_numpy()
+    loss = np.where(lrs < 0.01, 2.30 - 0.1 * lrs, 2.2 + 2.0 * np.log10(np.maximum(lrs, 0.01) / 0.01))
+    turned = curve().assign(loss=loss, smoothed_loss=smoothed(loss))
+    why = compare(rows({"torch": turned}), "torch").iloc[0]["clear minimum"]
+    assert "though the loss turned past lr 0.01" in why and "--max-lr" not in why, why
+    assert why.endswith(": more --steps (a slower climb of the lr leaves it time to fall)"), why
 
 
 def test_the_report_warns_of_an_uninformative_range_test(tmp_path):

@@ -2,7 +2,9 @@
 terminal, and the order that measures every framework and model early."""
 
 import sys
+from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from bench import progress
@@ -22,8 +24,8 @@ class Clock:
 
 
 def test_time_left_prices_each_framework_and_model_by_its_own_epochs():
-    work = {"t1": Work("torch", "lenet", 3, 1000), "t2": Work("torch", "lenet", 2, 500),
-            "k1": Work("keras", "lenet", 2, 1000), "m1": Work("keras", "mlp", 2, 1000)}
+    work = {"t1": Work("torch", "lenet", 3, 1000, 64), "t2": Work("torch", "lenet", 2, 500, 64),
+            "k1": Work("keras", "lenet", 2, 1000, 64), "m1": Work("keras", "mlp", 2, 1000, 64)}
     left = TimeLeft(work, jobs=1)
     assert left.seconds() is None  # nothing measured: no guess
     left.epoch(Epoch("t1", 1, 2.0, 0.5, 5.0))  # the first epoch: 3 s of setup on top of the 2 s an epoch takes
@@ -41,7 +43,7 @@ def test_time_left_prices_each_framework_and_model_by_its_own_epochs():
 
 
 def test_a_run_that_ends_early_leaves_nothing_to_do():
-    left = TimeLeft({"a": Work("torch", "mlp", 10, 100)})
+    left = TimeLeft({"a": Work("torch", "mlp", 10, 100, 10)})
     left.epoch(Epoch("a", 1, float("nan"), 0.1, 1.0))
     left.finished("a")  # diverged at its first epoch
     assert left.seconds() == 0
@@ -51,7 +53,7 @@ def test_off_a_terminal_one_plain_line_per_finished_run(monkeypatch, capsys):
     clock = Clock()
     monkeypatch.setattr(progress.time, "perf_counter", clock)
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
-    display = Display({"a": Work("torch", "mlp", 2, 100), "b": Work("torch", "mlp", 2, 100)},
+    display = Display({"a": Work("torch", "mlp", 2, 100, 10), "b": Work("torch", "mlp", 2, 100, 10)},
                       {"a": "s torch mlp lr=0.1", "b": "s torch mlp lr=0.01"})
     for epoch in (1, 2):
         clock.now += 30
@@ -80,3 +82,40 @@ def test_the_first_runs_measure_every_framework_and_model():
     assert len(set(order[:6])) == 6
     switches = sum(a[0] != b[0] for a, b in zip(order[6:], order[7:]))
     assert switches <= 2, order  # each framework's other runs one after another
+
+
+RECORDED = Path(__file__).parent / "data" / "quick_sweep_timings.csv"
+
+
+def replay(timings: pd.DataFrame, jobs: int) -> list[tuple[int, float | None, float]]:
+    """The recorded runs on ``jobs`` workers, each taking the next run in the recorded order when it is free, their
+    epochs told to a TimeLeft as they end: (runs done, its seconds left, the true seconds left) after each run."""
+    free, events, runs = [0.0] * jobs, [], list(timings.groupby("order", sort=True))
+    for _, run in runs:
+        k = min(range(jobs), key=free.__getitem__)
+        for r in run.itertuples():
+            free[k] += r.seconds
+            events.append((free[k], r.run_id, r.epoch, r.seconds))
+    end = max(free)
+    work = {run["run_id"].iloc[0]: Work(run["framework"].iloc[0], run["model"].iloc[0], len(run), run["examples"].iloc[0],
+                                        run["batch"].iloc[0], run["per_step"].iloc[0]) for _, run in runs}
+    left, done, out = TimeLeft(work, jobs), 0, []
+    for t, run_id, epoch, seconds in sorted(events):
+        left.epoch(Epoch(run_id, epoch, 0.0, 0.0, seconds))
+        if epoch == work[run_id].epochs:
+            left.finished(run_id)
+            done += 1
+            out.append((done, left.seconds(), end - t))
+    return out
+
+
+def test_time_left_is_within_30_percent_of_the_truth_after_the_first_runs():
+    """Replayed on the epoch timings of a real `bench all --quick --jobs 2 --frameworks torch,keras,paddle` (93 runs
+    of five studies, two datasets, both models; tests/data/quick_sweep_timings.csv, from its results' epoch and eval
+    seconds), in the order the real command started them: from the tenth run on, time left is within 30% of the
+    time the replay still took."""
+    timings = pd.read_csv(RECORDED)
+    for jobs in (1, 2):
+        told = replay(timings, jobs)
+        off = {done: estimate / truth - 1 for done, estimate, truth in told if truth > 60}
+        assert all(abs(off[done]) <= 0.30 for done in off if done >= 10), {d: round(o, 2) for d, o in off.items()}
