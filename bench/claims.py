@@ -82,11 +82,12 @@ _ARGUMENTS = {"final": (), "at": ("epoch",), "min_": (), "max_": (), "mean_": ()
 _NO_METRIC = ("status", "share", "close")
 
 
-def check_claim(check: str, configs: pd.DataFrame) -> None:
+def check_claim(check: str, configs: pd.DataFrame, last_epoch: int | None = None) -> None:
     """A claim that could never be evaluated is a SpecError when the study loads, not a verdict.
 
-    Names a metric lrbench does not record, an argument a function does not take, or a filter that
-    matches none of ``configs`` (the study's configs: lr, model, optimizer, schedule, batch_size)."""
+    Names a metric lrbench does not record, an argument a function does not take, a filter that
+    matches none of ``configs`` (the study's configs: lr, model, optimizer, schedule, batch_size), or
+    an epoch past ``last_epoch`` (the study's last, as written)."""
 
     tree = parse_check(check)
     for node in ast.walk(tree):  # arithmetic on constants alone fails here, or never
@@ -105,6 +106,10 @@ def check_claim(check: str, configs: pd.DataFrame) -> None:
             if not args or not isinstance(args[0], ast.Constant):
                 raise SpecError(f"claim check {check!r}: {name}() takes a metric first, as \"val.loss\"")
             check_metric(args[0].value, f"claim check {check!r}")
+        if name == "at" and last_epoch and len(args) > 1 and isinstance(args[1], ast.Constant) and \
+                isinstance(args[1].value, int) and not 1 <= args[1].value <= last_epoch:
+            raise SpecError(f"claim check {check!r}: at() epoch {args[1].value}: the study's runs have epochs 1 to "
+                            f"{last_epoch}")
         if name == "share" and not (args and isinstance(args[0], ast.Constant) and args[0].value in STATUSES):
             raise SpecError(f"claim check {check!r}: share() takes a status first, one of {', '.join(STATUSES)}")
         own = _ARGUMENTS[name]
@@ -187,7 +192,7 @@ class _Results:
     def _runs(self, where: dict) -> pd.DataFrame:
         df = select(self.df, where)
         if df.empty:
-            raise LookupError(f"no runs match {where}")
+            raise LookupError(f"no runs match {_kw(where)[2:]}")
         return df
 
     def _metric(self, metric: str, where: dict) -> pd.DataFrame:
@@ -195,10 +200,10 @@ class _Results:
         rows = select(self.by_metric.get((split, name), self.df.iloc[:0]), where)
         if rows.empty:
             self._runs(where)  # no runs match at all: say that
-            raise LookupError(f"no {metric} rows for {where or 'these runs'}")
+            raise LookupError(f"no {metric} rows for {_kw(where)[2:] or 'these runs'}")
         configs = rows.drop_duplicates("run_id")[list(FILTERS)].drop_duplicates()
         if len(configs) > 1:
-            raise LookupError(f"{where} matches {len(configs)} configs: add a filter")
+            raise LookupError(f"{_kw(where)[2:] or 'no filter'} matches {len(configs)} configs: add a filter")
         return rows
 
     def _note(self, call: str, value):
@@ -224,6 +229,9 @@ class _Results:
         return self._note(f"final({metric!r}{_kw(where)})", rows.groupby("seed")["value"].last())
 
     def at(self, metric, epoch, **where):
+        last = int(self.df["epoch"].max()) if len(self.df) else 0
+        if not 1 <= epoch <= last:  # a quick or shortened run of a study that reaches it
+            raise LookupError(f"epoch {epoch} is past these runs' last, {last}")
         rows = self._metric(metric, where)
         rows = rows[rows["epoch"] == epoch]
         if rows.empty:

@@ -20,9 +20,19 @@ from .executors import EXECUTORS, check_device, connect_ray, groups, in_own_proc
 from .find_lr import DEFAULTS
 from .progress import Display, Work, label
 from .provenance import claim_folder, framework_notes, record
-from .results import DENIED, FINISHED, SAID, ResultStore, atomic_write, check_writable, read_results, to_csv
+from .results import (
+    DENIED,
+    FINISHED,
+    SAID,
+    ResultStore,
+    atomic_write,
+    check_writable,
+    read_results,
+    study_folders,
+    to_csv,
+)
 from .schedules import lr_moves_per_step
-from .spec import PROTOCOLS, StudySpec, bundled_figures, load_study, study_names
+from .spec import MAX_EPOCHS, PROTOCOLS, StudySpec, bundled_figures, load_study, study_names
 
 DEFAULT_OUT = "bench-results"
 RESUMES = "finished runs are saved, run the same command again to resume"  # what a stop keeps, per command
@@ -63,20 +73,31 @@ def _main(args) -> int:
     except BenchError as e:
         print(f"bench: error: {e}", file=sys.stderr)
         return 2
-    except OSError as e:  # a figure or report that cannot be written; run files are guarded in ResultStore
+    except OSError as e:  # a file or folder of the results that cannot be written or is not what it should be
+        where = _culprit(e.filename2 or e.filename or "results")  # a rename names its target second
         if e.errno in (errno.ENOSPC, errno.EDQUOT):
-            print(f"bench: error: no space left on the device writing {e.filename or 'results'}: free space and run "
+            print(f"bench: error: no space left on the device writing {where}: free space and run "
                   f"the same command again; finished runs are kept", file=sys.stderr)
         elif e.errno in DENIED:
-            print(f"bench: error: cannot write {e.filename or 'results'}: permission denied ({e.strerror}): make the "
+            print(f"bench: error: cannot write {where}: permission denied ({e.strerror}): make the "
                   f"folder writable, or copy it and run the command on the copy", file=sys.stderr)
-        else:
-            raise
+        else:  # a folder where lrbench keeps a file, or a file where it keeps a folder, ...
+            print(f"bench: error: {where}: {e.strerror or type(e).__name__}: it is not what lrbench keeps there; move "
+                  f"it aside (or restore it) and run the command again; finished runs are kept", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
         signum = e.signum if isinstance(e, Stopped) else signal.SIGINT
         print(f"bench: stopped by {signal.Signals(signum).name}; {args.on_stop}", file=sys.stderr)
         return 128 + signum
+
+
+def _culprit(path) -> str:
+    """The path an OSError is about: for a path under a plain file (NotADirectoryError), that file."""
+    path = Path(path)
+    for parent in reversed(path.parents):
+        if parent.exists() and not parent.is_dir():
+            return str(parent)
+    return str(path)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -188,7 +209,7 @@ def _frameworks(args) -> list[str]:
 
 COUNTS = ("seeds", "epochs", "jobs", "threads", "rounds", "train_size")  # options that count something: at least 1
 # and at most these: a typo must not start a sweep of a billion
-MOST = {"seeds": 1000, "threads": 1024, "jobs": 1024, "train_size": 60000}
+MOST = {"seeds": 1000, "threads": 1024, "jobs": 1024, "train_size": 60000, "epochs": MAX_EPOCHS}
 
 
 def _check_options(args) -> None:
@@ -439,6 +460,7 @@ def cmd_find_lr(args) -> int:
         raise BenchError(f"no framework's range test ran ({failed[0]['error']}); nothing written")
     frameworks = list(dict.fromkeys(r["framework"] for r in rows))
     folder = args.out / f"{study.name}-find-lr"
+    args.on_stop = f"{folder} may hold this test's files in part: run the same command again to write them whole"
     df = to_rows_csv(rows)
     atomic_write(folder / "find-lr.csv", df.to_csv(index=False))
     table = compare(df, frameworks[0] if REFERENCE_FRAMEWORK not in frameworks else REFERENCE_FRAMEWORK)
@@ -470,7 +492,11 @@ def _terminal_table(table, frameworks: int):
 def cmd_plot(args) -> int:
     if not args.dir.is_dir():
         raise BenchError(f"{args.dir} is not a folder: give a results folder (e.g. {DEFAULT_OUT})")
-    for path in _plot(args.dir, bundled_figures(), args.redraw):
+    from .report import find_lr_figure
+
+    tests = sorted(p.parent for p in args.dir.glob("*/find-lr.csv"))
+    paths = _plot(args.dir, bundled_figures(), args.redraw) if study_folders(args.dir) or not tests else []
+    for path in paths + [f for f in map(find_lr_figure, tests) if f]:  # and each LR range test's
         print(path)
     return 0
 

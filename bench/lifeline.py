@@ -65,6 +65,7 @@ LOOK = 0.5
 
 
 def _reap(driver: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the terminal's whole group: the driver answers it
     seen: dict[int, str] = {}
     sentinel = mp.parent_process().sentinel
     while not wait([sentinel], timeout=LOOK):

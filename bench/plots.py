@@ -6,6 +6,7 @@ from the per-framework figure to the faceted one and to the step and weight-norm
 
 from __future__ import annotations
 
+import io
 import itertools
 import re
 from pathlib import Path
@@ -25,8 +26,8 @@ from backends import REFERENCE_FRAMEWORK  # the registry: no framework is import
 
 from .configs import CONFIG_COLUMNS, config_labels, fold_identical
 from .drawn import Drawn, fingerprint
-from .provenance import folder_options
-from .results import COLUMNS, ROWS, read_manifests, read_study, study_folders, with_run_columns
+from .provenance import folder_options, folder_study
+from .results import COLUMNS, ROWS, atomic_write, read_manifests, read_study, study_folders, with_run_columns
 
 CURVES = [("train", "accuracy"), ("train", "loss"), ("val", "accuracy"), ("val", "loss")]
 APPLIED_LR = ("train", "lr")
@@ -94,12 +95,14 @@ def _save(fig: plt.Figure, out_dir: Path, name: str, note: str = "") -> Path:
     if note:
         fig.suptitle(f"{fig.get_suptitle()} ({note})")
     out_dir.mkdir(parents=True, exist_ok=True)  # a folder reported without replotting has none yet
-    png = out_dir / f"{name}.png"
-    fig.savefig(png, dpi=DPI, bbox_inches="tight")
+    png, svg = io.BytesIO(), io.BytesIO()  # each file whole or not at all: a stop mid-write leaves the old one
+    fig.savefig(png, format="png", dpi=DPI, bbox_inches="tight")
     with plt.rc_context({"svg.hashsalt": name}):  # the same figure, the same file: no date, no random ids
-        fig.savefig(out_dir / f"{name}.svg", bbox_inches="tight", metadata={"Date": None})
+        fig.savefig(svg, format="svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
-    return png
+    atomic_write(out_dir / f"{name}.svg", svg.getvalue())
+    atomic_write(out_dir / f"{name}.png", png.getvalue())
+    return out_dir / f"{name}.png"
 
 
 # --------------------------------------------------------------------------- figures
@@ -696,8 +699,9 @@ def plot_folder(folder: Path, figures_for: dict[str, list[str]] | None = None, r
         df = with_run_columns(read_study(where, ROWS, COLUMNS), read_manifests(where))
         drawn = Drawn(where / "figures")
         note = "quick" if folder_options(where)[1] else ""
+        recorded = folder_study(where, "")[0]  # a user's study: the figures its file asks for, as `bench run` drew them
         for (study, protocol), rows in df.groupby(["study", "protocol"], sort=False):
-            figures = (figures_for or {}).get(study)
+            figures = (figures_for or {}).get(study) or (recorded.figures if recorded and recorded.name == study else None)
             figures = default_figures(rows) if figures is None else figures
             name = study if protocol == "fresh" else f"{study}_{protocol}"  # one set of figures per protocol
             digest = fingerprint(rows, figures)

@@ -75,12 +75,12 @@ class TimeLeft:
         if run_id in self.work:
             self.done[run_id] = self.work[run_id].epochs
 
-    def _measured(self, kind) -> tuple[float, float] | None:
-        """(setup seconds, seconds per example) of a pair, or None before its first epoch."""
-        if not self.first[kind]:
+    def _measured(self, kind, per_example: float | None = None) -> tuple[float, float] | None:
+        """(setup seconds, seconds per example) of a kind measured past its first epochs, or, given ``per_example``
+        (a like kind's), of one measured in its first epochs alone; None before that."""
+        if not self.first[kind] or (per_example is None and not self.later[kind]):
             return None
-        per_example = statistics.mean(self.later[kind]) if self.later[kind] else \
-            statistics.mean(s / n for s, n in self.first[kind])
+        per_example = statistics.mean(self.later[kind]) if self.later[kind] else per_example
         setup = statistics.mean(max(0.0, s - n * per_example) for s, n in self.first[kind])
         return setup, per_example
 
@@ -91,7 +91,11 @@ class TimeLeft:
         framework, model = kind[:2]
         alike = ([m for k, m in measured.items() if k[:2] == (framework, model)]
                  or [m for k, m in measured.items() if k[1] == model] or list(measured.values()))
-        return (statistics.mean(m[0] for m in alike), statistics.mean(m[1] for m in alike)) if alike else None
+        if not alike:  # first epochs alone: their seconds per example hold the setup too
+            firsts = [s / n for k in self.first for s, n in self.first[k]]
+            return (0.0, statistics.mean(firsts)) if firsts else None
+        per_example = statistics.mean(m[1] for m in alike)
+        return self._measured(kind, per_example) or (statistics.mean(m[0] for m in alike), per_example)
 
     def seconds(self) -> float | None:
         """Seconds left, or None before any epoch is measured."""

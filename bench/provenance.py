@@ -55,7 +55,8 @@ def record(study: StudySpec, specs: list[RunSpec], options: str) -> dict:
         "options": options,
         "lrbench": release(__version__),
         "source": "bundled" if bundled else str(study.path.resolve()),  # a command repeated from anywhere finds it
-        "study_file": study.path.read_text(encoding="utf-8"),
+        "study_file": (text := study.path.read_text(encoding="utf-8")),
+        "study_file_sha256": hashlib.sha256(text.encode()).hexdigest(),  # an edit by hand shows
         "specs": [json.loads(t) for t in templates],
     }
 
@@ -64,6 +65,8 @@ def claim_folder(store: ResultStore, mine: dict) -> None:
     """Record ``mine`` in the folder, or refuse (BenchError) if the folder holds another experiment."""
     path = store.dir / RECORD
     theirs = _read(path)
+    if theirs is not None and _edited(theirs):
+        raise BenchError(f"{path}: {EDITED}: restore it from a copy, or give these runs another --out")
     fix = (f"give these runs their own folder (--out OTHER), or repeat the options {store.dir} was made with"
            if theirs is None else
            f"give these runs their own folder (--out OTHER), or run {theirs['study']} as {store.dir} was made: "
@@ -98,6 +101,16 @@ def _specs(rec: dict) -> list[dict]:
 
 def _templates(rec: dict) -> set[str]:
     return {json.dumps(s, sort_keys=True) for s in _specs(rec)}
+
+
+EDITED = "its study text was edited after the runs (it no longer matches its checksum)"
+
+
+def _edited(rec: dict) -> bool:
+    """Whether the record's study text differs from the one it was written with (a record from before the checksum
+    cannot tell)."""
+    kept = rec.get("study_file_sha256")
+    return bool(kept) and hashlib.sha256(str(rec.get("study_file", "")).encode()).hexdigest() != kept
 
 
 def _read(path: Path) -> dict | None:
@@ -155,6 +168,8 @@ def folder_study(study_dir: Path, name: str) -> tuple[StudySpec | None, str]:
     may have been refined since), a user's study from the text stored when it ran. A folder
     from before the record falls back to the bundled study of that name, if there is one."""
     rec = _read(Path(study_dir) / RECORD)
+    if rec is not None and _edited(rec):
+        return None, f"{RECORD}: {EDITED}, so its claims are not evaluated: restore it from a copy"
     if rec is None or rec["source"] == "bundled":
         if name in study_names():
             return load_study(name), ""

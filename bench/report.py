@@ -507,26 +507,41 @@ def read_skipped(folder: Path) -> pd.DataFrame:
     return read_combined(path, ["study", "reason"], 2, "run `bench all` again")
 
 
-def find_lr_blocks(folder: Path, root: Path) -> list[tuple[str, object]]:
-    """The section of one `bench find-lr` folder: the rules, each framework's suggestions side by side, the figure."""
-    from .find_lr import CHUNK, FAILED, MANIFEST, SMOOTHING, STOP, check_written, compare
-    from .plots import plot_find_lr
+def _find_lr_rows(folder: Path) -> tuple[str, pd.DataFrame, str]:
+    """A `bench find-lr` folder's study, its rows (checked against its manifest) and the framework compared against."""
+    from .find_lr import MANIFEST, check_written
 
     study = folder.name.removesuffix("-find-lr")
     fix = f"run `bench find-lr {study}` again"
     df = read_combined(folder / "find-lr.csv", LEGACY_COLUMNS, len(LEGACY_COLUMNS), fix)
     if (folder / MANIFEST).exists():  # folders from before it have their rows alone
         check_written(df, (folder / MANIFEST).read_text(), folder / "find-lr.csv", fix)
+    frameworks = list(dict.fromkeys(df["framework"]))
+    return study, df, REFERENCE if REFERENCE in frameworks or not frameworks else frameworks[0]
+
+
+def find_lr_figure(folder: Path) -> Path | None:
+    """The folder's range-test figure, drawn from its CSV alone (None: no rows)."""
+    from .plots import plot_find_lr
+
+    study, df, reference = _find_lr_rows(folder)
+    return plot_find_lr(df, study, folder / "figures", reference) if len(df) else None
+
+
+def find_lr_blocks(folder: Path, root: Path) -> list[tuple[str, object]]:
+    """The section of one `bench find-lr` folder: the rules, each framework's suggestions side by side, the figure."""
+    from .find_lr import CHUNK, FAILED, SMOOTHING, STOP, compare
+
+    study, df, reference = _find_lr_rows(folder)
+    fix = f"run `bench find-lr {study}` again"
     failed = read_combined(folder / FAILED, ["framework", "error"], 2, fix) if (folder / FAILED).exists() else None
     did_not_run = [] if failed is None or failed.empty else [
         ("p", "Did not run: " + "; ".join(f"{r.framework} ({r.error})" for r in failed.itertuples()))]
     if df.empty:
         return []
-    frameworks = list(dict.fromkeys(df["framework"]))
-    reference = REFERENCE if REFERENCE in frameworks else frameworks[0]
     lrs = df[df["metric"] == "lr"]["value"]
     first = df.iloc[0]
-    figure = plot_find_lr(df, study, folder / "figures", reference)  # from the CSV alone, as every figure
+    figure = find_lr_figure(folder)  # from the CSV alone, as every figure
     table = compare(df, reference)
     unclear = [("p", f"**{fw}: {why}**. Its suggestions below are not a recommendation.")
                for fw, why in zip(table["framework"], table["clear minimum"]) if why != "yes"]

@@ -70,9 +70,12 @@ def write_text(path: Path, text: str) -> None:
 
 
 def atomic_write(path: Path, text: str | bytes) -> None:
-    """Write to a temp file beside ``path``, flush to disk, then rename over it."""
+    """Write to a temp file beside ``path``, flush to disk, then rename over it. An error names ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:  # the temp name means nothing to the user: the file it was for
+        raise type(e)(e.errno, e.strerror, str(path)) from None
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes it 0600; a results folder is shared as the umask says
         with os.fdopen(fd, "wb") if isinstance(text, bytes) else os.fdopen(fd, "w", newline="") as f:
@@ -200,7 +203,7 @@ class ResultStore:
         A manifest that does not parse makes its run damaged; a failed run has no rows to check.
         """
         good = {m["run_id"]: m for m in self.manifests()}
-        damaged = {p.stem: "its manifest does not parse" for p in self.runs_dir.glob("*.json") if p.stem not in good}
+        damaged = {p.stem: _why_not_a_manifest(p) for p in self.runs_dir.glob("*.json") if p.stem not in good}
         for run_id, m in list(good.items()):
             if m.get("status") in FINISHED:
                 problem = _check_rows(self.runs_dir / f"{run_id}.csv", m)
@@ -213,8 +216,8 @@ class ResultStore:
         """Rebuild the combined files from the trusted runs; name each damaged one. Returns the finished run ids."""
         trusted, damaged = self.verify()
         for run_id, problem in sorted(damaged.items()):
-            print(f"{self.dir.name}: run {run_id} is damaged ({problem}): it counts as not run and runs again",
-                  file=sys.stderr)
+            fix = "delete it" if COPY in problem else "it counts as not run and runs again"
+            print(f"{self.dir.name}: run {run_id} is damaged ({problem}): {fix}", file=sys.stderr)
         self.rebuild(trusted)
         return {m["run_id"] for m in trusted if m["status"] in FINISHED}
 
@@ -293,7 +296,8 @@ class ResultStore:
         command = f"`{rerun_command(self.dir)}`"
         rewrite = f"{command} rewrites it"
         for run_id, problem in sorted(damaged.items()):
-            _say(f"{self.dir.name}: run {run_id} is damaged ({problem}): left out; {command} runs it again")
+            fix = "delete it" if COPY in problem else f"{command} runs it again"
+            _say(f"{self.dir.name}: run {run_id} is damaged ({problem}): left out; {fix}")
         try:
             actual = read_text(self.dir / name)
         except UNREADABLE as e:
@@ -301,9 +305,37 @@ class ResultStore:
         if actual is not None and actual != expected:
             have, want = actual.count("\n") - 1, expected.count("\n") - 1
             why = f"{have} rows where its runs have {want}" if have != want else "a value differs from its runs'"
+            lost = sorted(_run_ids(actual) - {m["run_id"] for m in trusted} - set(damaged))
+            if lost:  # runs whose files are gone: their rows are not trusted, and the command runs them again
+                shown = ", ".join(lost[:3]) + (", ..." if len(lost) > 3 else "")
+                why += f"; {len(lost)} runs in it have no files in runs/ ({shown})"
         if actual != expected:
             _say(f"{self.dir / name} does not match the study's runs ({why}): read from the runs instead; {rewrite}")
         return pd.read_csv(io.StringIO(expected))
+
+
+COPY = "copied under another name"  # a run's files are named by its run_id
+
+
+def _run_ids(text: str) -> set[str]:
+    """The run ids a combined file's rows name (none when it does not parse)."""
+    try:
+        return set(pd.read_csv(io.StringIO(text), usecols=["run_id"], dtype=str)["run_id"].dropna())
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        return set()
+
+
+def _why_not_a_manifest(path: Path) -> str:
+    """Why a runs/*.json is not a run's manifest, in words."""
+    try:
+        entry = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return "its manifest does not parse"
+    if not isinstance(entry, dict) or "run_id" not in entry:
+        return "its manifest is not a run's"
+    if entry["run_id"] != path.stem:
+        return f"its manifest is run {entry['run_id']}'s, {COPY}: runs/{path.stem}.* are never a run of their own"
+    return f"its status {entry.get('status')!r} is not one lrbench writes"
 
 
 def _body(text: str, manifest: dict) -> str:

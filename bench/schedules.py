@@ -125,8 +125,13 @@ def check_against_lr(schedule: dict, run_lr: float) -> None:
 
 
 def check_against_run(schedule: dict, epochs: int, steps_per_epoch: int) -> None:
-    """A one-cycle shorter than its run would step past its end, which torch and Paddle refuse; its
-    warm-up needs more than one step (torch and Paddle divide by its length)."""
+    """A warm-up as long as the run or longer never reaches the lr it warms up to; a one-cycle shorter than
+    its run would step past its end, which torch and Paddle refuse; its warm-up needs more than one step
+    (torch and Paddle divide by its length)."""
+    steps = epochs * steps_per_epoch
+    if schedule.get("warmup_steps") is not None and schedule["warmup_steps"] >= steps:
+        raise SpecError(f"schedule {schedule['name']!r}: its warm-up of {schedule['warmup_steps']} steps is as long as "
+                        f"the run's {steps} steps or longer, so the lr never reaches its value: shorten warmup_steps")
     if schedule["name"] != "one_cycle":
         return
     if schedule["cycle_epochs"] < epochs:

@@ -76,6 +76,7 @@ BASE: dict[str, Param] = {
     "eval_train": flag(False),  # train.eval_loss / eval_accuracy: the whole training set in eval mode after each epoch
     "floor_cost": flag(False),  # train.cost: the summed batch losses over int(examples / batch_size) (bench/runner.py)
 }
+MAX_EPOCHS = 100_000  # a run's epochs at most (signs, the longest original, has 1500)
 VARYING_KEYS = ("lr", "model", "optimizer", "schedule", "batch_size", "protocol")
 TOP_KEYS = (*BASE, "target", "primary", "margin", "margins", "claims", "reference", "grid", "configs", "quick")
 PRIMARY = ("val.accuracy", "val.loss", "train.accuracy", "train.loss")  # final values; a loss is better lower
@@ -238,6 +239,9 @@ class StudySpec:
 
     def runs(self, frameworks, *, quick=False, seeds=None, device="auto", epochs=None) -> list[RunSpec]:
         """Expand seeds x configs x grid x frameworks into validated RunSpecs."""
+        if quick and not self.quick:
+            raise SpecError(f"study {self.name!r} ({self.path}) has no [quick] preset: drop --quick, or add a [quick] "
+                            f"table of the keys it shortens (docs/study-file.md)")
         base = {**self.base, **(self.quick if quick else {}), **({"epochs": epochs} if epochs else {})}
         n_seeds = seeds if seeds is not None else base.get("seeds", 1)
         if n_seeds < 1:
@@ -295,6 +299,9 @@ def _run_spec(study: StudySpec, m: dict, framework: str, seed: int, device: str,
         raise SpecError(f"{where}: val_size {value['val_size']} is too small to judge collapse (a model that predicts "
                         f"one class on the validation set is flagged collapsed): give at least {judged} "
                         f"({COLLAPSE_PER_CLASS} per class of {value['dataset']})")
+    if value["epochs"] > MAX_EPOCHS:
+        raise SpecError(f"{where}: epochs {value['epochs']} is more than {MAX_EPOCHS}: a typo must not start a sweep "
+                        f"of years; give fewer epochs")
     examples = value["train_size"] or SIZES[value["dataset"]][0]
     if value["batch_size"] > examples:
         raise SpecError(f"{where}: batch_size {value['batch_size']} is larger than its {examples} training examples: "
@@ -530,15 +537,19 @@ def _validate(data: dict, path: Path, text: str) -> StudySpec:
         raise SpecError(f"{path}{_line_of(text, 'name')}: name {name!r} is also a folder name: start with an ASCII "
                         f"letter or digit, then up to 99 ASCII letters, digits, '-', '_' or '.' (no '..')")
     study = StudySpec(name, data.get("description", ""), path, data, grid, configs, quick)
-    runs = study.runs(["check"]) + study.runs(["check"], quick=True)  # validate every run now, not mid-sweep
+    runs = study.runs(["check"]) + (study.runs(["check"], quick=True) if quick else [])  # every run checked now
     configs = pd.DataFrame([{"lr": r.lr, "model": r.model, "optimizer": r.optimizer_label,
                              "schedule": r.schedule_label, "batch_size": r.batch_size} for r in runs])
+    last = max(r.epochs for r in study.runs(["check"]))  # the study as written
     for claim in study.claims:
         try:
-            check_claim(claim["check"], configs)
+            check_claim(claim["check"], configs, last)
         except SpecError as e:
             raise SpecError(f"{path}: claim {claim['text']!r}: {e}") from None
     for entry in data.get("reference", []):
+        if entry.get("epoch", 0) > last:
+            raise SpecError(f"{path}: [[reference]] {entry['metric']} at epoch {entry['epoch']}: the study's runs end at "
+                            f"epoch {last}: give an epoch from 1 to {last}")
         if entry.get("where"):
             check_filter(entry["where"], configs, f"{path}: [[reference]] {entry['metric']} where {entry['where']}")
     return study

@@ -110,10 +110,11 @@ def replay(timings: pd.DataFrame, jobs: int) -> list[tuple[int, float | None, fl
 
 
 def test_time_left_is_within_30_percent_of_the_truth_after_the_first_runs():
-    """Replayed on the epoch timings of a real `bench all --quick --jobs 2 --frameworks torch,keras,paddle` (93 runs
-    of five studies, two datasets, both models; tests/data/quick_sweep_timings.csv, from its results' epoch and eval
-    seconds), in the order the real command started them: from the tenth run on, time left is within 30% of the
-    time the replay still took."""
+    """Replayed on the timings of a real `bench all --quick --jobs 2` in torch, Keras, Paddle and JAX on the 2-core
+    CPU (124 runs of five studies: two datasets, both models, batches of 32 to 128, per-step schedules;
+    tests/data/quick_sweep_timings.csv: each run's epoch and eval seconds, its first epoch with its import, data
+    and build), in the order the command started them: from the tenth run on, time left is within 30% of the time
+    the replay still took. (The real command's own time left: docs/commands.md.)"""
     timings = pd.read_csv(RECORDED)
     for jobs in (1, 2):
         told = replay(timings, jobs)

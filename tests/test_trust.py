@@ -196,7 +196,7 @@ def test_a_selection_without_rows_is_cannot_tell_not_a_verdict(tmp_path):
     claims = [{"text": "t", "check": 'final("val.loss", lr=0.01) < 1', "source": "lrbench"},
               {"text": "n", "check": 'not final("val.loss", lr=0.01) < 1', "source": "lrbench"}]
     verdicts = evaluate_claims(claims, with_run_columns(df, manifest), manifest)["verdict"].tolist()
-    assert all(v.startswith("cannot tell: no runs match {'lr': 0.01}") for v in verdicts), verdicts
+    assert all(v.startswith("cannot tell: no runs match lr=0.01") for v in verdicts), verdicts
 
 
 def _cut_at_a_line_end(path):
@@ -251,7 +251,8 @@ def test_report_and_plot_read_a_damaged_combined_file_from_the_runs(tmp_path, ca
         assert (store.dir.parent / "report.md").read_text() == clean
         notes = [line for line in err if name in line]
         assert len(notes) == 1 and said in notes[0] and "read from the runs instead" in notes[0], err
-        assert f"`bench run mine --out {store.dir.parent}` rewrites it" in notes[0], err
+        command = f"bench run {study.path.resolve()} --seeds 1 --frameworks torch --out {store.dir.parent}"
+        assert f"`{command}` rewrites it" in notes[0], err  # the study file that made the folder, by its path
 
 
 def _an_extra_field(path):
