@@ -215,8 +215,9 @@ def check_written(df: pd.DataFrame, manifest_text: str, path, fix: str) -> None:
     have = df.groupby("framework").size().to_dict()
     for framework in sorted(set(ran) | set(have)):
         if have.get(framework, 0) != len(METRICS) * ran.get(framework, 0):
-            raise BenchError(f"{path} is damaged ({framework}: {have.get(framework, 0) / len(METRICS):g} steps where "
-                             f"{MANIFEST} records {ran.get(framework, 0)}): {fix}")
+            raise BenchError(f"{path} is damaged ({framework}: {have.get(framework, 0)} rows where the "
+                             f"{ran.get(framework, 0)} steps {MANIFEST} records have {len(METRICS) * ran.get(framework, 0)}"
+                             f"; rows are lost): {fix}")
     steps = df.groupby("framework")["step"].agg(["min", "max", "nunique"])
     if not (steps["min"].eq(1) & steps["max"].eq(steps["nunique"])).all():
         raise BenchError(f"{path} is damaged (its steps do not run 1, 2, ... in every framework): {fix}")

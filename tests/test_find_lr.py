@@ -152,8 +152,8 @@ def test_a_cut_range_test_file_is_one_line(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("damage, said", [
-    ("rows cut at a line end", "keras: 30.3333 steps where find-lr.json records 61"),
-    ("a framework's rows lost", "keras: 0 steps where find-lr.json records 61"),
+    ("rows cut at a line end", "keras: 91 rows where the 61 steps find-lr.json records have 183; rows are lost"),
+    ("a framework's rows lost", "keras: 0 rows where the 61 steps find-lr.json records have 183; rows are lost"),
     ("steps renumbered", "its steps do not run 1, 2, ..."),
 ])
 def test_a_range_test_file_that_differs_from_its_manifest_is_one_line(tmp_path, capsys, damage, said):
