@@ -701,7 +701,9 @@ def plot_folder(folder: Path, figures_for: dict[str, list[str]] | None = None, r
         note = "quick" if folder_options(where)[1] else ""
         recorded = folder_study(where, "")[0]  # a user's study: the figures its file asks for, as `bench run` drew them
         for (study, protocol), rows in df.groupby(["study", "protocol"], sort=False):
-            figures = (figures_for or {}).get(study) or (recorded.figures if recorded and recorded.name == study else None)
+            figures = (figures_for or {}).get(study)
+            if figures is None and recorded and recorded.name == study:
+                figures = recorded.figures
             figures = default_figures(rows) if figures is None else figures
             name = study if protocol == "fresh" else f"{study}_{protocol}"  # one set of figures per protocol
             digest = fingerprint(rows, figures)

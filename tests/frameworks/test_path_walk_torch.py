@@ -77,18 +77,23 @@ def walked(root):
 
 
 def commands(study, out, first):
-    study_folder = first.parts[0] == "tiny"
-    runs = [["run", str(study), "--frameworks", "torch", "--out", str(out), "--no-plot"]] if study_folder else [
-        ["find-lr", str(study), "--frameworks", "torch", "--steps", "12", "--out", str(out)]]
-    return runs + [["report", str(out)], ["plot", str(out)]]
+    """The commands that read a path: a study folder's, `bench run`, `report` and `plot`; a find-lr folder's,
+    `bench find-lr` and `report` (which draws its figure)."""
+    if first.parts[0] == "tiny":
+        return [["run", str(study), "--frameworks", "torch", "--out", str(out), "--no-plot"], ["report", str(out)],
+                ["plot", str(out)]]
+    return [["find-lr", str(study), "--frameworks", "torch", "--steps", "12", "--out", str(out)], ["report", str(out)]]
 
 
-def test_every_damaged_path_is_a_note_or_one_error_line(made, tmp_path, capsys):
+@pytest.mark.parametrize("folder", ["tiny", "tiny-find-lr"])
+def test_every_damaged_path_is_a_note_or_one_error_line(made, tmp_path, capsys, folder):
     study, made_out = made
     capsys.readouterr()
-    paths, tried = walked(made_out), 0
-    assert {"tiny/results.csv.gz", "tiny/manifest.csv", "tiny/study.json", "tiny/runs", "tiny/figures",
-            "tiny-find-lr/find-lr.csv"} <= {p.as_posix() for p in paths}
+    paths, tried = [p for p in walked(made_out) if p.parts[0] == folder], 0
+    kept = {"tiny": ["results.csv.gz", "manifest.csv", "study.json", "runs", "figures", "runs/x.csv", "runs/x.json"],
+            "tiny-find-lr": ["find-lr.csv", "suggestions.csv", "failed.csv", "find-lr.json", "figures"]}[folder]
+    shown = {p.relative_to(folder).as_posix() for p in paths} | {f"runs/x{p.suffix}" for p in paths if p.parent.name == "runs"}
+    assert set(kept) <= shown, shown
     for k, rel in enumerate(paths):
         for name, mutate in MUTATIONS.items():
             out = tmp_path / f"{k}-{name.replace(' ', '-')}"
@@ -106,4 +111,4 @@ def test_every_damaged_path_is_a_note_or_one_error_line(made, tmp_path, capsys):
                 else:
                     assert not errors, f"{where}: {errors}"
             shutil.rmtree(out)
-    print(f"{len(paths)} paths x {len(MUTATIONS)} damages: {tried} commands")
+    print(f"{folder}: {len(paths)} paths x {len(MUTATIONS)} damages: {tried} commands")
