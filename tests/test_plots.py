@@ -181,3 +181,25 @@ def test_the_same_rows_draw_the_same_files(tmp_path):
     assert [p.name for p in first] == [p.name for p in second] and any("epoch_seconds" in p.name for p in first)
     for a, b in zip(first, second):
         assert a.with_suffix(".svg").read_bytes() == b.with_suffix(".svg").read_bytes(), a.name
+
+
+def test_a_user_study_gets_the_figures_its_file_asks_for_from_every_command(tmp_path):
+    """`bench run` draws a user study's figures from its file; `bench plot` and `bench report`, which know only the
+    bundled studies, read the same list from the folder's study.json (they once added a figure of their own)."""
+    import json
+
+    from bench.provenance import RECORD, record
+    from bench.spec import parse_study
+
+    small = dict(frameworks=("torch",), seeds=(0,), epochs=3, weight_norms=True, diverged=False)
+    (tmp_path / "mine").mkdir()
+    make_results(study="mine", **small).to_csv(tmp_path / "mine" / "results.csv", index=False)
+    drawn_by_default = {p.name for p in plot_folder(tmp_path, {})}  # no record: every figure the rows can fill
+    assert {"mine_steps.png", "mine_weight_norms.png"} <= drawn_by_default
+    file = tmp_path / "mine.toml"
+    file.write_text('name = "mine"\ndataset = "mnist"\nmodel = "lenet"\nepochs = 3\nbatch_size = 64\nlr = 0.1\n'
+                    'figures = ["curves"]\n')
+    study = parse_study(file.read_text(), file)
+    (tmp_path / "mine" / RECORD).write_text(json.dumps(record(study, study.runs(["torch"]), "")))
+    drawn = {p.name for p in plot_folder(tmp_path, {}, redraw=True)}
+    assert "mine_curves_torch.png" in drawn and not {"mine_steps.png", "mine_weight_norms.png"} & drawn
