@@ -85,6 +85,7 @@ class TimeLeft:
         return setup, per_example
 
     def _price(self, kind) -> tuple[float, float] | None:
+        """(setup seconds, seconds per example) of a kind: its own, else its like kinds' (the class docstring)."""
         measured = {k: m for k in list(self.first) if (m := self._measured(k))}
         if kind in measured:
             return measured[kind]
@@ -118,7 +119,7 @@ def clock(seconds: float) -> str:
 
 
 class Display:
-    """The whole command's progress: ``begin`` it with every run it will train (their ``Work`` and labels)."""
+    """The whole command's progress, made with every run it will train (their ``Work`` and labels)."""
 
     def __init__(self, work: dict[str, Work], labels: dict[str, str], jobs: int = 1):
         self.labels, self.time_left = labels, TimeLeft(work, jobs)
