@@ -49,7 +49,11 @@ class Stopped(KeyboardInterrupt):
         self.signum = signum
 
 
+RECEIVED: list[int] = []  # the stop signals this command received: Ray's waits re-raise them as a plain KeyboardInterrupt
+
+
 def _stop(signum, frame):
+    RECEIVED.append(signum)
     raise Stopped(signum)
 
 
@@ -58,6 +62,7 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    RECEIVED.clear()
     previous = {signum: signal.signal(signum, _stop) for signum in STOP_SIGNALS}
     try:
         return _main(args)
@@ -86,7 +91,7 @@ def _main(args) -> int:
                   f"it aside (or restore it) and run the command again; finished runs are kept", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
-        signum = e.signum if isinstance(e, Stopped) else signal.SIGINT
+        signum = e.signum if isinstance(e, Stopped) else RECEIVED[-1] if RECEIVED else signal.SIGINT
         print(f"bench: stopped by {signal.Signals(signum).name}; {args.on_stop}", file=sys.stderr)
         return 128 + signum
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing as mp
 import os
+import signal
 import socket
 import sys
 import time
@@ -322,12 +323,16 @@ def connect_ray(address: str | None):
         return ray
     if address:
         check_ray_address(address)
+    ours = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGHUP)}
     try:
         ray.init(address=address, log_to_driver=True)
         if not address:  # a Ray of our own on this machine: it must not outlive this driver
             guard_descendants()
     except ConnectionError as e:
         raise BenchError(f"cannot join Ray at {address}: {e}: start it with `ray start --head`") from None
+    finally:  # ray.init takes SIGTERM (Python's sys.exit(1), then its C++ stack dump): the driver's stop is ours
+        for signum, handler in ours.items():
+            signal.signal(signum, handler)
     return ray
 
 

@@ -98,9 +98,9 @@ lr = [0.2, 0.1, 0.05, 0.02]
 """
 
 
-def sweep(study, out, **kw):
+def sweep(study, out, *options, **kw):
     return subprocess.Popen([sys.executable, "-m", "bench.cli", "run", str(study), "--out", str(out), "--frameworks", "torch",
-                             "--no-plot"],
+                             "--no-plot", *options],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **kw)
 
 
