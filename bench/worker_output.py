@@ -34,6 +34,8 @@ def capture(path: str) -> None:
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
+    with contextlib.suppress(OSError):  # the driver reads it through the descriptor it holds: a kill -9 leaves no file
+        os.unlink(path)
 
 
 def flush() -> None:
@@ -43,31 +45,29 @@ def flush() -> None:
 
 
 class WorkerLog:
-    """The driver's side of one worker's log: a temporary file, read from where the worker's current group began."""
+    """The driver's side of one worker's log: a temporary file, read from where the worker's current group began.
+
+    The driver holds it open, so the file is read through that descriptor once the worker has removed its name."""
 
     def __init__(self):
-        fd, self.path = tempfile.mkstemp(prefix="lrbench-", suffix=".log")
-        os.close(fd)
+        self.fd, self.path = tempfile.mkstemp(prefix="lrbench-", suffix=".log")
         self.begin = 0
 
     def mark(self) -> None:
         """A new group begins here."""
-        with contextlib.suppress(OSError):
-            self.begin = os.path.getsize(self.path)
+        self.begin = os.fstat(self.fd).st_size
 
     def text(self) -> str:
         """What the worker printed since its group began (its end, when long)."""
-        try:
-            with open(self.path, "rb") as f:
-                f.seek(self.begin)
-                text = f.read().decode("utf-8", errors="replace")
-        except OSError:
-            return ""
-        return text[-KEEP:]
+        size = os.fstat(self.fd).st_size
+        start = max(self.begin, size - 4 * KEEP)  # at most 4 bytes a character
+        return os.pread(self.fd, size - start, start).decode("utf-8", errors="replace")[-KEEP:]
 
     def remove(self) -> None:
         with contextlib.suppress(OSError):
-            os.unlink(self.path)
+            os.unlink(self.path)  # a worker that died before it opened its log
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
 
 
 def last_lines(text: str, n: int = TAIL) -> str:

@@ -1,5 +1,5 @@
 """No process outlives its driver: ``kill -9`` of ``bench run --jobs 2``, ``bench find-lr`` and a local
-``--executor ray`` leaves none of the command's processes alive 5 s later.
+``--executor ray`` leaves none of the command's processes alive 5 s later, and none of its log files.
 
 Processes are followed by PID and start time (read from /proc, Linux), not by name: every
 descendant of the driver at the moment it is killed must be gone or a zombie.
@@ -63,9 +63,12 @@ def test_kill_9_of_the_driver_leaves_no_process(tmp_path, command):
     study = tmp_path / "victim.toml"
     study.write_text(LONG_STUDY.replace("epochs = 40", "epochs = 100000"))
     args, training = COMMANDS[command]
+    temp = tmp_path / "temp"  # the workers' log files are made here; Ray's own files stay where they were
+    temp.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp), "RAY_TMPDIR": os.environ.get("RAY_TMPDIR", "/tmp")}
     driver = subprocess.Popen([sys.executable, "-m", "bench.cli", *[a.format(study=study) for a in args],
                                "--frameworks", "torch", "--out", str(tmp_path / "out")],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, env=env)
     processes: dict[int, str] = {}
     try:
         wait_until(lambda: driver.poll() is not None or training(command_lines(descendants(driver.pid))), 180, every=0.2)
@@ -79,6 +82,7 @@ def test_kill_9_of_the_driver_leaves_no_process(tmp_path, command):
         wait_until(lambda: not alive(processes), GRACE, every=0.1)
         left = alive(processes)
         assert not left, f"{time.time() - killed:.1f} s after kill -9 of the driver, still running: {left}"
+        assert not list(temp.glob("lrbench-*")), "a worker's log file outlived the driver"
     finally:  # whatever the outcome, leave nothing behind for the next test
         processes.update(descendants(driver.pid))
         driver.kill()
