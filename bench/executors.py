@@ -66,7 +66,7 @@ def _stream_group(specs_json: list[str], data_dir, threads: int, start: ChainSta
         yield o.rows, o.manifest, o.weights
 
 
-def _serve(conn, data_dir, threads: int, log: str) -> None:
+def _serve(conn, data_dir, threads: int, log: int) -> None:
     """A worker's life: train each group it is sent, tell each epoch and answer with each outcome as it is
     final; ``None`` ends it. What its framework prints goes to ``log``.
 
@@ -107,7 +107,7 @@ class _Worker:
         self.framework, self.group, self.left, self.since = framework, [], set(), 0.0
         self.log = WorkerLog()
         self.conn, theirs = ctx.Pipe()
-        self.process = ctx.Process(target=_serve, args=(theirs, data_dir, threads, self.log.path), daemon=True)
+        self.process = ctx.Process(target=_serve, args=(theirs, data_dir, threads, self.log.for_child()), daemon=True)
         self.process.start()
         theirs.close()
 
@@ -158,7 +158,7 @@ class _Worker:
         if self.process.is_alive():
             self.process.kill()
         self.process.join()
-        self.log.remove()
+        self.log.close()
 
 
 def in_own_process(what: str, fn, *args, on_event=None):
@@ -172,7 +172,7 @@ def in_own_process(what: str, fn, *args, on_event=None):
     ctx = mp.get_context("spawn")
     receive, send = ctx.Pipe(duplex=False)
     log = WorkerLog()
-    process = ctx.Process(target=_call, args=(send, fn, args, log.path, on_event is not None), daemon=True)
+    process = ctx.Process(target=_call, args=(send, fn, args, log.for_child(), on_event is not None), daemon=True)
     process.start()
     send.close()
     try:
@@ -189,7 +189,7 @@ def in_own_process(what: str, fn, *args, on_event=None):
         raise
     finally:
         text = log.text()
-        log.remove()
+        log.close()
     process.join()
     if kind == "bench":  # a BenchError's own line, as it is
         raise BenchError(value)
@@ -198,7 +198,7 @@ def in_own_process(what: str, fn, *args, on_event=None):
     return value
 
 
-def _call(conn, fn, args, log: str, events: bool) -> None:
+def _call(conn, fn, args, log: int, events: bool) -> None:
     follow_parent()
     capture(log)
     try:
@@ -346,10 +346,10 @@ def _train_on_ray(specs_json: list[str], data_dir, threads: int, start: ChainSta
 
     node = f"{socket.gethostname()} (Ray node {ray.get_runtime_context().get_node_id()[:12]})"
     log = WorkerLog()  # the task's process serves this group alone (max_calls=1)
-    capture(log.path)
+    capture(log.fd)
     outcomes = list(_stream_group(specs_json, data_dir, threads, start))
     text = log.text()
-    log.remove()
+    log.close()
     for _, manifest, _ in outcomes:
         manifest["node"] = node
         if manifest["status"] == "failed":

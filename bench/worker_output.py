@@ -2,17 +2,18 @@
 
 A process that imports a framework first quiets the frameworks' own loggers where they allow it
 (TensorFlow and XLA, absl, Paddle's glog), then points its standard output and error, at the file
-descriptor level so that C++ logs go too, at a log file. The driver reads each run's part of that
-file into the run's ``runs/<run_id>.log``, and a failed run's last lines into its one-line error.
+descriptor level so that C++ logs go too, at a log file. The file has no name (a kill -9 of anyone leaves
+nothing behind): the driver makes it and a spawned worker inherits its descriptor. The driver reads each
+run's part of it into the run's ``runs/<run_id>.log``, and a failed run's last lines into its one-line error.
 A variable the user set is left as set (``TF_CPP_MIN_LOG_LEVEL=0`` brings TensorFlow's logs back).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import tempfile
+from multiprocessing import reduction
 
 QUIET = {
     "TF_CPP_MIN_LOG_LEVEL": "3",  # TensorFlow, XLA and their absl logs: fatal only
@@ -24,18 +25,15 @@ KEEP = 200_000  # characters of a log kept per run: its end, where a failure's c
 TAIL = 3  # a failed run's last log lines in its error
 
 
-def capture(path: str) -> None:
-    """In a framework's process, before the import: loggers quieted, everything printed appended to ``path``."""
+def capture(log: int) -> None:
+    """In a framework's process, before the import: loggers quieted, everything printed goes to the file
+    descriptor ``log`` (a ``WorkerLog``'s, inherited or its own)."""
     for name, value in QUIET.items():
         os.environ.setdefault(name, value)
     sys.stdout.flush()
     sys.stderr.flush()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
-    with contextlib.suppress(OSError):  # the driver reads it through the descriptor it holds: a kill -9 leaves no file
-        os.unlink(path)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
 
 
 def flush() -> None:
@@ -44,14 +42,31 @@ def flush() -> None:
     sys.stderr.flush()
 
 
-class WorkerLog:
-    """The driver's side of one worker's log: a temporary file, read from where the worker's current group began.
+class _Inherited:
+    """A file descriptor that a spawned process inherits as it starts (how multiprocessing passes a Pipe)."""
 
-    The driver holds it open, so the file is read through that descriptor once the worker has removed its name."""
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def __reduce__(self):
+        return _inherited, (reduction.DupFd(self.fd),)
+
+
+def _inherited(dup) -> int:
+    return dup.detach()
+
+
+class WorkerLog:
+    """One worker's log: a temporary file without a name, read from where the worker's current group began."""
 
     def __init__(self):
-        self.fd, self.path = tempfile.mkstemp(prefix="lrbench-", suffix=".log")
+        self.file = tempfile.TemporaryFile(prefix="lrbench-", suffix=".log")
+        self.fd = self.file.fileno()
         self.begin = 0
+
+    def for_child(self) -> _Inherited:
+        """The log as a spawned process's argument: it arrives there as the descriptor ``capture`` takes."""
+        return _Inherited(self.fd)
 
     def mark(self) -> None:
         """A new group begins here."""
@@ -63,11 +78,8 @@ class WorkerLog:
         start = max(self.begin, size - 4 * KEEP)  # at most 4 bytes a character
         return os.pread(self.fd, size - start, start).decode("utf-8", errors="replace")[-KEEP:]
 
-    def remove(self) -> None:
-        with contextlib.suppress(OSError):
-            os.unlink(self.path)  # a worker that died before it opened its log
-        with contextlib.suppress(OSError):
-            os.close(self.fd)
+    def close(self) -> None:
+        self.file.close()
 
 
 def last_lines(text: str, n: int = TAIL) -> str:
