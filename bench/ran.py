@@ -8,7 +8,7 @@ so, and what one framework or one seed cannot answer gets one line with the comm
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -27,23 +27,46 @@ class Ran:
     train: list[int]  # examples
     val: list[int]
     quick: bool
+    framework_seeds: dict[str, list[int]] = field(default_factory=dict)  # a framework added later may have fewer
+
+    def seeds_words(self, sep: str = " × ") -> str:
+        """"5 seeds × 4 frameworks"; where the frameworks ran different seeds, each count with its frameworks:
+        "4 frameworks: 10 seeds in torch, keras and paddle, 5 in jax"."""
+        n = len(self.frameworks)
+        if all(s == self.seeds for s in self.framework_seeds.values()):
+            return f"{seeds_text(len(self.seeds))}{sep}{n} framework{'s' if n > 1 else ''}"
+        groups: dict[int, list[str]] = {}
+        for fw, seeds in self.framework_seeds.items():
+            groups.setdefault(len(seeds), []).append(fw)
+        by_count = sorted(groups.items(), reverse=True)
+        parts = [f"{seeds_text(k) if i == 0 else k} in {and_list(fws)}" for i, (k, fws) in enumerate(by_count)]
+        return f"{n} frameworks: " + ", ".join(parts)
 
     def short(self) -> str:
         size = "quick (smoke test)" if self.quick else "full size"
-        return (f"{_join(self.epochs)} epochs, {_join(self.train)} examples, {seeds_text(len(self.seeds))}, "
-                f"{len(self.frameworks)} framework{'s' if len(self.frameworks) > 1 else ''}, {size}")
+        return f"{_join(self.epochs)} epochs, {_join(self.train)} examples, {self.seeds_words(', ')}, {size}"
 
     def text(self) -> str:
         size = "quick preset: a smoke test, not a result" if self.quick else "full size"
         return (f"What ran (from the manifests): {_join(self.epochs)} epochs, {_join(self.train)} training and "
                 f"{_join(self.val)} validation examples, {seeds_text(len(self.seeds))} "
-                f"({', '.join(map(str, self.seeds))}), frameworks {', '.join(self.frameworks)}; {size}.")
+                f"({', '.join(map(str, self.seeds))}), frameworks {', '.join(self.frameworks)}{self._fewer()}; {size}.")
+
+    def _fewer(self) -> str:
+        """The frameworks that ran fewer seeds than the folder holds, with theirs."""
+        return "".join(f"; {fw} ran {seeds_text(len(s))} ({', '.join(map(str, s))})"
+                       for fw, s in self.framework_seeds.items() if s != self.seeds)
 
 
 def ordered_frameworks(names) -> list[str]:
     """The reference framework first, then the registry's order: every table and line lists them alike."""
     order = list(FRAMEWORKS)
     return sorted(dict.fromkeys(names), key=lambda f: (f != REFERENCE_FRAMEWORK, order.index(f) if f in order else len(order), f))
+
+
+def and_list(items: list[str]) -> str:
+    """"a", "a and b", "a, b and c"."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _join(values) -> str:
@@ -59,9 +82,11 @@ def what_ran(manifest: pd.DataFrame, quick: bool) -> Ran:
         return sorted({min(s.get(key) or SIZES[s["dataset"]][index], SIZES[s["dataset"]][index]) for s in specs})
 
     frameworks = ordered_frameworks(entries["framework"].astype(str))
-    return Ran(frameworks, sorted({int(x) for x in entries["seed"].dropna()}),
+    seeds = {fw: sorted({int(x) for x in entries.loc[entries["framework"].astype(str) == fw, "seed"].dropna()})
+             for fw in frameworks}
+    return Ran(frameworks, sorted(set().union(*seeds.values())),
                sorted({int(e) for e in pd.to_numeric(entries["epochs"], errors="coerce").dropna()}),
-               examples("train_size", 0), examples("val_size", 1), quick)
+               examples("train_size", 0), examples("val_size", 1), quick, seeds)
 
 
 def banner(ran: Ran, study: StudySpec | None) -> str | None:

@@ -27,7 +27,7 @@ from .outcome import flag_at_chance
 from .page import contents, markdown, page_html
 from .plots import plot_folder
 from .provenance import folder_options, folder_study
-from .ran import banner, cannot_answer, ordered_frameworks, what_ran
+from .ran import and_list, banner, cannot_answer, ordered_frameworks, what_ran
 from .results import (
     LATER_DEFAULTS,
     LEGACY_COLUMNS,
@@ -237,8 +237,7 @@ class Headline:
         ran = self.ran
         written = self.folder.spec.runs(["-"])[0].epochs if self.folder.spec else None
         epochs = _join_numbers(ran.epochs) + (f" of the study's {written}" if written and ran.epochs != [written] else "")
-        return (f"{epochs} epochs, {seeds_text(len(ran.seeds))} × {len(ran.frameworks)} "
-                f"framework{'s' if len(ran.frameworks) > 1 else ''}")
+        return f"{epochs} epochs, {ran.seeds_words()}"
 
     def words(self, out: str) -> dict:
         """The first page's row: the study and what ran, which config to use, whether the framework changes it."""
@@ -253,7 +252,7 @@ class Headline:
             framework += f" To decide: {self.command(needed, out)}."
         far = a.out_of_reach() if a.seeds >= MIN_SEEDS else []
         if far:
-            framework += f" {self._list(far)}: more than {MAX_SEEDS} seeds at this spread."
+            framework += f" {and_list(far)}: more than {MAX_SEEDS} seeds at this spread."
         return {"study": study, "which config to use": use, "does the framework change it": framework}
 
     def figure(self, root: Path) -> Path | None:
@@ -275,10 +274,6 @@ class Headline:
                 "use": use, "how sure": a.how_sure() if a else "-",
                 "same winner in every framework": a.same_winner()[0] if a else "-",
                 f"each framework against {REFERENCE}": a.per_framework() if a else "-", "margins": margins}
-
-    @staticmethod
-    def _list(items: list[str]) -> str:
-        return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _join_numbers(values: list) -> str:

@@ -22,7 +22,7 @@ def test_what_ran_comes_from_the_manifests_and_a_banner_says_where_it_is_not_the
     """The committed lr-sweep trained 10 of the study's 100 epochs: the report must say 10, not 100."""
     manifest = read_manifests(RESULTS / "lr-sweep-10-epochs")
     ran = what_ran(manifest, quick=False)
-    assert ran.epochs == [10] and ran.train == [60000] and ran.val == [10000] and ran.seeds == [0, 1, 2, 3, 4]
+    assert ran.epochs == [10] and ran.train == [60000] and ran.val == [10000] and ran.seeds == list(range(10))
     assert "10 epochs where it says 100" in banner(ran, load_study("lr-sweep"))
     full = what_ran(manifest.assign(epochs=100), quick=False)
     assert banner(full, load_study("lr-sweep")) is None
@@ -123,8 +123,20 @@ def test_protocols_are_kept_apart_in_the_rows_and_the_report():
     assert "warm_start" not in fresh.split("Framework against torch")[1]  # a protocol's comparisons are its own
     assert "### lr-sweep-10-epochs, warm_start protocol" in text
     front = text.split("## The answers")[1].split("## Details")[0]
-    assert "| **lr-sweep-10-epochs, fresh protocol**: 10 of the study's 100 epochs, 5 seeds × 4 frameworks |" in front
-    assert "| lr-sweep-10-epochs, fresh protocol | 10 of the study's 100 epochs, 5 seeds × 4 frameworks |" in front
+    ran = what_ran(read_manifests(RESULTS / "lr-sweep-10-epochs").query("protocol == 'fresh'"), quick=False)
+    assert f"| **lr-sweep-10-epochs, fresh protocol**: 10 of the study's 100 epochs, {ran.seeds_words()} |" in front
+    assert f"| lr-sweep-10-epochs, fresh protocol | 10 of the study's 100 epochs, {ran.seeds_words()} |" in front
+
+
+def test_a_framework_that_ran_fewer_seeds_is_named_with_its_count():
+    """JAX added to a folder later, with fewer seeds so far: "10 seeds × 4 frameworks" would overstate it."""
+    manifest = read_manifests(RESULTS / "lr-sweep-10-epochs")
+    ran = what_ran(manifest[(manifest["framework"] != "jax") | (manifest["seed"] < 3)], quick=False)
+    assert ran.seeds_words() == "4 frameworks: 10 seeds in torch, keras and paddle, 3 in jax"
+    assert ran.text().endswith("frameworks torch, keras, paddle, jax; jax ran 3 seeds (0, 1, 2); full size.")
+    assert "4 frameworks: 10 seeds in torch, keras and paddle, 3 in jax, full size" in ran.short()
+    same = what_ran(manifest[manifest["seed"] < 3], quick=False)
+    assert same.seeds_words() == "3 seeds × 4 frameworks" and "; jax ran" not in same.text()
 
 
 def test_skipped_studies_are_listed_with_their_fix(tmp_path):
