@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from .evidence import DIFFERS, MIN_SEEDS, SAME, Comparison, Ranking, family, rank, seeds_text
+from .ran import and_list
 
 COLUMN = {"val.accuracy": "final_val_accuracy", "val.loss": "final_val_loss",
           "train.accuracy": "final_train_accuracy", "train.loss": "final_train_loss"}
@@ -179,8 +180,7 @@ class StudyAnswer:
         return {DIFFERS: f"beyond ±{m}", SAME: f"the same within ±{m}"}.get(c.verdict, f"{c.verdict} against ±{m}")
 
     def _list(self, configs: list[str]) -> str:
-        names = [self.name(c) for c in configs]
-        return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        return and_list([self.name(c) for c in configs])
 
     def how_sure(self) -> str:
         r = self.ranking

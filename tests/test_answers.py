@@ -11,7 +11,7 @@ import pandas as pd
 from bench.answers import answer
 from bench.configs import fold_identical, identical_groups
 from bench.ran import banner, cannot_answer, what_ran
-from bench.report import SKIPPED, StudyFolder, per_run, write_report
+from bench.report import SKIPPED, per_run, write_report
 from bench.results import COLUMNS, MANIFEST_COLUMNS, ROWS, read_manifests
 from bench.spec import load_study
 
@@ -123,9 +123,8 @@ def test_protocols_are_kept_apart_in_the_rows_and_the_report():
     assert "warm_start" not in fresh.split("Framework against torch")[1]  # a protocol's comparisons are its own
     assert "### lr-sweep-10-epochs, warm_start protocol" in text
     front = text.split("## The answers")[1].split("## Details")[0]
-    ran = what_ran(StudyFolder.read(RESULTS / "lr-sweep-10-epochs").part("fresh")[1], quick=False)
-    assert f"| **lr-sweep-10-epochs, fresh protocol**: 10 of the study's 100 epochs, {ran.seeds_words()} |" in front
-    assert f"| lr-sweep-10-epochs, fresh protocol | 10 of the study's 100 epochs, {ran.seeds_words()} |" in front
+    assert "| **lr-sweep-10-epochs, fresh protocol**: 10 of the study's 100 epochs, 10 seeds × 4 frameworks |" in front
+    assert "| lr-sweep-10-epochs, fresh protocol | 10 of the study's 100 epochs, 10 seeds × 4 frameworks |" in front
 
 
 def test_a_framework_that_ran_fewer_seeds_is_named_with_its_count():
