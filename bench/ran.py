@@ -28,19 +28,25 @@ class Ran:
     val: list[int]
     quick: bool
     framework_seeds: dict[str, list[int]] = field(default_factory=dict)  # a framework added later may have fewer
+    partial: dict[str, list[int]] = field(default_factory=dict)  # seeds with fewer runs than their framework's fullest
 
     def seeds_words(self, sep: str = " × ") -> str:
         """"5 seeds × 4 frameworks"; where the frameworks ran different seeds, each count with its frameworks:
         "4 frameworks: 10 seeds in torch, keras and paddle, 5 in jax"."""
         n = len(self.frameworks)
         if all(s == self.seeds for s in self.framework_seeds.values()):
-            return f"{seeds_text(len(self.seeds))}{sep}{n} framework{'s' if n > 1 else ''}"
+            return f"{seeds_text(len(self.seeds))}{sep}{n} framework{'s' if n > 1 else ''}{self._partly()}"
         groups: dict[int, list[str]] = {}
         for fw, seeds in self.framework_seeds.items():
             groups.setdefault(len(seeds), []).append(fw)
         by_count = sorted(groups.items(), reverse=True)
         parts = [f"{seeds_text(k) if i == 0 else k} in {and_list(fws)}" for i, (k, fws) in enumerate(by_count)]
-        return f"{n} frameworks: " + ", ".join(parts)
+        return f"{n} frameworks: " + ", ".join(parts) + self._partly()
+
+    def _partly(self) -> str:
+        """" (paddle's seed 2 partly run)": a seed counted above whose configs have not all run yet."""
+        named = [f"{fw}'s seed{'s' if len(s) > 1 else ''} {and_list([str(x) for x in s])}" for fw, s in self.partial.items()]
+        return f" ({and_list(named)} partly run)" if named else ""
 
     def short(self) -> str:
         size = "quick (smoke test)" if self.quick else "full size"
@@ -84,9 +90,12 @@ def what_ran(manifest: pd.DataFrame, quick: bool) -> Ran:
     frameworks = ordered_frameworks(entries["framework"].astype(str))
     seeds = {fw: sorted({int(x) for x in entries.loc[entries["framework"].astype(str) == fw, "seed"].dropna()})
              for fw in frameworks}
+    runs = entries.groupby([entries["framework"].astype(str), "seed"]).size()  # per seed, against the framework's fullest
+    partial = {fw: [int(sd) for sd, k in runs[fw].items() if k < runs[fw].max()] for fw in frameworks}
     return Ran(frameworks, sorted(set().union(*seeds.values())),
                sorted({int(e) for e in pd.to_numeric(entries["epochs"], errors="coerce").dropna()}),
-               examples("train_size", 0), examples("val_size", 1), quick, seeds)
+               examples("train_size", 0), examples("val_size", 1), quick, seeds,
+               {fw: s for fw, s in partial.items() if s})
 
 
 def banner(ran: Ran, study: StudySpec | None) -> str | None:

@@ -138,6 +138,15 @@ def test_a_framework_that_ran_fewer_seeds_is_named_with_its_count():
     assert same.seeds_words() == "3 seeds × 4 frameworks" and "; jax ran" not in same.text()
 
 
+def test_a_seed_whose_configs_have_not_all_run_is_named_partly_run():
+    """A sweep stopped mid-seed: the seed counts, and the first page says it is partial."""
+    manifest = read_manifests(RESULTS / "lr-sweep-10-epochs")
+    cut = manifest[(manifest["seed"] < 3) & ~((manifest["framework"] == "keras") & (manifest["seed"] == 2)
+                                              & (manifest["lr"] == 0.1))]
+    assert what_ran(cut, quick=False).seeds_words() == "3 seeds × 4 frameworks (keras's seed 2 partly run)"
+    assert what_ran(manifest[manifest["seed"] < 3], quick=False).partial == {}
+
+
 def test_skipped_studies_are_listed_with_their_fix(tmp_path):
     df, manifest = _rows({"constant": ([0.3] * 6, LOSS)})
     (tmp_path / "s").mkdir()
