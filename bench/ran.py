@@ -91,7 +91,8 @@ def what_ran(manifest: pd.DataFrame, quick: bool) -> Ran:
     seeds = {fw: sorted({int(x) for x in entries.loc[entries["framework"].astype(str) == fw, "seed"].dropna()})
              for fw in frameworks}
     runs = entries.groupby([entries["framework"].astype(str), "seed"]).size()  # per seed, against the framework's fullest
-    partial = {fw: [int(sd) for sd, k in runs[fw].items() if k < runs[fw].max()] for fw in frameworks}
+    partial = {fw: [int(sd) for sd, k in runs[fw].items() if k < runs[fw].max()]
+               for fw in frameworks if fw in runs.index.get_level_values(0)}
     return Ran(frameworks, sorted(set().union(*seeds.values())),
                sorted({int(e) for e in pd.to_numeric(entries["epochs"], errors="coerce").dropna()}),
                examples("train_size", 0), examples("val_size", 1), quick, seeds,

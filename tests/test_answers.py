@@ -145,6 +145,9 @@ def test_a_seed_whose_configs_have_not_all_run_is_named_partly_run():
                                               & (manifest["lr"] == 0.1))]
     assert what_ran(cut, quick=False).seeds_words() == "3 seeds × 4 frameworks (keras's seed 2 partly run)"
     assert what_ran(manifest[manifest["seed"] < 3], quick=False).partial == {}
+    unseeded = manifest[manifest["seed"] < 3].astype({"seed": float})
+    unseeded.loc[unseeded["framework"] == "jax", "seed"] = float("nan")  # rows written without a seed: counted, not fatal
+    assert what_ran(unseeded, quick=False).framework_seeds["jax"] == []
 
 
 def test_skipped_studies_are_listed_with_their_fix(tmp_path):
