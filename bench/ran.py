@@ -28,7 +28,7 @@ class Ran:
     val: list[int]
     quick: bool
     framework_seeds: dict[str, list[int]] = field(default_factory=dict)  # a framework added later may have fewer
-    partial: dict[str, list[int]] = field(default_factory=dict)  # seeds with fewer runs than their framework's fullest
+    partial: dict[str, list[int]] = field(default_factory=dict)  # seeds with fewer runs than the folder's fullest seed
 
     def seeds_words(self, sep: str = " × ") -> str:
         """"5 seeds × 4 frameworks"; where the frameworks ran different seeds, each count with its frameworks:
@@ -90,8 +90,8 @@ def what_ran(manifest: pd.DataFrame, quick: bool) -> Ran:
     frameworks = ordered_frameworks(entries["framework"].astype(str))
     seeds = {fw: sorted({int(x) for x in entries.loc[entries["framework"].astype(str) == fw, "seed"].dropna()})
              for fw in frameworks}
-    runs = entries.groupby([entries["framework"].astype(str), "seed"]).size()  # per seed, against the framework's fullest
-    partial = {fw: [int(sd) for sd, k in runs[fw].items() if k < runs[fw].max()]
+    runs = entries.groupby([entries["framework"].astype(str), "seed"]).size()  # per seed, against the folder's fullest
+    partial = {fw: [int(sd) for sd, k in runs[fw].items() if k < runs.max()]
                for fw in frameworks if fw in runs.index.get_level_values(0)}
     return Ran(frameworks, sorted(set().union(*seeds.values())),
                sorted({int(e) for e in pd.to_numeric(entries["epochs"], errors="coerce").dropna()}),

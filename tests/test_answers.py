@@ -145,6 +145,8 @@ def test_a_seed_whose_configs_have_not_all_run_is_named_partly_run():
                                               & (manifest["lr"] == 0.1))]
     assert what_ran(cut, quick=False).seeds_words() == "3 seeds × 4 frameworks (keras's seed 2 partly run)"
     assert what_ran(manifest[manifest["seed"] < 3], quick=False).partial == {}
+    behind = manifest[(manifest["seed"] < 2) & ~((manifest["framework"] == "jax") & (manifest["lr"] == 0.1))]
+    assert what_ran(behind, quick=False).partial == {"jax": [0, 1]}, "every seed of a framework behind the others"
     unseeded = manifest[manifest["seed"] < 3].astype({"seed": float})
     unseeded.loc[unseeded["framework"] == "jax", "seed"] = float("nan")  # rows written without a seed: counted, not fatal
     assert what_ran(unseeded, quick=False).framework_seeds["jax"] == []
