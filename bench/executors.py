@@ -46,7 +46,8 @@ EXECUTORS = ("local", "ray")
 
 def groups(specs: list[RunSpec], fused: bool = False) -> list[list[RunSpec]]:
     """One group per run; the stages of a warm-start chain share one, in chain order; with
-    ``fused``, the runs that differ only in lr or schedule share one."""
+    ``fused``, the runs that differ only in lr or schedule share one. Longest first (by epochs): a
+    resumed sweep whose longest chain started last would end with that chain running alone."""
     together: dict[str, list[RunSpec]] = {}
     for spec in specs:
         if spec.chain:
@@ -56,7 +57,8 @@ def groups(specs: list[RunSpec], fused: bool = False) -> list[list[RunSpec]]:
         else:
             key = spec.run_id
         together.setdefault(key, []).append(spec)
-    return [sorted(group, key=lambda s: s.stage) for group in together.values()]
+    work = [sorted(group, key=lambda s: s.stage) for group in together.values()]
+    return sorted(work, key=lambda group: -sum(s.epochs for s in group))
 
 
 def _stream_group(specs_json: list[str], data_dir, threads: int, start: ChainStart | None = None,
