@@ -32,6 +32,7 @@ def test_a_resumed_sweep_starts_its_longest_chain_first():
     pending = [s for s in chains if s.stage >= {0: 3, 1: 2, 2: 0}[s.seed]]  # seed 0 at 3 of 4 stages, seed 1 at 2
     assert [(g[0].seed, len(g)) for g in groups(pending)] == [(2, 4), (1, 2), (0, 1)]
 
+
 def _raise_in_a_framework():
     raise RuntimeError("an error deep in a framework\nwith its long traceback-like second line")
 
